@@ -1,0 +1,1 @@
+//! Placeholder: the segment backends are being written (see the helper's worktree).
