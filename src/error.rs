@@ -303,6 +303,13 @@ pub enum SendError {
         /// The largest message this ring can carry.
         max: usize,
     },
+    /// A grant was committed with more bytes than were reserved; nothing was committed.
+    GrantExceeded {
+        /// The length passed to `commit`.
+        len: usize,
+        /// The length reserved.
+        reserved: usize,
+    },
     /// The reader closed the ring (a pipe's `EPIPE`, without the `SIGPIPE`).
     Closed,
     /// The reader's process died; the pid is named.
@@ -326,6 +333,10 @@ impl fmt::Display for SendError {
                 f,
                 "a {len}-byte message does not fit in this ring, which carries at most {max} bytes per message; create a larger ring"
             ),
+            SendError::GrantExceeded { len, reserved } => write!(
+                f,
+                "cannot commit {len} bytes of a {reserved}-byte reservation; nothing was committed"
+            ),
             SendError::Closed => f.write_str("the reader has closed the ring"),
             SendError::PeerDied { pid } => write!(f, "the reader (pid {pid}) died"),
             SendError::Corrupted { reason } => write!(f, "the ring is corrupted: {reason}"),
@@ -340,7 +351,9 @@ impl From<SendError> for io::Error {
         let kind = match e {
             SendError::Full => io::ErrorKind::WouldBlock,
             SendError::Timeout => io::ErrorKind::TimedOut,
-            SendError::TooLarge { .. } => io::ErrorKind::InvalidInput,
+            SendError::TooLarge { .. } | SendError::GrantExceeded { .. } => {
+                io::ErrorKind::InvalidInput
+            }
             SendError::Closed => io::ErrorKind::BrokenPipe,
             SendError::PeerDied { .. } => io::ErrorKind::ConnectionAborted,
             SendError::Corrupted { .. } => io::ErrorKind::InvalidData,

@@ -351,10 +351,14 @@ pub(crate) fn check_capacity(capacity: u64) -> Result<(), String> {
         return Err(format!("{capacity} is not a power of two"));
     }
     if capacity < MIN_CAPACITY {
-        return Err(format!("{capacity} is below the minimum of {MIN_CAPACITY} bytes"));
+        return Err(format!(
+            "{capacity} is below the minimum of {MIN_CAPACITY} bytes"
+        ));
     }
     if capacity > MAX_CAPACITY {
-        return Err(format!("{capacity} is above the maximum of {MAX_CAPACITY} bytes"));
+        return Err(format!(
+            "{capacity} is above the maximum of {MAX_CAPACITY} bytes"
+        ));
     }
     Ok(())
 }

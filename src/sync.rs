@@ -20,12 +20,6 @@ use std::sync::atomic as imp;
 
 pub(crate) use imp::Ordering;
 
-/// Issues a memory fence (`std::sync::atomic::fence` or loom's).
-#[inline]
-pub(crate) fn fence(order: Ordering) {
-    imp::fence(order)
-}
-
 macro_rules! atomic_wrapper {
     ($name:ident, $int:ty) => {
         /// A shared-memory word: `#[repr(transparent)]` over the `std` (or loom) atomic.
@@ -54,6 +48,11 @@ macro_rules! atomic_wrapper {
             #[inline]
             pub(crate) fn swap(&self, v: $int, order: Ordering) -> $int {
                 self.0.swap(v, order)
+            }
+            /// Atomic add, returning the previous value.
+            #[inline]
+            pub(crate) fn fetch_add(&self, v: $int, order: Ordering) -> $int {
+                self.0.fetch_add(v, order)
             }
             /// Atomic compare-and-exchange.
             #[inline]
@@ -145,12 +144,6 @@ impl<'a> DataRegion<'a> {
         Self { base, len, cells }
     }
 
-    /// The region's length in bytes.
-    #[inline]
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
     #[cfg(loom)]
     fn granules(&self, offset: usize, len: usize) -> core::ops::Range<usize> {
         offset / GRANULE..(offset + len).div_ceil(GRANULE)
@@ -185,7 +178,9 @@ impl<'a> DataRegion<'a> {
         }
         // SAFETY: the caller guarantees the range is inside the region and published to us;
         // `dst` is private memory, so the two cannot overlap.
-        unsafe { core::ptr::copy_nonoverlapping(self.base.add(offset), dst.as_mut_ptr(), dst.len()) }
+        unsafe {
+            core::ptr::copy_nonoverlapping(self.base.add(offset), dst.as_mut_ptr(), dst.len())
+        }
     }
 
     /// Stores one 8-byte record header at `offset`.
@@ -196,12 +191,19 @@ impl<'a> DataRegion<'a> {
     #[inline]
     pub(crate) unsafe fn write_word(&self, offset: usize, word: u64) {
         debug_assert!(offset % 8 == 0 && offset + 8 <= self.len);
+        // Loom: a tracked byte copy (loom atomics cannot be laid over raw bytes).
         #[cfg(loom)]
-        self.cells[offset / GRANULE].with_mut(|_| ());
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            self.write(offset, &word.to_ne_bytes())
+        }
         // SAFETY: in bounds and 8-aligned (the base is page-aligned, the offset a multiple of
         // 8). The store is a relaxed atomic so that a peer reading the word concurrently
         // (which a buggy or hostile peer may do) is not undefined behaviour.
-        unsafe { (*(self.base.add(offset) as *const imp::AtomicU64)).store(word, Ordering::Relaxed) }
+        #[cfg(not(loom))]
+        unsafe {
+            (*(self.base.add(offset) as *const imp::AtomicU64)).store(word, Ordering::Relaxed)
+        }
     }
 
     /// Loads one 8-byte record header at `offset`, exactly once (so a hostile writer cannot
@@ -213,9 +215,17 @@ impl<'a> DataRegion<'a> {
     pub(crate) unsafe fn read_word(&self, offset: usize) -> u64 {
         debug_assert!(offset % 8 == 0 && offset + 8 <= self.len);
         #[cfg(loom)]
-        self.cells[offset / GRANULE].with(|_| ());
+        {
+            let mut b = [0u8; 8];
+            // SAFETY: forwarded from this function's contract.
+            unsafe { self.read(offset, &mut b) };
+            u64::from_ne_bytes(b)
+        }
         // SAFETY: in bounds and 8-aligned; atomic so a concurrent hostile store is not UB.
-        unsafe { (*(self.base.add(offset) as *const imp::AtomicU64)).load(Ordering::Relaxed) }
+        #[cfg(not(loom))]
+        unsafe {
+            (*(self.base.add(offset) as *const imp::AtomicU64)).load(Ordering::Relaxed)
+        }
     }
 
     /// Lends `len` bytes at `offset` for reading in place until the returned [`Lent`] drops.
@@ -231,7 +241,10 @@ impl<'a> DataRegion<'a> {
             ptr: unsafe { self.base.add(offset) },
             len,
             #[cfg(loom)]
-            _guards: self.granules(offset, len).map(|g| self.cells[g].get()).collect(),
+            _guards: self
+                .granules(offset, len)
+                .map(|g| self.cells[g].get())
+                .collect(),
         }
     }
 

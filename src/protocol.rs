@@ -1,0 +1,574 @@
+//! The ring protocol: how the writer places records and publishes them, how the reader finds,
+//! validates and releases them, how a role is claimed, and the atomic half of the sleep/wake
+//! handshake. No system calls: it works on a [`Header`] and a [`DataRegion`], so the same code
+//! runs over a heap allocation (in-process rings, doctests, loom) and over a shared mapping.
+//!
+//! # The positions
+//! The writer's position counts bytes ever committed, the reader's bytes ever released; both
+//! only grow and are multiples of 8. `write - read` bytes are in use and never exceed the
+//! capacity; a position's offset in the data region is `position & (capacity - 1)`.
+//!
+//! # Records
+//! An 8-byte header (payload length `u32`, flags `u32`, native endian) and the payload, padded
+//! to a multiple of 8. A record never wraps: when one does not fit before the end of the region
+//! the writer fills the rest with a padding record and starts again at offset 0.
+//!
+//! # Trust
+//! Each side keeps its own position and its cached copy of the other's in private memory (not
+//! in the shared header, so the shared lines stay quiet; see rtrb). Everything loaded from
+//! shared memory is validated before it is used as an offset or a length: a bad value is a
+//! `Corrupted` error, never an out-of-bounds access.
+
+use crate::error::{AttachError, RecvError, Role, SendError};
+use crate::layout::{
+    Header, Owner, SideLine, STATE_ATTACHED, STATE_CLOSED, WAKE_IDLE, WAKE_SLEEPING,
+};
+use crate::sync::{DataRegion, Ordering};
+
+/// Bytes of a record header.
+pub(crate) const RECORD_HEADER: u64 = 8;
+/// Record flag: this record only fills the space up to the end of the data region.
+pub(crate) const FLAG_PADDING: u32 = 1;
+
+/// The bytes a record with a `len`-byte payload occupies: header plus payload padded to 8.
+#[inline]
+pub(crate) fn record_size(len: usize) -> u64 {
+    RECORD_HEADER + ((len as u64 + 7) & !7)
+}
+
+/// Packs a record header: length in the first four bytes, flags in the next four.
+#[inline]
+pub(crate) fn encode_record_header(len: u32, flags: u32) -> u64 {
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&len.to_ne_bytes());
+    b[4..].copy_from_slice(&flags.to_ne_bytes());
+    u64::from_ne_bytes(b)
+}
+
+/// Unpacks a record header into (length, flags).
+#[inline]
+pub(crate) fn decode_record_header(word: u64) -> (u32, u32) {
+    let b = word.to_ne_bytes();
+    (
+        u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+        u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+    )
+}
+
+/// The largest payload a ring of `capacity` bytes carries in one record.
+#[inline]
+pub(crate) fn max_message(capacity: u64) -> usize {
+    let by_ring = capacity - RECORD_HEADER;
+    let by_field = u64::from(u32::MAX) & !7;
+    by_ring.min(by_field) as usize
+}
+
+/// A ring as seen by one handle: the shared header, the data region, and the capacity that was
+/// validated once when the segment was opened (never re-read from shared memory).
+#[derive(Clone, Copy)]
+pub(crate) struct RingRef<'a> {
+    pub header: &'a Header,
+    pub data: DataRegion<'a>,
+    pub capacity: u64,
+}
+
+impl RingRef<'_> {
+    #[inline]
+    fn mask(&self) -> u64 {
+        self.capacity - 1
+    }
+
+    /// The shared line of `role`.
+    #[inline]
+    pub(crate) fn side(&self, role: Role) -> &SideLine {
+        match role {
+            Role::Writer => &self.header.writer,
+            Role::Reader => &self.header.reader,
+        }
+    }
+}
+
+/// After a store the peer may be sleeping on (a publish, a release, a close): does the peer
+/// need a futex wake?
+///
+/// The swap also resets the peer's wake word, so of many publishes while it sleeps only one
+/// pays for the system call.
+#[inline]
+pub(crate) fn peer_needs_wake(peer: &SideLine) -> bool {
+    // SYNC POINT (sleep/wake): both sides touch the sleeper's wake word only with
+    // read-modify-writes, which read the latest value in its modification order. If our swap
+    // comes after the sleeper's swap in `announce_sleep`, we read SLEEPING and wake it. If it
+    // comes before, the sleeper's Acquire swap reads from our Release swap, so our update
+    // (sequenced before this) is visible to the sleeper's re-check and it does not sleep.
+    // Either way no wake-up is lost. (A store-fence-load handshake would do on hardware, but
+    // loom does not model it faithfully; this form is exact under release/acquire.)
+    // Checked by loom models `reader_sleeps_on_empty_and_is_woken` and
+    // `writer_sleeps_on_full_and_is_woken`.
+    peer.wake.swap(WAKE_IDLE, Ordering::Release) == WAKE_SLEEPING
+}
+
+/// Announces that the side owning `own` is about to sleep; the caller must re-check its
+/// condition after this and before sleeping on `own.wake`.
+#[inline]
+pub(crate) fn announce_sleep(own: &SideLine) {
+    // SYNC POINT (sleep/wake): Acquire pairs with the Release swap in `peer_needs_wake`.
+    own.wake.swap(WAKE_SLEEPING, Ordering::Acquire);
+}
+
+/// The sleeper is awake again (woken, timed out, or its condition came true).
+#[inline]
+pub(crate) fn end_sleep(own: &SideLine) {
+    // SYNC POINT (sleep/wake): also a read-modify-write with Acquire. A plain store here could
+    // land after a waker's Release swap in the word's modification order; our next
+    // `announce_sleep` would then read from our own store instead of the waker's and miss its
+    // update, and sleep with a record waiting. Checked by loom model `stream_wraps_with_padding`.
+    own.wake.swap(WAKE_IDLE, Ordering::Acquire);
+}
+
+/// Claims `role` for `me`. A vacant role is taken; a role held by a process that `is_dead`
+/// reports dead is taken over; a live holder is reported by pid; a closed role stays closed.
+pub(crate) fn claim(
+    ring: &RingRef<'_>,
+    role: Role,
+    me: Owner,
+    is_dead: impl Fn(Owner) -> bool,
+) -> Result<(), AttachError> {
+    let line = ring.side(role);
+    let mut current = line.owner.load(Ordering::Relaxed);
+    loop {
+        if line.state.load(Ordering::Relaxed) == STATE_CLOSED {
+            return Err(AttachError::Closed { role });
+        }
+        if current != 0 && !is_dead(Owner(current)) {
+            return Err(AttachError::AlreadyAttached {
+                role,
+                pid: Owner(current).pid(),
+            });
+        }
+        // Mutual exclusion comes from the read-modify-write itself (exactly one
+        // compare-exchange from `current` succeeds; loom model `role_claim_race`). Release: the
+        // claim comes before our RMW on the other owner word in `both_attached`, which a racing
+        // claimer may read from.
+        match line
+            .owner
+            .compare_exchange(current, me.0, Ordering::Release, Ordering::Relaxed)
+        {
+            Ok(_) => break,
+            Err(now) => current = now,
+        }
+    }
+    line.state.store(STATE_ATTACHED, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Gives `role` up without closing it (used when attaching fails after the claim).
+pub(crate) fn unclaim(ring: &RingRef<'_>, role: Role, me: Owner) {
+    let _ = ring
+        .side(role)
+        .owner
+        .compare_exchange(me.0, 0, Ordering::Relaxed, Ordering::Relaxed);
+}
+
+/// Have both roles been claimed? Called right after `own` was claimed, to decide whether the
+/// segment's name can be removed.
+pub(crate) fn both_attached(ring: &RingRef<'_>, own: Role) -> bool {
+    let other = match own {
+        Role::Writer => Role::Reader,
+        Role::Reader => Role::Writer,
+    };
+    // SYNC POINT (attach): a read-modify-write that changes nothing but reads the latest owner
+    // of the other role. Of two racing claimers, the one whose RMW comes second in the other
+    // word's modification order reads the first one's claim: its Acquire reads from the first
+    // claimer's Release RMW, which follows that claimer's own claim. Checked by loom model
+    // `both_attach_one_sees_the_other`.
+    ring.side(other).owner.fetch_add(0, Ordering::AcqRel) != 0
+}
+
+/// A record the reader found: where its payload starts, its length, its footprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordRef {
+    /// Data-region offset of the payload.
+    pub offset: usize,
+    /// Payload length.
+    pub len: usize,
+    /// Bytes the record occupies (header + padded payload).
+    pub size: u64,
+}
+
+/// The writer's private state.
+#[derive(Debug)]
+pub(crate) struct WriterState {
+    /// The position last stored to the shared write position.
+    published: u64,
+    /// The end of the records written so far; ahead of `published` inside a batch.
+    pending: u64,
+    /// The reader's position as last loaded.
+    cached_read: u64,
+}
+
+impl WriterState {
+    /// Starts writing where the shared write position says, after checking it against the
+    /// read position.
+    pub(crate) fn attach(ring: &RingRef<'_>) -> Result<Self, AttachError> {
+        // SYNC POINT (release): pairs with the reader's Release store in `ReaderState::release`.
+        let read = ring.header.reader.position.load(Ordering::Acquire);
+        // Acquire: a writer taking over from a dead one continues after its last commit.
+        let write = ring.header.writer.position.load(Ordering::Acquire);
+        if write % 8 != 0 || read % 8 != 0 || read > write || write - read > ring.capacity {
+            return Err(AttachError::Corrupted {
+                reason: format!(
+                    "write position {write} and read position {read} are inconsistent with capacity {}",
+                    ring.capacity
+                ),
+            });
+        }
+        Ok(WriterState {
+            published: write,
+            pending: write,
+            cached_read: read,
+        })
+    }
+
+    /// Are records written but not yet published?
+    #[inline]
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending != self.published
+    }
+
+    /// The shared read position, reloaded and validated.
+    #[inline]
+    fn refresh_read(&mut self, ring: &RingRef<'_>) -> Result<u64, SendError> {
+        // SYNC POINT (release): Acquire pairs with the reader's Release store of its position
+        // in `ReaderState::release`: the reader's copies out of the space it released happen
+        // before our writes into it. Checked by loom models `stream_wraps_with_padding` and
+        // `full_and_empty_boundaries` (a data race on the payload cells otherwise).
+        let read = ring.header.reader.position.load(Ordering::Acquire);
+        if read % 8 != 0 || read < self.cached_read || read > self.published {
+            return Err(SendError::Corrupted {
+                reason: format!(
+                    "the read position went from {} to {read} (write position {})",
+                    self.cached_read, self.published
+                ),
+            });
+        }
+        self.cached_read = read;
+        Ok(read)
+    }
+
+    /// Is there room for `need` more bytes after `pending`? Reloads the read position only when
+    /// the cached one says no.
+    #[inline]
+    fn has_room(&mut self, ring: &RingRef<'_>, need: u64) -> Result<bool, SendError> {
+        if self.pending + need - self.cached_read <= ring.capacity {
+            return Ok(true);
+        }
+        let read = self.refresh_read(ring)?;
+        Ok(self.pending + need - read <= ring.capacity)
+    }
+
+    /// Finds room for a record with a `len`-byte payload and returns the data-region offset of
+    /// its payload. Writes a padding record first when the record would not fit before the end
+    /// of the region. `Full` leaves no partial record (a padding record may have been added to
+    /// the pending ones: the caller publishes pending records before it waits).
+    pub(crate) fn try_place(&mut self, ring: &RingRef<'_>, len: usize) -> Result<usize, SendError> {
+        let max = max_message(ring.capacity);
+        if len > max {
+            return Err(SendError::TooLarge { len, max });
+        }
+        // Relaxed: the reader's close publishes no data to us; we only need to see it
+        // eventually, and the sleep/wake fences make a sleeping writer see it.
+        if ring.header.reader.state.load(Ordering::Relaxed) == STATE_CLOSED {
+            return Err(SendError::Closed);
+        }
+        let size = record_size(len);
+        let index = self.pending & ring.mask();
+        let to_end = ring.capacity - index;
+        if size > to_end {
+            if !self.has_room(ring, to_end)? {
+                return Err(SendError::Full);
+            }
+            let pad = encode_record_header((to_end - RECORD_HEADER) as u32, FLAG_PADDING);
+            // SAFETY: `index` is 8-aligned and below the capacity (positions are multiples of 8
+            // and masked), and `has_room` showed these `to_end` bytes are free: the reader has
+            // released them, so they are ours until published.
+            unsafe { ring.data.write_word(index as usize, pad) };
+            self.pending += to_end;
+            return if self.has_room(ring, size)? {
+                Ok(RECORD_HEADER as usize)
+            } else {
+                Err(SendError::Full)
+            };
+        }
+        if self.has_room(ring, size)? {
+            Ok(index as usize + RECORD_HEADER as usize)
+        } else {
+            Err(SendError::Full)
+        }
+    }
+
+    /// Completes the record whose payload was placed at `offset` by `try_place`, with `len`
+    /// payload bytes (at most the length placed). Not yet visible to the reader: see `publish`.
+    #[inline]
+    pub(crate) fn commit(&mut self, ring: &RingRef<'_>, offset: usize, len: usize) {
+        let header_at = offset - RECORD_HEADER as usize;
+        debug_assert_eq!(header_at as u64, self.pending & ring.mask());
+        // SAFETY: `try_place` returned `offset` for at least `len` bytes, so the header word
+        // before it is free space owned by us, 8-aligned and in bounds.
+        unsafe {
+            ring.data
+                .write_word(header_at, encode_record_header(len as u32, 0))
+        };
+        self.pending += record_size(len);
+    }
+
+    /// Makes every committed record visible to the reader with one store. Returns whether the
+    /// reader is asleep and must be woken.
+    #[inline]
+    pub(crate) fn publish(&mut self, ring: &RingRef<'_>) -> bool {
+        if self.pending == self.published {
+            return false;
+        }
+        self.published = self.pending;
+        // SYNC POINT (publish): Release makes the records' bytes written before it visible to
+        // the reader's Acquire load in `ReaderState::refresh_write`. Checked by loom models
+        // `one_record`, `stream_wraps_with_padding`, `batch_publish` (data race otherwise).
+        ring.header
+            .writer
+            .position
+            .store(self.published, Ordering::Release);
+        peer_needs_wake(&ring.header.reader)
+    }
+
+    /// Marks the writer closed, after publishing what is pending. Returns whether the reader
+    /// must be woken.
+    pub(crate) fn close(&mut self, ring: &RingRef<'_>) -> bool {
+        // `publish` may consume the reader's "sleeping" flag: keep its answer.
+        let woke = self.publish(ring);
+        // SYNC POINT (close): Release orders every publish before it; the reader's Acquire load
+        // of the state in `ReaderState::poll` then sees the final write position, so it never
+        // reports end-of-stream before the last record. Checked by loom model
+        // `writer_close_with_records_in_flight`.
+        ring.header
+            .writer
+            .state
+            .store(STATE_CLOSED, Ordering::Release);
+        peer_needs_wake(&ring.header.reader) || woke
+    }
+}
+
+/// What the reader found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Poll {
+    /// A published record.
+    Record(RecordRef),
+    /// Nothing published, writer still open (or never attached).
+    Empty,
+    /// The writer closed and every record was released.
+    Eof,
+}
+
+/// The reader's private state.
+#[derive(Debug)]
+pub(crate) struct ReaderState {
+    /// The position last stored to the shared read position.
+    released: u64,
+    /// The writer's position as last loaded.
+    cached_write: u64,
+    /// Whether a padding record was released without publishing the position yet.
+    unpublished: bool,
+}
+
+impl ReaderState {
+    /// Starts reading where the shared read position says.
+    pub(crate) fn attach(ring: &RingRef<'_>) -> Result<Self, AttachError> {
+        let read = ring.header.reader.position.load(Ordering::Acquire);
+        // SYNC POINT (publish): see `refresh_write`.
+        let write = ring.header.writer.position.load(Ordering::Acquire);
+        if write % 8 != 0 || read % 8 != 0 || read > write || write - read > ring.capacity {
+            return Err(AttachError::Corrupted {
+                reason: format!(
+                    "write position {write} and read position {read} are inconsistent with capacity {}",
+                    ring.capacity
+                ),
+            });
+        }
+        Ok(ReaderState {
+            released: read,
+            cached_write: write,
+            unpublished: false,
+        })
+    }
+
+    /// The shared write position, reloaded and validated.
+    #[inline]
+    fn refresh_write(&mut self, ring: &RingRef<'_>) -> Result<u64, RecvError> {
+        // SYNC POINT (publish): Acquire pairs with the writer's Release store in
+        // `WriterState::publish`: the record bytes before that store are visible to us.
+        let write = ring.header.writer.position.load(Ordering::Acquire);
+        if write % 8 != 0 || write < self.cached_write || write - self.released > ring.capacity {
+            return Err(RecvError::Corrupted {
+                reason: format!(
+                    "the write position went from {} to {write} (read position {}, capacity {})",
+                    self.cached_write, self.released, ring.capacity
+                ),
+            });
+        }
+        self.cached_write = write;
+        Ok(write)
+    }
+
+    /// The next published record, skipping (and releasing) padding. `Ok(None)` when nothing is
+    /// published beyond what was released.
+    pub(crate) fn try_next(&mut self, ring: &RingRef<'_>) -> Result<Option<RecordRef>, RecvError> {
+        loop {
+            if self.released == self.cached_write && self.refresh_write(ring)? == self.released {
+                return Ok(None);
+            }
+            let available = self.cached_write - self.released;
+            let index = self.released & ring.mask();
+            let to_end = ring.capacity - index;
+            // SAFETY: `index` is 8-aligned (positions are validated multiples of 8) and below
+            // the capacity, and at least 8 published bytes start there (`available` >= 8
+            // because positions differ by a multiple of 8), so the word is ours to read.
+            let word = unsafe { ring.data.read_word(index as usize) };
+            let (len, flags) = decode_record_header(word);
+            match flags {
+                0 => {
+                    let size = record_size(len as usize);
+                    if size > to_end || size > available {
+                        return Err(RecvError::Corrupted {
+                            reason: format!(
+                                "a record at position {} claims {len} bytes but only {} are published before {}",
+                                self.released,
+                                available.min(to_end),
+                                if size > to_end { "the end of the ring" } else { "the write position" }
+                            ),
+                        });
+                    }
+                    return Ok(Some(RecordRef {
+                        offset: index as usize + RECORD_HEADER as usize,
+                        len: len as usize,
+                        size,
+                    }));
+                }
+                FLAG_PADDING => {
+                    if u64::from(len) + RECORD_HEADER != to_end || to_end > available {
+                        return Err(RecvError::Corrupted {
+                            reason: format!(
+                                "a padding record at position {} claims {len} bytes, but {} remain to the end of the ring",
+                                self.released,
+                                to_end - RECORD_HEADER
+                            ),
+                        });
+                    }
+                    self.released += to_end;
+                    self.unpublished = true;
+                }
+                other => {
+                    return Err(RecvError::Corrupted {
+                        reason: format!(
+                            "a record at position {} has unknown flags {other:#x}",
+                            self.released
+                        ),
+                    })
+                }
+            }
+        }
+    }
+
+    /// The next record, or end-of-stream once the writer has closed and everything it
+    /// published was released.
+    pub(crate) fn poll(&mut self, ring: &RingRef<'_>) -> Result<Poll, RecvError> {
+        if let Some(record) = self.try_next(ring)? {
+            return Ok(Poll::Record(record));
+        }
+        // SYNC POINT (close): Acquire pairs with the Release store in `WriterState::close`; the
+        // write position reloaded below is then final. Checked by loom model
+        // `writer_close_with_records_in_flight`.
+        if ring.header.writer.state.load(Ordering::Acquire) == STATE_CLOSED {
+            return Ok(match self.try_next(ring)? {
+                Some(record) => Poll::Record(record),
+                None => Poll::Eof,
+            });
+        }
+        Ok(Poll::Empty)
+    }
+
+    /// Releases `record` (and any padding skipped before it) back to the writer. Returns whether
+    /// the writer is asleep and must be woken.
+    #[inline]
+    pub(crate) fn release(&mut self, ring: &RingRef<'_>, record: RecordRef) -> bool {
+        debug_assert_eq!(
+            (self.released & ring.mask()) as usize + RECORD_HEADER as usize,
+            record.offset
+        );
+        self.released += record.size;
+        self.publish(ring)
+    }
+
+    /// Stores the released position if a skipped padding record has not been published yet
+    /// (so a writer waiting for that space sees it). Returns whether to wake the writer.
+    #[inline]
+    pub(crate) fn publish_skipped(&mut self, ring: &RingRef<'_>) -> bool {
+        if self.unpublished {
+            self.publish(ring)
+        } else {
+            false
+        }
+    }
+
+    #[inline]
+    fn publish(&mut self, ring: &RingRef<'_>) -> bool {
+        self.unpublished = false;
+        // SYNC POINT (release): Release orders our reads of the released records before the
+        // writer's Acquire load in `WriterState::refresh_read` and its reuse of the space.
+        ring.header
+            .reader
+            .position
+            .store(self.released, Ordering::Release);
+        peer_needs_wake(&ring.header.writer)
+    }
+
+    /// Marks the reader closed; the writer's next send fails. Returns whether to wake it.
+    pub(crate) fn close(&mut self, ring: &RingRef<'_>) -> bool {
+        // `publish` may consume the writer's "sleeping" flag: keep its answer.
+        let woke = self.publish(ring);
+        // Relaxed: the close publishes no data; a writer sleeping on a full ring sees it through
+        // the sleep/wake fences. Checked by loom model `reader_close_while_writer_blocked`.
+        ring.header
+            .reader
+            .state
+            .store(STATE_CLOSED, Ordering::Relaxed);
+        peer_needs_wake(&ring.header.writer) || woke
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_header_round_trips() {
+        for (len, flags) in [(0, 0), (1, 0), (1023, 0), (u32::MAX, FLAG_PADDING)] {
+            assert_eq!(
+                decode_record_header(encode_record_header(len, flags)),
+                (len, flags)
+            );
+        }
+    }
+
+    #[test]
+    fn record_sizes_are_padded_to_eight() {
+        assert_eq!(record_size(0), 8);
+        assert_eq!(record_size(1), 16);
+        assert_eq!(record_size(8), 16);
+        assert_eq!(record_size(9), 24);
+    }
+
+    #[test]
+    fn max_message_leaves_room_for_the_header() {
+        assert_eq!(max_message(16), 8);
+        assert_eq!(max_message(1 << 20), (1 << 20) - 8);
+        assert_eq!(max_message(1 << 40), (u32::MAX & !7) as usize);
+    }
+}

@@ -1,0 +1,330 @@
+//! The `Reader` handle: receives records by copy or in place, or as a byte stream.
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::RecvError;
+use crate::memory::Memory;
+use crate::protocol::{self, Poll, ReaderState, RecordRef};
+use crate::sync::Lent;
+use crate::wait::{self, Attempt, Gave, Wait};
+
+/// The receiving end of a ring. There is exactly one per ring, across all processes.
+///
+/// `Send` but neither `Clone` nor `Sync`. Receiving returns `Ok(None)` at end-of-stream: after
+/// the writer closed and every record was delivered. Dropping the reader closes the ring: the
+/// writer's next send fails with `Closed`.
+pub struct Reader {
+    memory: Arc<Memory>,
+    state: ReaderState,
+    spin: Duration,
+    closed: bool,
+    /// The record being read, held (not yet released) across calls: one a `recv` refused as
+    /// too large, or one `BufRead` has partly consumed (`consumed` bytes of it).
+    current: Option<(RecordRef, usize)>,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl Reader {
+    pub(crate) fn new(memory: Arc<Memory>, state: ReaderState, spin: Duration) -> Self {
+        Reader {
+            memory,
+            state,
+            spin,
+            closed: false,
+            current: None,
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// The ring's data capacity in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.memory.geometry.capacity
+    }
+
+    /// The largest message the ring carries.
+    pub fn max_message(&self) -> usize {
+        protocol::max_message(self.capacity())
+    }
+
+    /// Sets how long a blocked receive spins before it sleeps.
+    pub fn set_spin(&mut self, spin: Duration) {
+        self.spin = spin;
+    }
+
+    /// The unread part of the next record (held as `current` until finished), or `None` at
+    /// end-of-stream.
+    fn next(&mut self, wait: Wait) -> Result<Option<(usize, usize)>, RecvError> {
+        if let Some((record, consumed)) = self.current {
+            return Ok(Some((record.offset + consumed, record.len - consumed)));
+        }
+        let ring = self.memory.ring();
+        let header = ring.header;
+        let state = &mut self.state;
+        let found = wait::wait_for(
+            header,
+            &header.reader,
+            &header.writer,
+            wait,
+            self.spin,
+            || match state.poll(&ring) {
+                Ok(Poll::Record(record)) => Attempt::Ready(Some(record)),
+                Ok(Poll::Eof) => Attempt::Ready(None),
+                Ok(Poll::Empty) => {
+                    if state.publish_skipped(&ring) {
+                        wait::futex_wake(header, &header.writer.wake);
+                    }
+                    Attempt::NotYet
+                }
+                Err(e) => Attempt::Failed(e),
+            },
+        )
+        .map_err(|gave| match gave {
+            Gave::Failed(e) => e,
+            Gave::WouldBlock => RecvError::Empty,
+            Gave::TimedOut => RecvError::Timeout,
+            Gave::PeerDied(owner) => RecvError::PeerDied { pid: owner.pid() },
+        })?;
+        Ok(found.map(|record| {
+            self.current = Some((record, 0));
+            (record.offset, record.len)
+        }))
+    }
+
+    /// Releases the current record to the writer and wakes it if it sleeps.
+    fn finish_current(&mut self) {
+        if let Some((record, _)) = self.current.take() {
+            let ring = self.memory.ring();
+            if self.state.release(&ring, record) {
+                wait::futex_wake(ring.header, &ring.header.writer.wake);
+            }
+        }
+    }
+
+    fn copy_out(&mut self, buf: &mut [u8], wait: Wait) -> Result<Option<usize>, RecvError> {
+        let Some((offset, len)) = self.next(wait)? else {
+            return Ok(None);
+        };
+        if len > buf.len() {
+            return Err(RecvError::BufferTooSmall {
+                needed: len,
+                available: buf.len(),
+            });
+        }
+        // SAFETY: `next` validated that `len` bytes at `offset` are a published record, held by
+        // us until `finish_current` releases it.
+        unsafe { self.memory.ring().data.read(offset, &mut buf[..len]) };
+        self.finish_current();
+        Ok(Some(len))
+    }
+
+    /// Receives the next record into `buf`, waiting (spinning, then sleeping) as long as
+    /// needed. Returns its length, or `None` at end-of-stream.
+    ///
+    /// A record longer than `buf` is `BufferTooSmall` and stays in the ring for a bigger
+    /// buffer. `PeerDied` comes only after every record the dead writer committed.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmring::channel(256)?;
+    /// writer.send(b"abc")?;
+    /// drop(writer);
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(reader.recv(&mut buf)?, Some(3));
+    /// assert_eq!(reader.recv(&mut buf)?, None); // end-of-stream
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
+        self.copy_out(buf, Wait::Forever)
+    }
+
+    /// Receives the next record if one is there now; `Empty` otherwise.
+    ///
+    /// A non-empty ring stays non-empty until this reader takes from it; an empty one may fill
+    /// at any moment.
+    ///
+    /// ```
+    /// let (_writer, mut reader) = shmring::channel(256)?;
+    /// let mut buf = [0u8; 8];
+    /// assert!(matches!(reader.try_recv(&mut buf), Err(shmring::RecvError::Empty)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
+        self.copy_out(buf, Wait::Never)
+    }
+
+    /// Receives the next record, waiting at most `timeout`; `Timeout` after that.
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<Option<usize>, RecvError> {
+        self.copy_out(buf, Wait::timeout(timeout))
+    }
+
+    fn lend(&mut self, wait: Wait) -> Result<Option<RecvRef<'_>>, RecvError> {
+        let Some((offset, len)) = self.next(wait)? else {
+            return Ok(None);
+        };
+        // SAFETY: a published record held by us until the guard releases it.
+        let lent = unsafe { self.memory.ring().data.lend(offset, len) };
+        Ok(Some(RecvRef { reader: self, lent }))
+    }
+
+    /// Receives the next record in place (zero-copy): the guard dereferences to the record's
+    /// bytes in shared memory and releases them to the writer when dropped.
+    ///
+    /// The bytes live in memory the writer's process can also write to; a correct writer does
+    /// not touch a record until it is released, but a hostile one could change it while you
+    /// read. Copy out (with [`recv`](Self::recv)) what must not change under you.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmring::channel(256)?;
+    /// writer.send(b"in place")?;
+    /// let record = reader.recv_ref()?.expect("a record");
+    /// assert_eq!(&*record, b"in place");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_ref(&mut self) -> Result<Option<RecvRef<'_>>, RecvError> {
+        self.lend(Wait::Forever)
+    }
+
+    /// Like [`recv_ref`](Self::recv_ref), but `Empty` if nothing is there now.
+    pub fn try_recv_ref(&mut self) -> Result<Option<RecvRef<'_>>, RecvError> {
+        self.lend(Wait::Never)
+    }
+
+    /// Like [`recv_ref`](Self::recv_ref), but `Timeout` after `timeout`.
+    pub fn recv_ref_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<RecvRef<'_>>, RecvError> {
+        self.lend(Wait::timeout(timeout))
+    }
+
+    /// Receives a plain-old-data value sent with `send_value`. A record of another length is
+    /// `LengthMismatch` and stays in the ring.
+    pub fn recv_value<T: bytemuck::Pod>(&mut self) -> Result<Option<T>, RecvError> {
+        let Some((offset, len)) = self.next(Wait::Forever)? else {
+            return Ok(None);
+        };
+        let expected = std::mem::size_of::<T>();
+        if len != expected {
+            return Err(RecvError::LengthMismatch {
+                expected,
+                found: len,
+            });
+        }
+        let mut value = T::zeroed();
+        // SAFETY: a published record of exactly `size_of::<T>()` bytes, held by us.
+        unsafe {
+            self.memory
+                .ring()
+                .data
+                .read(offset, bytemuck::bytes_of_mut(&mut value))
+        };
+        self.finish_current();
+        Ok(Some(value))
+    }
+
+    /// Closes the ring from the reader's side: the writer's next send fails with `Closed`
+    /// (a pipe's `EPIPE`, without a `SIGPIPE`). Dropping the reader does the same.
+    pub fn close(mut self) {
+        self.close_now();
+    }
+
+    fn close_now(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            let ring = self.memory.ring();
+            if self.state.close(&ring) {
+                wait::futex_wake(ring.header, &ring.header.writer.wake);
+            }
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.close_now();
+    }
+}
+
+/// The records' payloads as one byte stream, for `io::copy` and friends. End-of-stream is a
+/// read of 0; a dead writer is `ConnectionAborted` after its last committed byte.
+impl std::io::BufRead for Reader {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        loop {
+            match self.next(Wait::Forever)? {
+                None => return Ok(&[]),
+                Some((_, 0)) => self.finish_current(),
+                Some((offset, len)) => {
+                    // SAFETY: a published record held as `current` until consumed; the
+                    // returned slice borrows `self`, which keeps the memory mapped.
+                    let lent = unsafe { self.memory.ring().data.lend(offset, len) };
+                    // SAFETY: as above.
+                    return Ok(unsafe { lent.as_slice() });
+                }
+            }
+        }
+    }
+
+    fn consume(&mut self, amt: usize) {
+        if let Some((record, consumed)) = &mut self.current {
+            *consumed = (*consumed + amt).min(record.len);
+            if *consumed == record.len {
+                self.finish_current();
+            }
+        }
+    }
+}
+
+impl std::io::Read for Reader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// A record lent in place ([`Reader::recv_ref`]). Dereferences to its bytes; released to the
+/// writer when dropped.
+pub struct RecvRef<'a> {
+    reader: &'a mut Reader,
+    lent: Lent,
+}
+
+impl Deref for RecvRef<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the guard borrows the reader, which keeps the memory mapped and holds the
+        // record unreleased while the guard lives.
+        unsafe { self.lent.as_slice() }
+    }
+}
+
+impl Drop for RecvRef<'_> {
+    fn drop(&mut self) {
+        // End loom's tracking of the bytes before they go back to the writer.
+        // SAFETY: the replacement lends nothing (zero length at the same place).
+        let empty = unsafe { self.reader.memory.ring().data.lend(0, 0) };
+        drop(std::mem::replace(&mut self.lent, empty));
+        self.reader.finish_current();
+    }
+}

@@ -1,0 +1,212 @@
+//! The waiting strategy: spin briefly, then sleep on the futex word in the shared header.
+//!
+//! A cross-core wake-up through the kernel costs tens of microseconds, a cache-line hand-off a
+//! few dozen nanoseconds, so a waiter first spins (with `spin_loop` hints) for a short budget
+//! and only then sleeps. Sleeping follows the handshake in `protocol`: announce the sleep,
+//! fence, re-check, then `FUTEX_WAIT` on our own wake word. The peer wakes us only if it sees
+//! the announcement. The futex is process-shared (no `FUTEX_PRIVATE_FLAG`), because the peer
+//! is usually another process.
+//!
+//! Sleeps are cut into slices of [`LIVENESS_SLICE`] so a waiter notices a dead peer in time.
+
+use std::time::{Duration, Instant};
+
+use crate::layout::{Header, Owner, SideLine, WAKE_SLEEPING};
+use crate::protocol;
+use crate::sync::{spin_hint, AtomicU32, Ordering};
+
+/// How long a waiter sleeps before it checks that its peer is alive: a peer's death is noticed
+/// within this much time (plus the cost of one check).
+pub(crate) const LIVENESS_SLICE: Duration = Duration::from_millis(50);
+
+/// The default time a waiter spins before it sleeps.
+pub(crate) const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+
+/// How long to wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// Not at all: report `Full`/`Empty`.
+    Never,
+    /// Until the condition holds.
+    Forever,
+    /// Until the condition holds or the instant passes.
+    Until(Instant),
+}
+
+impl Wait {
+    pub(crate) fn timeout(d: Duration) -> Wait {
+        match Instant::now().checked_add(d) {
+            Some(t) => Wait::Until(t),
+            None => Wait::Forever,
+        }
+    }
+}
+
+/// The result of one attempt at the waited-for condition.
+pub(crate) enum Attempt<T, E> {
+    /// Done, with this value.
+    Ready(T),
+    /// Not yet.
+    NotYet,
+    /// Failed.
+    Failed(E),
+}
+
+/// What a wait ended with, when it did not get its value.
+pub(crate) enum Gave<E> {
+    /// The attempt failed.
+    Failed(E),
+    /// `Wait::Never` and the condition did not hold.
+    WouldBlock,
+    /// The deadline passed.
+    TimedOut,
+    /// The peer's process is gone (its owner word is given).
+    PeerDied(Owner),
+}
+
+/// Repeats `attempt` until it is ready, spinning for `spin` and then sleeping on `own.wake`,
+/// woken by the peer (whose role line is `peer`). Each failed attempt must leave the ring so
+/// the peer can progress (the writer publishes pending records before it reports "not yet").
+pub(crate) fn wait_for<T, E>(
+    header: &Header,
+    own: &SideLine,
+    peer: &SideLine,
+    wait: Wait,
+    spin: Duration,
+    mut attempt: impl FnMut() -> Attempt<T, E>,
+) -> Result<T, Gave<E>> {
+    match attempt() {
+        Attempt::Ready(v) => return Ok(v),
+        Attempt::Failed(e) => return Err(Gave::Failed(e)),
+        Attempt::NotYet => {}
+    }
+    let spin = match wait {
+        Wait::Never => return Err(Gave::WouldBlock),
+        Wait::Forever => spin,
+        Wait::Until(deadline) => spin.min(deadline.saturating_duration_since(Instant::now())),
+    };
+    if let Some(v) = spin_phase(spin, &mut attempt)? {
+        return Ok(v);
+    }
+    loop {
+        protocol::announce_sleep(own);
+        match attempt() {
+            Attempt::Ready(v) => {
+                protocol::end_sleep(own);
+                return Ok(v);
+            }
+            Attempt::Failed(e) => {
+                protocol::end_sleep(own);
+                return Err(Gave::Failed(e));
+            }
+            Attempt::NotYet => {}
+        }
+        let mut slice = LIVENESS_SLICE;
+        if let Wait::Until(deadline) = wait {
+            let now = Instant::now();
+            if now >= deadline {
+                protocol::end_sleep(own);
+                return Err(Gave::TimedOut);
+            }
+            slice = slice.min(deadline - now);
+        }
+        let peer_owner = Owner(peer.owner.load(Ordering::Relaxed));
+        if peer_owner.0 != 0 && crate::process::is_dead(peer_owner) {
+            protocol::end_sleep(own);
+            // Everything the peer did before it died is visible now: one last look.
+            return match attempt() {
+                Attempt::Ready(v) => Ok(v),
+                Attempt::Failed(e) => Err(Gave::Failed(e)),
+                Attempt::NotYet => Err(Gave::PeerDied(peer_owner)),
+            };
+        }
+        futex_wait(header, &own.wake, WAKE_SLEEPING, slice);
+        protocol::end_sleep(own);
+    }
+}
+
+/// Spins on `attempt` for up to `spin`.
+#[cfg(not(loom))]
+fn spin_phase<T, E>(
+    spin: Duration,
+    attempt: &mut impl FnMut() -> Attempt<T, E>,
+) -> Result<Option<T>, Gave<E>> {
+    if spin.is_zero() {
+        return Ok(None);
+    }
+    let start = Instant::now();
+    let backoff = crossbeam_utils::Backoff::new();
+    loop {
+        for _ in 0..16 {
+            backoff.spin();
+            spin_hint();
+            match attempt() {
+                Attempt::Ready(v) => return Ok(Some(v)),
+                Attempt::Failed(e) => return Err(Gave::Failed(e)),
+                Attempt::NotYet => {}
+            }
+        }
+        if start.elapsed() >= spin {
+            return Ok(None);
+        }
+    }
+}
+
+/// Under loom one yield stands for the spin phase: loom explores what happens on either side.
+#[cfg(loom)]
+fn spin_phase<T, E>(
+    _spin: Duration,
+    attempt: &mut impl FnMut() -> Attempt<T, E>,
+) -> Result<Option<T>, Gave<E>> {
+    spin_hint();
+    match attempt() {
+        Attempt::Ready(v) => Ok(Some(v)),
+        Attempt::Failed(e) => Err(Gave::Failed(e)),
+        Attempt::NotYet => Ok(None),
+    }
+}
+
+/// Sleeps while `word == expected`, for at most `timeout` (spurious returns are fine: the
+/// caller re-checks).
+#[cfg(not(loom))]
+fn futex_wait(_header: &Header, word: &AtomicU32, expected: u32, timeout: Duration) {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `word` is a live, 4-byte-aligned u32 in memory that stays mapped while the header
+    // is borrowed; FUTEX_WAIT only reads it. The timeout is a valid relative timespec. Errors
+    // (EAGAIN: the value changed; EINTR; ETIMEDOUT) all mean "re-check", which the caller does.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &ts as *const libc::timespec,
+        );
+    }
+}
+
+/// Loom: sleep on the header's modelled wait queue (no timeouts under loom).
+#[cfg(loom)]
+fn futex_wait(header: &Header, word: &AtomicU32, expected: u32, _timeout: Duration) {
+    header.parking.wait(word, expected);
+}
+
+/// Wakes whoever sleeps on `word` (the peer's wake word, already reset by
+/// `protocol::peer_needs_wake`).
+#[cfg(not(loom))]
+pub(crate) fn futex_wake(_header: &Header, word: &AtomicU32) {
+    // SAFETY: `word` is a live, aligned u32 in mapped memory; FUTEX_WAKE does not access it
+    // beyond hashing its address.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
+    }
+}
+
+/// Loom: wake the modelled wait queue.
+#[cfg(loom)]
+pub(crate) fn futex_wake(header: &Header, _word: &AtomicU32) {
+    header.parking.wake();
+}
