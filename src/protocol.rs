@@ -569,6 +569,6 @@ mod tests {
     fn max_message_leaves_room_for_the_header() {
         assert_eq!(max_message(16), 8);
         assert_eq!(max_message(1 << 20), (1 << 20) - 8);
-        assert_eq!(max_message(1 << 40), (u32::MAX & !7) as usize);
+        assert_eq!(max_message(1 << 40), (u32::MAX - 7) as usize);
     }
 }

@@ -311,6 +311,8 @@ impl Grant<'_> {
             lent,
             publish,
         } = self;
+        // Under loom this ends the tracked write access before the record is published.
+        #[allow(clippy::drop_non_drop)]
         drop(lent);
         let ring = writer.memory.ring();
         writer.state.commit(&ring, offset, len);
