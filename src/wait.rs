@@ -88,6 +88,9 @@ pub(crate) fn wait_for<T, E>(
     if let Some(v) = spin_phase(spin, &mut attempt)? {
         return Ok(v);
     }
+    // The peer's liveness costs a read of /proc: check it once per slice slept without
+    // progress, not on every sleep (a ping-pong sleeps once per message).
+    let mut last_liveness_check = Instant::now();
     loop {
         protocol::announce_sleep(own);
         match attempt() {
@@ -110,15 +113,18 @@ pub(crate) fn wait_for<T, E>(
             }
             slice = slice.min(deadline - now);
         }
-        let peer_owner = Owner(peer.owner.load(Ordering::Relaxed));
-        if peer_owner.0 != 0 && crate::process::is_dead(peer_owner) {
-            protocol::end_sleep(own);
-            // Everything the peer did before it died is visible now: one last look.
-            return match attempt() {
-                Attempt::Ready(v) => Ok(v),
-                Attempt::Failed(e) => Err(Gave::Failed(e)),
-                Attempt::NotYet => Err(Gave::PeerDied(peer_owner)),
-            };
+        if last_liveness_check.elapsed() >= LIVENESS_SLICE {
+            last_liveness_check = Instant::now();
+            let peer_owner = Owner(peer.owner.load(Ordering::Relaxed));
+            if peer_owner.0 != 0 && crate::process::is_dead(peer_owner) {
+                protocol::end_sleep(own);
+                // Everything the peer did before it died is visible now: one last look.
+                return match attempt() {
+                    Attempt::Ready(v) => Ok(v),
+                    Attempt::Failed(e) => Err(Gave::Failed(e)),
+                    Attempt::NotYet => Err(Gave::PeerDied(peer_owner)),
+                };
+            }
         }
         futex_wait(header, &own.wake, WAKE_SLEEPING, slice);
         protocol::end_sleep(own);
