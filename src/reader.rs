@@ -17,6 +17,17 @@ use crate::wait::{self, Attempt, Gave, Wait};
 /// `Send` but neither `Clone` nor `Sync`. Receiving returns `Ok(None)` at end-of-stream: after
 /// the writer closed and every record was delivered. Dropping the reader closes the ring: the
 /// writer's next send fails with `Closed`.
+///
+/// ```compile_fail
+/// fn shared<T: Sync>(_: &T) {}
+/// let (_writer, reader) = shmring::channel(64).unwrap();
+/// shared(&reader); // a Reader is not Sync
+/// ```
+///
+/// ```compile_fail
+/// let (_writer, reader) = shmring::channel(64).unwrap();
+/// let second = reader.clone(); // a Reader is not Clone: one reader per ring
+/// ```
 pub struct Reader {
     memory: Arc<Memory>,
     state: ReaderState,

@@ -592,3 +592,71 @@ mod shared {
 }
 #[cfg(not(loom))]
 pub use shared::remove;
+
+#[cfg(all(test, not(loom)))]
+mod layout_tests {
+    //! The bytes a C program would see, at the offsets `docs/LAYOUT.md` documents.
+    use super::*;
+
+    fn u32_at(base: *const u8, offset: usize) -> u32 {
+        // SAFETY: `offset + 4` is inside the heap block (header + data) and 4-aligned; this
+        // test is single-threaded, so no store races with the read.
+        unsafe { (base.add(offset) as *const u32).read() }
+    }
+
+    fn u64_at(base: *const u8, offset: usize) -> u64 {
+        // SAFETY: as above, 8-aligned.
+        unsafe { (base.add(offset) as *const u64).read() }
+    }
+
+    #[test]
+    fn header_and_records_sit_at_the_documented_offsets() {
+        let ring = RingOptions::new().capacity(256).heap().unwrap();
+        let base = ring.memory.header() as *const layout::Header as *const u8;
+        let mut magic = [0u8; 8];
+        // SAFETY: the first 8 bytes of the header, read in a single-threaded test.
+        unsafe { std::ptr::copy_nonoverlapping(base, magic.as_mut_ptr(), 8) };
+        assert_eq!(&magic, b"SHMRING\0");
+        assert_eq!(u32_at(base, 8), 1, "version");
+        assert_eq!(u32_at(base, 12), 4096, "header size");
+        assert_eq!(u64_at(base, 16), 256, "capacity");
+        assert_eq!(u32_at(base, 24), 0, "flags");
+        assert_eq!(u32_at(base, 28), 0x0102_0304, "endian marker");
+        assert_eq!(u32_at(base, 32), 1, "init word");
+        assert_eq!(u32_at(base, 36), std::process::id(), "creator pid");
+        assert_eq!(u32_at(base, 48), usize::BITS, "pointer bits");
+        assert_eq!(u32_at(base, 52), 0, "backend: heap");
+
+        let mut writer = ring.writer().unwrap();
+        assert_eq!(u32_at(base, 128 + 64), 1, "writer state: attached");
+        assert_eq!(
+            u64_at(base, 128 + 72) as u32,
+            std::process::id(),
+            "writer owner pid"
+        );
+        assert_eq!(u32_at(base, 256 + 64), 0, "reader state: vacant");
+        writer.send(b"abc").unwrap();
+        assert_eq!(u64_at(base, 128), 16, "write position: 8 + 8");
+        assert_eq!(u32_at(base, 4096), 3, "record length");
+        assert_eq!(u32_at(base, 4096 + 4), 0, "record flags");
+        // SAFETY: the payload bytes of the record, read in a single-threaded test.
+        let payload = unsafe { std::slice::from_raw_parts(base.add(4096 + 8), 3) };
+        assert_eq!(payload, b"abc");
+
+        let mut reader = ring.reader().unwrap();
+        let mut buf = [0u8; 8];
+        reader.recv(&mut buf).unwrap();
+        assert_eq!(u64_at(base, 256), 16, "read position");
+        drop(writer);
+        assert_eq!(u32_at(base, 128 + 64), 2, "writer state: closed");
+    }
+
+    #[test]
+    fn handles_are_send() {
+        // Not Clone and not Sync: the compile_fail doctests on `Writer` and `Reader`.
+        fn send<T: Send>() {}
+        send::<crate::Writer>();
+        send::<crate::Reader>();
+        send::<Ring>();
+    }
+}

@@ -22,6 +22,11 @@ use crate::wait::{self, Attempt, Gave, Wait};
 /// let (writer, _reader) = shmring::channel(64).unwrap();
 /// shared(&writer); // a Writer is not Sync
 /// ```
+///
+/// ```compile_fail
+/// let (writer, _reader) = shmring::channel(64).unwrap();
+/// let second = writer.clone(); // a Writer is not Clone: one writer per ring
+/// ```
 pub struct Writer {
     memory: Arc<Memory>,
     state: WriterState,
