@@ -4,13 +4,13 @@
 # arrive intact, and prints the throughput of each and their ratio.
 #
 # Usage: scripts/demo.sh [SIZE_MIB]        (default 1024 MiB of random data)
-# Environment: SHMRING_DEMO_RUNS (default 3, the best run counts),
+# Environment: SHMRING_DEMO_RUNS (default 5, the best run counts),
 #              SHMRING_DEMO_CAPACITY (the ring's capacity, default 1M, as `write` defaults).
 # Needs only cargo, bash and coreutils; everything it creates is removed when it exits.
 set -euo pipefail
 
 size_mib=${1:-1024}
-runs=${SHMRING_DEMO_RUNS:-3}
+runs=${SHMRING_DEMO_RUNS:-5}
 capacity=${SHMRING_DEMO_CAPACITY:-1M}
 case $size_mib in '' | *[!0-9]*) echo "usage: $0 [SIZE_MIB]" >&2; exit 2 ;; esac
 case $runs in '' | 0 | *[!0-9]*) echo "SHMRING_DEMO_RUNS must be a positive number" >&2; exit 2 ;; esac

@@ -243,9 +243,10 @@ impl Writer {
     /// received everything: the way a program waits for its pipe's reader before reporting
     /// success. `timeout` bounds the wait; `None` waits as long as needed.
     ///
-    /// Returns `Ok(())` once the reader has released every record this writer sent (at once
-    /// if there is nothing left to read). Until a reader attaches it waits, as a FIFO's writer
-    /// does. Fails with:
+    /// Returns `Ok(())` once the reader has released every record this writer sent: at once
+    /// if nothing is left unread, even if no reader ever attached. While records are unread
+    /// and no reader has attached, it waits for one to come, as a FIFO's writer does. Fails
+    /// with:
     /// - `Closed` if the reader closed the ring with records still unread;
     /// - `PeerDied` if the reader's process died first;
     /// - `Timeout` if `timeout` passed first: the ring stays closed, and a reader can still

@@ -378,6 +378,14 @@ fn stream_through_a_sysv_ftok_name_arrives_intact() {
         &["--backend", "sysv"],
         1 << 20,
     );
+    let (end, _) = run(&["stat", &name, "--backend", "sysv"]);
+    assert_eq!(
+        end.code(),
+        Some(1),
+        "the segment was left behind: {}",
+        end.stderr
+    );
+    assert!(end.stderr.contains("does not exist"), "{}", end.stderr);
     let _ = std::fs::remove_dir(&dir);
 }
 
@@ -401,6 +409,29 @@ fn empty_input_gives_empty_output() {
     let name = unique("empty");
     let _cleanup = Name(Segment::posix(&name));
     round_trip(&name, &[], &[], 0);
+    assert!(!posix_path(&name).exists());
+}
+
+#[test]
+fn write_of_empty_input_waits_for_a_reader_like_a_fifo() {
+    let name = unique("empty-first");
+    let _cleanup = Name(Segment::posix(&name));
+    let mut writer = Proc::spawn(&["write", &name], Stdio::null(), Stdio::null());
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        writer.running(),
+        "write must wait for a reader to see end-of-stream"
+    );
+    let (r, out) = run(&["read", &name]);
+    let w = writer.wait();
+    assert_eq!(
+        (r.code(), w.code()),
+        (Some(0), Some(0)),
+        "{} {}",
+        r.stderr,
+        w.stderr
+    );
+    assert_eq!(out, "");
     assert!(!posix_path(&name).exists());
 }
 
@@ -825,7 +856,10 @@ fn rm_removes_rings_of_every_backend() {
     assert!(!posix_path(&name).exists());
     let (end, _) = run(&["rm", &name]);
     assert_eq!(end.code(), Some(1));
-    assert!(end.stderr.contains("does not exist"), "{}", end.stderr);
+    assert_eq!(
+        end.stderr,
+        format!("shmring: POSIX shared memory \"/{name}\" does not exist\n")
+    );
 
     let path = posix_path(&unique("rm.ring"));
     let file = Segment::file(&path);

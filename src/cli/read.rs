@@ -63,6 +63,9 @@ fn copy(ring: &Ring, segment: &Segment, output: &mut File) -> Outcome {
     let mut reader = ring
         .reader()
         .map_err(|e| Failure::runtime(format!("cannot attach to {segment} as its reader: {e}")))?;
+    // Sleep at once on an empty ring instead of spinning first: records are large, so the
+    // next one is rarely a few microseconds away, and a spin takes CPU from the writer.
+    reader.set_spin(Duration::ZERO);
     let mut delivered = 0u64;
     loop {
         if let Some(signal) = signals::caught() {

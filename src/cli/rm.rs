@@ -24,6 +24,9 @@ pub(crate) fn run(args: RmArgs) -> Outcome {
                     "{segment} is not a shmring segment; left alone (use --force to remove it anyway)"
                 )))
             }
+            Err(OpenError::NotFound { .. }) => {
+                return Err(Failure::runtime(format!("{segment} does not exist")))
+            }
             Err(e @ OpenError::InvalidName { .. }) => return Err(Failure::usage(e.to_string())),
             Err(e) => return Err(Failure::runtime(e.to_string())),
         }

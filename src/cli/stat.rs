@@ -13,6 +13,7 @@ use super::{names, Failure, Outcome};
 pub(crate) fn run(args: StatArgs) -> Outcome {
     let segment = names::segment(&args.name, args.backend)?;
     let found = shmring::inspect(&segment).map_err(|e| match e {
+        OpenError::NotFound { .. } => Failure::runtime(format!("{segment} does not exist")),
         e @ OpenError::InvalidName { .. } => Failure::usage(e.to_string()),
         e => Failure::runtime(e.to_string()),
     })?;

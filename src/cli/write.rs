@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use shmring::{CreateError, OpenError, Ring, RingOptions, Segment, SendError, Writer};
+use shmring::{CreateError, OpenError, Ring, RingOptions, RoleState, Segment, SendError, Writer};
 
 use super::args::WriteArgs;
 use super::io::{self, Stop};
@@ -31,6 +31,10 @@ pub(crate) fn run(args: WriteArgs) -> Outcome {
         let _ = ring.remove_name();
         Failure::runtime(format!("cannot attach to {segment} as its writer: {e}"))
     })?;
+    // Sleep at once when the ring is full instead of spinning first: the reader frees room a
+    // large record at a time, so a spin rarely sees it and only takes CPU from the reader
+    // (on a 2-vCPU machine this made the stream about 1.5 times as fast).
+    writer.set_spin(Duration::ZERO);
     let mut sent = 0u64;
     match copy(&mut writer, &mut input, &mut sent) {
         Ok(()) => drain(&ring, writer, sent),
@@ -178,7 +182,7 @@ fn drain(ring: &Ring, writer: Writer, sent: u64) -> Outcome {
     thread::spawn(move || done.send(writer.close_and_wait(None)));
     loop {
         match result.recv_timeout(SLICE) {
-            Ok(Ok(())) => return Ok(()),
+            Ok(Ok(())) => return reader_came(ring),
             Ok(Err(e)) => return Err(drain_failure(e, sent)),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if let Some(signal) = signals::caught() {
@@ -194,6 +198,23 @@ fn drain(ring: &Ring, writer: Writer, sent: u64) -> Outcome {
                 ))
             }
         }
+    }
+}
+
+/// Waits until a reader has attached, as a FIFO's writer does: with nothing left unread the
+/// drain is over at once, but the ring must stay until a reader has come to see its
+/// end-of-stream (it then removes the name, or closes the ring itself).
+fn reader_came(ring: &Ring) -> Outcome {
+    loop {
+        let reader = ring.status().reader;
+        if reader.pid.is_some() || reader.state != RoleState::Vacant {
+            return Ok(());
+        }
+        if let Some(signal) = signals::caught() {
+            forget_if_unread(ring);
+            return Err(Failure::signal(signal));
+        }
+        thread::sleep(Duration::from_millis(10));
     }
 }
 
