@@ -39,6 +39,8 @@
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 mod error;
+#[cfg(not(loom))]
+mod inspect;
 mod layout;
 mod memory;
 mod process;
@@ -52,6 +54,8 @@ mod wait;
 mod writer;
 
 pub use error::{AttachError, CreateError, OpenError, RecvError, Role, SendError};
+#[cfg(not(loom))]
+pub use inspect::{inspect, Inspection, RawHeader};
 pub use layout::{Backend, HEADER_SIZE, LAYOUT_VERSION, MAX_CAPACITY, MIN_CAPACITY};
 pub use reader::{Reader, RecvRef};
 #[cfg(not(loom))]

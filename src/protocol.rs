@@ -354,6 +354,26 @@ impl WriterState {
             .store(STATE_CLOSED, Ordering::Release);
         peer_needs_wake(&ring.header.reader) || woke
     }
+
+    /// After `close`: has the reader released every byte published? `Ok(false)` while it has
+    /// not; `Closed` if the reader closed the ring with bytes still unreleased.
+    pub(crate) fn drained(&mut self, ring: &RingRef<'_>) -> Result<bool, SendError> {
+        if self.refresh_read(ring)? == self.published {
+            return Ok(true);
+        }
+        // SYNC POINT (reader close): Acquire pairs with the Release store of the reader's state
+        // in `ReaderState::close`, which comes after its last store of the read position: the
+        // position reloaded below is then the reader's final one, so a reader that drained
+        // everything and then closed is never mistaken for one that closed early.
+        if ring.header.reader.state.load(Ordering::Acquire) == STATE_CLOSED {
+            return if self.refresh_read(ring)? == self.published {
+                Ok(true)
+            } else {
+                Err(SendError::Closed)
+            };
+        }
+        Ok(false)
+    }
 }
 
 /// What the reader found.
@@ -533,12 +553,14 @@ impl ReaderState {
     pub(crate) fn close(&mut self, ring: &RingRef<'_>) -> bool {
         // `publish` may consume the writer's "sleeping" flag: keep its answer.
         let woke = self.publish(ring);
-        // Relaxed: the close publishes no data; a writer sleeping on a full ring sees it through
-        // the sleep/wake fences. Checked by loom model `reader_close_while_writer_blocked`.
+        // The close publishes no data; a writer sleeping on a full ring sees it through the
+        // sleep/wake fences (loom model `reader_close_while_writer_blocked`).
+        // SYNC POINT (reader close): Release orders the final read position stored above
+        // before the close, for the writer's Acquire load in `WriterState::drained`.
         ring.header
             .reader
             .state
-            .store(STATE_CLOSED, Ordering::Relaxed);
+            .store(STATE_CLOSED, Ordering::Release);
         peer_needs_wake(&ring.header.writer) || woke
     }
 }

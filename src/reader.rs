@@ -91,7 +91,15 @@ impl Reader {
             self.spin,
             || match state.poll(&ring) {
                 Ok(Poll::Record(record)) => Attempt::Ready(Some(record)),
-                Ok(Poll::Eof) => Attempt::Ready(None),
+                Ok(Poll::Eof) => {
+                    // A padding record skipped just before the end (left by an abandoned
+                    // grant) must still be released, or a writer waiting for the reader to
+                    // drain (`Writer::close_and_wait`) would wait for it forever.
+                    if state.publish_skipped(&ring) {
+                        wait::futex_wake(header, &header.writer.wake);
+                    }
+                    Attempt::Ready(None)
+                }
                 Ok(Poll::Empty) => {
                     if state.publish_skipped(&ring) {
                         wait::futex_wake(header, &header.writer.wake);

@@ -239,16 +239,6 @@ impl Ring {
     /// read without synchronisation and may be stale by the time they are used.
     pub fn status(&self) -> Status {
         let header = self.memory.header();
-        let side = |line: &layout::SideLine| {
-            let owner = Owner(line.owner.load(Ordering::Relaxed));
-            SideStatus {
-                position: line.position.load(Ordering::Relaxed),
-                state: RoleState::from_code(line.state.load(Ordering::Relaxed)),
-                pid: (owner.0 != 0).then(|| owner.pid()),
-                alive: owner.0 != 0 && !crate::process::is_dead(owner),
-                sleeping: line.wake.load(Ordering::Relaxed) == layout::WAKE_SLEEPING,
-            }
-        };
         let creator = header.creator();
         Status {
             backend: self.backend(),
@@ -256,8 +246,8 @@ impl Ring {
             capacity: self.capacity(),
             creator_pid: creator.pid(),
             creator_alive: !crate::process::is_dead(creator),
-            writer: side(&header.writer),
-            reader: side(&header.reader),
+            writer: SideStatus::of(&header.writer),
+            reader: SideStatus::of(&header.reader),
         }
     }
 }
@@ -311,6 +301,20 @@ pub struct SideStatus {
     pub alive: bool,
     /// Whether it is asleep on its futex word.
     pub sleeping: bool,
+}
+
+impl SideStatus {
+    /// A snapshot of one role's line, read without synchronisation.
+    pub(crate) fn of(line: &layout::SideLine) -> Self {
+        let owner = Owner(line.owner.load(Ordering::Relaxed));
+        SideStatus {
+            position: line.position.load(Ordering::Relaxed),
+            state: RoleState::from_code(line.state.load(Ordering::Relaxed)),
+            pid: (owner.0 != 0).then(|| owner.pid()),
+            alive: owner.0 != 0 && !crate::process::is_dead(owner),
+            sleeping: line.wake.load(Ordering::Relaxed) == layout::WAKE_SLEEPING,
+        }
+    }
 }
 
 /// A snapshot of a ring's shared state ([`Ring::status`]).

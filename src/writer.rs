@@ -93,12 +93,7 @@ impl Writer {
                 Err(e) => Attempt::Failed(e),
             },
         )
-        .map_err(|gave| match gave {
-            Gave::Failed(e) => e,
-            Gave::WouldBlock => SendError::Full,
-            Gave::TimedOut => SendError::Timeout,
-            Gave::PeerDied(owner) => SendError::PeerDied { pid: owner.pid() },
-        })
+        .map_err(send_error)
     }
 
     /// Copies `msg` in as one record; publishes it unless inside a batch.
@@ -249,6 +244,55 @@ impl Writer {
         self.close_now();
     }
 
+    /// Closes the ring, as [`close`](Self::close) does, then waits until the reader has
+    /// received everything: the way a program waits for its pipe's reader before reporting
+    /// success. `timeout` bounds the wait; `None` waits as long as needed.
+    ///
+    /// Returns `Ok(())` once the reader has released every record this writer sent: at once
+    /// if nothing is left unread, even if no reader ever attached. While records are unread
+    /// and no reader has attached, it waits for one to come, as a FIFO's writer does. Fails
+    /// with:
+    /// - `Closed` if the reader closed the ring with records still unread;
+    /// - `PeerDied` if the reader's process died first;
+    /// - `Timeout` if `timeout` passed first: the ring stays closed, and a reader can still
+    ///   drain it and see end-of-stream;
+    /// - `Corrupted` if the read position in shared memory is impossible.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (mut writer, mut reader) = shmring::channel(1024)?;
+    /// writer.send(b"last words")?;
+    /// let reading = std::thread::spawn(move || {
+    ///     let mut buf = [0u8; 16];
+    ///     while reader.recv(&mut buf)?.is_some() {}
+    ///     Ok::<_, shmring::RecvError>(())
+    /// });
+    /// writer.close_and_wait(Some(Duration::from_secs(30)))?; // the reader has it all
+    /// reading.join().unwrap()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close_and_wait(mut self, timeout: Option<Duration>) -> Result<(), SendError> {
+        self.close_now();
+        let ring = self.memory.ring();
+        let header = ring.header;
+        let state = &mut self.state;
+        let wait = timeout.map_or(Wait::Forever, Wait::timeout);
+        // The reader wakes this writer's futex word after each release and when it closes.
+        wait::wait_for(
+            header,
+            &header.writer,
+            &header.reader,
+            wait,
+            self.spin,
+            || match state.drained(&ring) {
+                Ok(true) => Attempt::Ready(()),
+                Ok(false) => Attempt::NotYet,
+                Err(e) => Attempt::Failed(e),
+            },
+        )
+        .map_err(send_error)
+    }
+
     fn close_now(&mut self) {
         if !self.closed {
             self.closed = true;
@@ -264,6 +308,16 @@ impl Writer {
     fn chunk(&self) -> usize {
         let quarter = (self.capacity() / 4) as usize;
         self.max_message().min(quarter.max(8))
+    }
+}
+
+/// What a wait ended with, as a send error.
+fn send_error(gave: Gave<SendError>) -> SendError {
+    match gave {
+        Gave::Failed(e) => e,
+        Gave::WouldBlock => SendError::Full,
+        Gave::TimedOut => SendError::Timeout,
+        Gave::PeerDied(owner) => SendError::PeerDied { pid: owner.pid() },
     }
 }
 
