@@ -270,6 +270,7 @@ impl WriterState {
     /// its payload. Writes a padding record first when the record would not fit before the end
     /// of the region. `Full` leaves no partial record (a padding record may have been added to
     /// the pending ones: the caller publishes pending records before it waits).
+    #[inline]
     pub(crate) fn try_place(&mut self, ring: &RingRef<'_>, len: usize) -> Result<usize, SendError> {
         let max = max_message(ring.capacity);
         if len > max {
@@ -439,6 +440,7 @@ impl ReaderState {
 
     /// The next published record, skipping (and releasing) padding. `Ok(None)` when nothing is
     /// published beyond what was released.
+    #[inline]
     pub(crate) fn try_next(&mut self, ring: &RingRef<'_>) -> Result<Option<RecordRef>, RecvError> {
         loop {
             if self.released == self.cached_write && self.refresh_write(ring)? == self.released {
@@ -498,6 +500,7 @@ impl ReaderState {
 
     /// The next record, or end-of-stream once the writer has closed and everything it
     /// published was released.
+    #[inline]
     pub(crate) fn poll(&mut self, ring: &RingRef<'_>) -> Result<Poll, RecvError> {
         if let Some(record) = self.try_next(ring)? {
             return Ok(Poll::Record(record));

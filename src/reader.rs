@@ -76,10 +76,25 @@ impl Reader {
 
     /// The unread part of the next record (held as `current` until finished), or `None` at
     /// end-of-stream.
+    ///
+    /// The first look at the ring is inlined into the caller; only an empty ring (or the end
+    /// of the stream, or an error) takes the out-of-line waiting path, which looks again.
+    #[inline]
     fn next(&mut self, wait: Wait) -> Result<Option<(usize, usize)>, RecvError> {
         if let Some((record, consumed)) = self.current {
             return Ok(Some((record.offset + consumed, record.len - consumed)));
         }
+        if let Ok(Some(record)) = self.state.try_next(&self.memory.ring()) {
+            self.current = Some((record, 0));
+            return Ok(Some((record.offset, record.len)));
+        }
+        self.next_slow(wait)
+    }
+
+    /// `next` when no record was published at the first look.
+    #[cold]
+    #[inline(never)]
+    fn next_slow(&mut self, wait: Wait) -> Result<Option<(usize, usize)>, RecvError> {
         let ring = self.memory.ring();
         let header = ring.header;
         let state = &mut self.state;
@@ -122,6 +137,7 @@ impl Reader {
     }
 
     /// Releases the current record to the writer and wakes it if it sleeps.
+    #[inline]
     fn finish_current(&mut self) {
         if let Some((record, _)) = self.current.take() {
             let ring = self.memory.ring();
@@ -131,6 +147,7 @@ impl Reader {
         }
     }
 
+    #[inline]
     fn copy_out(&mut self, buf: &mut [u8], wait: Wait) -> Result<Option<usize>, RecvError> {
         let Some((offset, len)) = self.next(wait)? else {
             return Ok(None);
