@@ -391,11 +391,15 @@ pub(crate) enum Poll {
 /// The reader's private state.
 #[derive(Debug)]
 pub(crate) struct ReaderState {
-    /// The position last stored to the shared read position.
+    /// The end of the records released so far; ahead of `stored` while a skipped padding
+    /// record or a receive batch has not been published yet.
     released: u64,
+    /// The position last stored to the shared read position.
+    stored: u64,
     /// The writer's position as last loaded.
     cached_write: u64,
-    /// Whether a padding record was released without publishing the position yet.
+    /// Whether records (a skipped padding record, a receive batch) were released without
+    /// publishing the position yet.
     unpublished: bool,
 }
 
@@ -415,6 +419,7 @@ impl ReaderState {
         }
         Ok(ReaderState {
             released: read,
+            stored: read,
             cached_write: write,
             unpublished: false,
         })
@@ -529,8 +534,29 @@ impl ReaderState {
         self.publish(ring)
     }
 
-    /// Stores the released position if a skipped padding record has not been published yet
-    /// (so a writer waiting for that space sees it). Returns whether to wake the writer.
+    /// Releases `record` (and any padding skipped before it) without publishing it yet: a
+    /// receive batch publishes many records with one store, through `publish_skipped` (which
+    /// the reader also calls before it waits on an empty ring, so a writer waiting for the
+    /// space is never left waiting) or the next `release`.
+    #[inline]
+    pub(crate) fn release_deferred(&mut self, ring: &RingRef<'_>, record: RecordRef) {
+        debug_assert_eq!(
+            (self.released & ring.mask()) as usize + RECORD_HEADER as usize,
+            record.offset
+        );
+        self.released += record.size;
+        self.unpublished = true;
+    }
+
+    /// Bytes released but not yet published.
+    #[inline]
+    pub(crate) fn unpublished_bytes(&self) -> u64 {
+        self.released - self.stored
+    }
+
+    /// Stores the released position if records released without publishing (a skipped
+    /// padding record, a receive batch) are not published yet (so a writer waiting for that
+    /// space sees it). Returns whether to wake the writer.
     #[inline]
     pub(crate) fn publish_skipped(&mut self, ring: &RingRef<'_>) -> bool {
         if self.unpublished {
@@ -543,6 +569,7 @@ impl ReaderState {
     #[inline]
     fn publish(&mut self, ring: &RingRef<'_>) -> bool {
         self.unpublished = false;
+        self.stored = self.released;
         // SYNC POINT (release): Release orders our reads of the released records before the
         // writer's Acquire load in `WriterState::refresh_read` and its reuse of the space.
         ring.header

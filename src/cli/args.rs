@@ -214,7 +214,7 @@ pub(crate) enum TransportArg {
     Ring,
     /// shmring, `reserve`/`commit` and `recv_ref` (in place)
     RingZerocopy,
-    /// shmring, `batch()`: many records per publish
+    /// shmring, `batch()` on both sides: many records per publish and per release
     RingBatch,
     /// An anonymous pipe of the default size
     Pipe,

@@ -308,7 +308,7 @@ enum RingStyle {
     Copy,
     /// `reserve` + fill in place + `commit`; `recv_ref` + read in place.
     ZeroCopy,
-    /// `batch()`: many records per publish.
+    /// `batch()` on both sides: many records per publish, many per release.
     Batch,
 }
 
@@ -383,6 +383,34 @@ impl Rx for RingRx {
             Some(n) => check_len(n, buf.len()).map(|()| true),
             None => Ok(false),
         }
+    }
+
+    fn recv_many(&mut self, buf: &mut [u8], n: u64) -> io::Result<()> {
+        if self.style != RingStyle::Batch {
+            for _ in 0..n {
+                if !self.recv(buf)? {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the sender closed early",
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        // Batched on this side too: releases published an eighth of the ring at a time.
+        let mut batch = self.reader.batch();
+        for _ in 0..n {
+            match batch.recv(buf).map_err(io::Error::other)? {
+                Some(len) => check_len(len, buf.len())?,
+                None => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the sender closed early",
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 }
 
