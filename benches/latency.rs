@@ -3,7 +3,9 @@
 //! publish/subscribe services; and the physical floor, a cache line bounced between two
 //! threads on the same two CPUs. Criterion reports the mean round trip; after each transport
 //! a longer run of individually timed round trips gives p50 / p99 / p99.9, printed and saved
-//! to `target/shmring-bench/latency.json`.
+//! to `target/shmring-bench/latency.json`. Last, A/B rounds for the targets: the cache-line
+//! bounce, shmring and iceoryx2 (8 bytes) take turns for seven rounds, and the median of each
+//! one's per-round p50 goes to `target/shmring-bench/latency-ab.json`.
 //!
 //! ```text
 //! cargo bench --bench latency
@@ -87,9 +89,63 @@ mod imp {
             group.finish();
         }
         c.final_summary();
-        if !common::quick() && !report.is_empty() {
-            save(&report);
+        if common::listing() {
+            return;
         }
+        let ab = alternate(&placement);
+        if !common::quick() && !report.is_empty() {
+            save(&report, &ab);
+        }
+    }
+
+    /// A/B rounds for the latency targets, whose floor (the cache-line hand-off between the two
+    /// vCPUs) moves by several times within minutes on a virtual machine: the cache-line
+    /// bounce, shmring and iceoryx2 take turns, one round each per turn (only one runs at a
+    /// time, as the bouncer and iceoryx2 busy-poll), and the median of the rounds' p50 is
+    /// reported.
+    fn alternate(placement: &Placement) -> Vec<String> {
+        let (rounds, per_round) = if common::quick() {
+            (1, 100)
+        } else {
+            (7, 20_000)
+        };
+        let names = ["cacheline", "ring", "iceoryx2"];
+        let mut p50s: Vec<Vec<u64>> = vec![Vec::new(); names.len()];
+        for _ in 0..rounds {
+            for (i, &name) in names.iter().enumerate() {
+                let mut samples = Vec::with_capacity(per_round as usize);
+                if name == "cacheline" {
+                    let mut b = Bouncer::start(placement);
+                    b.round_trips(per_round / 10, None);
+                    b.round_trips(per_round, Some(&mut samples));
+                } else {
+                    let mut s = common::session(name, Mode::Latency, 8, placement)
+                        .unwrap_or_else(|e| common::fail(name, e));
+                    s.round_trips(per_round / 10, None)
+                        .unwrap_or_else(|e| common::fail(name, e));
+                    s.round_trips(per_round, Some(&mut samples))
+                        .unwrap_or_else(|e| common::fail(name, e));
+                    s.finish().unwrap_or_else(|e| common::fail(name, e));
+                }
+                samples.sort_unstable();
+                p50s[i].push(samples[samples.len() / 2]);
+            }
+        }
+        let mut out = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let mut v = p50s[i].clone();
+            v.sort_unstable();
+            let median = v[v.len() / 2];
+            println!(
+                "latency/ab/8B/{name}: median of {rounds} alternating rounds' p50 round trip {median} ns (rounds: {:?})",
+                p50s[i]
+            );
+            out.push(format!(
+                "{{\"transport\":\"{name}\",\"msg_size\":8,\"rounds\":{rounds},\"round_trips_per_round\":{per_round},\"median_p50_ns\":{median},\"p50_ns_by_round\":{:?}}}",
+                p50s[i]
+            ));
+        }
+        out
     }
 
     /// Prints one transport's round-trip percentiles and returns them as a JSON object.
@@ -112,11 +168,13 @@ mod imp {
         )
     }
 
-    fn save(report: &[String]) {
+    fn save(report: &[String], ab: &[String]) {
         let dir = std::path::Path::new("target/shmring-bench");
         let text = format!("[\n  {}\n]\n", report.join(",\n  "));
+        let ab = format!("[\n  {}\n]\n", ab.join(",\n  "));
         if std::fs::create_dir_all(dir)
             .and_then(|()| std::fs::write(dir.join("latency.json"), text))
+            .and_then(|()| std::fs::write(dir.join("latency-ab.json"), ab))
             .is_err()
         {
             eprintln!("latency: could not save target/shmring-bench/latency.json");
