@@ -472,3 +472,104 @@ fn open_names_each_header_fault() {
         assert!(err.to_string().contains(words), "{offset}: {err}");
     }
 }
+
+/// A peer that forges its own death (an owner word naming a pid that cannot exist) ends our
+/// wait with `PeerDied` once the liveness check runs: it can drop the stream, no more.
+#[test]
+fn a_forged_dead_owner_ends_a_wait_with_peer_died() {
+    let (ring, _writer, mut reader) = attacked(64);
+    let dead = owner_word(i32::MAX as u32 + 1, 0);
+    poke(&ring, WRITER_OWNER, &dead.to_ne_bytes());
+    let mut buf = [0u8; 64];
+    let start = Instant::now();
+    match reader.recv_timeout(&mut buf, Duration::from_secs(5)) {
+        Err(RecvError::PeerDied { pid }) => assert_eq!(pid, i32::MAX as u32 + 1),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+
+    let (ring, mut writer, _reader) = attacked(64);
+    writer.send(&[0; 56]).unwrap(); // full
+    poke(&ring, READER_OWNER, &dead.to_ne_bytes());
+    match writer.send_timeout(&[1; 8], Duration::from_secs(5)) {
+        Err(SendError::PeerDied { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+/// An adversary thread rewriting the header's writer and reader lines (positions, states,
+/// wake words, owners) with random values as fast as it can, while this thread sends and
+/// receives with timeouts: every call returns `Ok` or a typed error, and none outlives its
+/// timeout by more than scheduling noise. (Only the header is written concurrently: a
+/// concurrent write of payload bytes being copied would be a data race in this process's own
+/// memory model, though not a memory-safety hole for the copy's bounds.)
+#[test]
+fn a_concurrent_header_scribbler_cannot_hang_or_crash_the_handles() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    #[allow(clippy::disallowed_types)]
+    let stop = AtomicBool::new(false);
+    let ring = RingOptions::new().capacity(256).heap().unwrap();
+    let mut writer = ring.writer().unwrap();
+    let mut reader = ring.reader().unwrap();
+    let timeout = Duration::from_millis(20);
+    // Generous: a loaded 2-core CI machine can delay a wake-up by tens of milliseconds.
+    let slack = Duration::from_secs(1);
+    let mut worst = Duration::ZERO;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            while !stop.load(Ordering::Relaxed) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let offset = 128 + (x % 256) as usize & !3;
+                let value = match x >> 60 {
+                    0..=5 => (x >> 8) % 512 & !7,
+                    6..=9 => (x >> 8) % 3,
+                    _ => x,
+                };
+                let bytes = value.to_ne_bytes();
+                let n = if offset % 8 == 0 { 8 } else { 4 };
+                // SAFETY: only the header lines are written, which the handles access through
+                // atomics only; no record is lent while the handles run (they copy).
+                unsafe { ring.tamper(offset, &bytes[..n]) };
+                std::hint::spin_loop();
+            }
+        });
+        let mut buf = [0u8; 256];
+        let start = Instant::now();
+        let mut calls = 0u32;
+        while start.elapsed() < Duration::from_millis(1500) {
+            let t = Instant::now();
+            match writer.send_timeout(&[5; 40], timeout) {
+                Ok(())
+                | Err(SendError::Timeout)
+                | Err(SendError::Closed)
+                | Err(SendError::Corrupted { .. })
+                | Err(SendError::PeerDied { .. }) => {}
+                Err(e) => panic!("send: {e:?}"),
+            }
+            worst = worst.max(t.elapsed());
+            let t = Instant::now();
+            match reader.recv_timeout(&mut buf, timeout) {
+                Ok(_)
+                | Err(RecvError::Timeout)
+                | Err(RecvError::Corrupted { .. })
+                | Err(RecvError::PeerDied { .. }) => {}
+                Err(e) => panic!("recv: {e:?}"),
+            }
+            worst = worst.max(t.elapsed());
+            calls += 2;
+        }
+        stop.store(true, Ordering::Relaxed);
+        eprintln!("{calls} calls under a scribbling adversary, slowest {worst:?}");
+    });
+    assert!(
+        worst < timeout + slack,
+        "a call with a {timeout:?} timeout took {worst:?}"
+    );
+}
