@@ -16,8 +16,8 @@ impl Ring {
     /// No record lent by this ring's reader (`recv_ref`, `BufRead::fill_buf`) and no grant
     /// reserved by its writer (`reserve`) may be alive while this runs, and no other thread
     /// may read or write the same bytes at the same time other than through the ring's own
-    /// atomic accesses (a concurrent payload copy would be a data race). Bytes the ring itself
-    /// never reads (the header's reserved space) may be written at any time.
+    /// atomic accesses: the header's words and record headers are atomics, but a payload copy
+    /// racing with this would be a data race.
     #[doc(hidden)]
     pub unsafe fn tamper(&self, offset: usize, bytes: &[u8]) -> usize {
         let mut written = 0;
