@@ -50,6 +50,8 @@ mod ring;
 #[cfg(not(loom))]
 mod segment;
 mod sync;
+#[cfg(not(loom))]
+mod tamper;
 mod wait;
 mod writer;
 

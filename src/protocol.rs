@@ -29,6 +29,11 @@ use crate::sync::{DataRegion, Ordering};
 pub(crate) const RECORD_HEADER: u64 = 8;
 /// Record flag: this record only fills the space up to the end of the data region.
 pub(crate) const FLAG_PADDING: u32 = 1;
+/// The largest valid position: 2^64 - 2^42. A position above it is corruption. It keeps the
+/// writer's free-space arithmetic (a position plus up to twice the capacity, at most 2^41)
+/// from overflowing, whatever a hostile peer stores; an honest ring reaches it after moving
+/// 16 EiB.
+pub(crate) const MAX_POSITION: u64 = 0u64.wrapping_sub(1 << 42);
 
 /// The bytes a record with a `len`-byte payload occupies: header plus payload padded to 8.
 #[inline]
@@ -195,6 +200,25 @@ pub(crate) struct RecordRef {
     pub size: u64,
 }
 
+/// Checks the shared positions a handle starts from: multiples of 8, read not ahead of
+/// write, at most `capacity` bytes in use, and not above [`MAX_POSITION`].
+fn check_positions(ring: &RingRef<'_>, write: u64, read: u64) -> Result<(), AttachError> {
+    if write % 8 != 0
+        || read % 8 != 0
+        || read > write
+        || write - read > ring.capacity
+        || write > MAX_POSITION
+    {
+        return Err(AttachError::Corrupted {
+            reason: format!(
+                "write position {write} and read position {read} are inconsistent with capacity {} (positions are multiples of 8, read <= write <= read + capacity, at most {MAX_POSITION})",
+                ring.capacity
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The writer's private state.
 #[derive(Debug)]
 pub(crate) struct WriterState {
@@ -214,14 +238,7 @@ impl WriterState {
         let read = ring.header.reader.position.load(Ordering::Acquire);
         // Acquire: a writer taking over from a dead one continues after its last commit.
         let write = ring.header.writer.position.load(Ordering::Acquire);
-        if write % 8 != 0 || read % 8 != 0 || read > write || write - read > ring.capacity {
-            return Err(AttachError::Corrupted {
-                reason: format!(
-                    "write position {write} and read position {read} are inconsistent with capacity {}",
-                    ring.capacity
-                ),
-            });
-        }
+        check_positions(ring, write, read)?;
         Ok(WriterState {
             published: write,
             pending: write,
@@ -404,14 +421,7 @@ impl ReaderState {
         let read = ring.header.reader.position.load(Ordering::Acquire);
         // SYNC POINT (publish): see `refresh_write`.
         let write = ring.header.writer.position.load(Ordering::Acquire);
-        if write % 8 != 0 || read % 8 != 0 || read > write || write - read > ring.capacity {
-            return Err(AttachError::Corrupted {
-                reason: format!(
-                    "write position {write} and read position {read} are inconsistent with capacity {}",
-                    ring.capacity
-                ),
-            });
-        }
+        check_positions(ring, write, read)?;
         Ok(ReaderState {
             released: read,
             cached_write: write,
@@ -425,7 +435,11 @@ impl ReaderState {
         // SYNC POINT (publish): Acquire pairs with the writer's Release store in
         // `WriterState::publish`: the record bytes before that store are visible to us.
         let write = ring.header.writer.position.load(Ordering::Acquire);
-        if write % 8 != 0 || write < self.cached_write || write - self.released > ring.capacity {
+        if write % 8 != 0
+            || write < self.cached_write
+            || write - self.released > ring.capacity
+            || write > MAX_POSITION
+        {
             return Err(RecvError::Corrupted {
                 reason: format!(
                     "the write position went from {} to {write} (read position {}, capacity {})",

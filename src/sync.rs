@@ -78,6 +78,24 @@ macro_rules! atomic_wrapper {
 atomic_wrapper!(AtomicU32, u32);
 atomic_wrapper!(AtomicU64, u64);
 
+/// Stores `bytes` at `dst`, one relaxed atomic byte store at a time: how the test hook
+/// `Ring::tamper` plays a hostile peer that writes anywhere in the segment. Byte-sized atomics
+/// keep a concurrent peer load of the same bytes from being undefined behaviour, like every
+/// other store into shared memory.
+///
+/// # Safety
+/// `dst..dst + bytes.len()` must be valid for writes, and no Rust reference to those bytes
+/// other than through atomics (a lent record, a reserved grant) may be live.
+#[cfg(not(loom))]
+pub(crate) unsafe fn store_bytes(dst: *mut u8, bytes: &[u8]) {
+    for (i, &b) in bytes.iter().enumerate() {
+        // SAFETY: `dst + i` is inside the range the caller vouches for; a byte needs no
+        // alignment; `AtomicU8::from_ptr` only requires the byte to be accessed atomically
+        // (or not at all) by others while this store runs, which the caller guarantees.
+        unsafe { imp::AtomicU8::from_ptr(dst.add(i)) }.store(b, Ordering::Relaxed);
+    }
+}
+
 /// Tells the processor (or the loom scheduler) that this thread is spinning.
 #[inline]
 pub(crate) fn spin_hint() {
