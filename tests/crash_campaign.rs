@@ -354,7 +354,7 @@ fn peer_main() {
             let n = r
                 .recv_timeout(&mut data, DEADLINE)
                 .unwrap_or_else(|e| fail(&e));
-            if n.map_or(true, |n| !is_record(0, &data[..n], &mut scratch)) {
+            if n.is_none_or(|n| !is_record(0, &data[..n], &mut scratch)) {
                 std::process::exit(3);
             }
             say("ready");

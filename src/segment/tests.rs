@@ -519,7 +519,7 @@ fn another_user_is_denied_a_0600_segment() {
 /// A memfd made by hand, with `flags` and size `size`.
 fn raw_memfd(flags: libc::c_uint, size: u64) -> fs::File {
     // SAFETY: the name is a NUL-terminated string that outlives the call.
-    let fd = unsafe { libc::memfd_create(b"shmring-test\0".as_ptr().cast(), flags) };
+    let fd = unsafe { libc::memfd_create(c"shmring-test".as_ptr(), flags) };
     assert!(fd >= 0, "memfd_create: {}", io::Error::last_os_error());
     // SAFETY: memfd_create just returned this fd, and nothing else owns it.
     let file = fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
