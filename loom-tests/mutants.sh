@@ -15,6 +15,8 @@
 #   MUTANTS_TARGET_DIR=DIR    cargo's target directory (default target/loom/mutants: not
 #                             target/loom itself, whose artifacts have the same names, as
 #                             cargo's hashes do not depend on where the workspace is)
+#   MUTANTS_LOGS=DIR          keep every build and model log there (default: a temporary
+#                             directory, removed at the end)
 #   MUTANTS_LIST=1            only print the mutants
 #
 # Runs locally, not in CI: about 20-30 minutes on 2 cores (see loom-tests/README.md).
@@ -112,7 +114,7 @@ MUTANTS = [
        expect=["batch_publish"]),
   dict(id="skipped-padding-unpublished", what="Reader::next: do not publish a skipped padding record before waiting",
        edits=[(R, "if state.publish_skipped(&ring) {", "if false && state.publish_skipped(&ring) {")],
-       expect=["stream_wraps_with_padding"]),
+       expect=["zero_copy_reserve_commit_and_in_place_receive"]),
   dict(id="claim-not-atomic", what="claim: load-then-store instead of compare-exchange",
        edits=[(P, "match line\n            .owner\n            .compare_exchange(current, me.0, Ordering::Acquire, Ordering::Relaxed)\n        {",
                   "match {\n            crate::sync::spin_hint();\n            line.owner.store(me.0, Ordering::Relaxed);\n            Ok::<u64, u64>(current)\n        } {")],
@@ -218,6 +220,8 @@ run_model() {
         echo "timeout"
     elif grep -q 'Causality violation' "$log"; then
         echo "data race"
+    elif grep -q 'currently writing to cell\|currently reading from cell' "$log"; then
+        echo "overlapping access"
     elif grep -qi 'deadlock' "$log"; then
         echo "deadlock"
     elif grep -q 'max_branches\|maximum number of branches' "$log"; then
@@ -227,8 +231,13 @@ run_model() {
     fi
 }
 
-logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
+if [[ -n ${MUTANTS_LOGS:-} ]]; then
+    logs=$MUTANTS_LOGS
+    mkdir -p "$logs"
+else
+    logs=$(mktemp -d)
+    trap 'rm -rf "$logs"' EXIT
+fi
 start=$(date +%s)
 
 echo "== baseline (no mutant), LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS"

@@ -15,7 +15,8 @@ pub(crate) fn current() -> Owner {
     Owner::new(pid, start)
 }
 
-/// Under loom every handle lives in the one modelled process.
+/// Under loom: the creator of a ring (pid 1); each handle is a process of its own, from
+/// `claimant`.
 #[cfg(loom)]
 pub(crate) fn current() -> Owner {
     Owner::new(1, 0)
