@@ -19,5 +19,8 @@ if [ -x .ci/loom ]; then
     run .ci/loom
 fi
 
+# cargo's "test result:" lines, plus one line per loom model from .ci/loom.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     /^loom: [a-z0-9_]+ +ok / { p++ }
+     /^loom: [a-z0-9_]+ +(FAILED|TIMEOUT|failed|timeout)/ { f++ }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -62,6 +62,9 @@ pub use layout::{Backend, HEADER_SIZE, LAYOUT_VERSION, MAX_CAPACITY, MIN_CAPACIT
 pub use reader::{Reader, RecvRef};
 #[cfg(not(loom))]
 pub use ring::remove;
+#[cfg(loom)]
+#[doc(hidden)]
+pub use ring::LoomSegment;
 pub use ring::{channel, Ring, RingOptions, RoleState, SideStatus, Status};
 #[cfg(not(loom))]
 pub use segment::{Segment, SysvKey};

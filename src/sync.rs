@@ -371,3 +371,51 @@ impl Parking {
         self.cond.notify_all();
     }
 }
+
+/// Loom's model of the rest of what the kernel keeps for a ring: the process table (so a
+/// model can kill the process holding a handle and let another take its role over) and the
+/// segment's name (so a model can see whether an attach removed it).
+///
+/// Every handle that claims a role is a process of its own here. A death is published through
+/// a loom `Mutex`, so whoever finds a process dead happens-after everything it did: that is
+/// what the kernel gives a real peer that reads `/proc` (a process's exit and the `/proc`
+/// lookup are ordered by the kernel's own locks), and what `wait_for`'s "one last look"
+/// relies on. The flag in front of it keeps models where nobody dies free of extra states.
+#[cfg(loom)]
+#[derive(Debug, Default)]
+pub(crate) struct LoomOs {
+    last_pid: std::sync::atomic::AtomicU32,
+    anyone_died: std::sync::atomic::AtomicBool,
+    dead: loom::sync::Mutex<Vec<u32>>,
+    names_removed: std::sync::atomic::AtomicU32,
+}
+
+#[cfg(loom)]
+impl LoomOs {
+    /// A fresh process for a handle about to claim a role (pid 1 is the creator).
+    pub(crate) fn spawn(&self) -> crate::layout::Owner {
+        let pid = self.last_pid.fetch_add(1, Ordering::Relaxed) + 2;
+        crate::layout::Owner::new(pid, 0)
+    }
+
+    /// The process `owner` names dies.
+    pub(crate) fn kill(&self, owner: crate::layout::Owner) {
+        self.dead.lock().unwrap().push(owner.pid());
+        self.anyone_died.store(true, Ordering::Relaxed);
+    }
+
+    /// Has the process `owner` names died?
+    pub(crate) fn is_dead(&self, owner: crate::layout::Owner) -> bool {
+        self.anyone_died.load(Ordering::Relaxed) && self.dead.lock().unwrap().contains(&owner.pid())
+    }
+
+    /// The segment's name is removed (`Mapping::remove_name` in the real backends).
+    pub(crate) fn remove_name(&self) {
+        self.names_removed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Has the segment's name been removed?
+    pub(crate) fn name_removed(&self) -> bool {
+        self.names_removed.load(Ordering::Relaxed) != 0
+    }
+}
