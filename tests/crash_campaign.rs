@@ -22,10 +22,17 @@
 //! created again.
 #![cfg(not(loom))]
 
+/// The variable that makes this binary a victim peer.
+const PEER_VAR: &str = "SHMRING_CRASH_PEER";
+
+#[path = "support/peers.rs"]
+mod peers;
+use peers::{describe, parse, reap, spawn_peer};
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -98,25 +105,6 @@ fn segment(kind: usize, tag: &str) -> Segment {
     }
 }
 
-fn describe(segment: &Segment) -> String {
-    match segment {
-        Segment::Posix(name) => format!("posix:{name}"),
-        Segment::SysV(shmring::SysvKey::Key(k)) => format!("sysv:{k}"),
-        Segment::File(path) => format!("file:{}", path.display()),
-        other => panic!("unsupported: {other:?}"),
-    }
-}
-
-fn parse(spec: &str) -> Segment {
-    let (kind, rest) = spec.split_once(':').expect("kind:rest");
-    match kind {
-        "posix" => Segment::posix(rest),
-        "sysv" => Segment::sysv_key(rest.parse().unwrap()),
-        "file" => Segment::file(rest),
-        other => panic!("unknown segment kind {other}"),
-    }
-}
-
 /// What is left of a segment in the system.
 #[derive(Debug)]
 struct Traces {
@@ -171,37 +159,6 @@ fn sysv_id(segment: &Segment) -> Option<i32> {
     }
 }
 
-fn spawn_peer(task: &[String]) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "peer_main",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
-        .env("SHMRING_CRASH_PEER", task.join(" "))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn peer")
-}
-
-/// Waits for a child with a deadline; kills it if the deadline passes.
-fn reap(child: &mut Child) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("peer {} did not exit within {DEADLINE:?}", child.id());
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}").unwrap();
@@ -212,7 +169,7 @@ fn say(line: &str) {
 /// does nothing. Exit statuses: 2 an operation failed, 3 a record was wrong, 4 end-of-stream.
 #[test]
 fn peer_main() {
-    let Ok(task) = std::env::var("SHMRING_CRASH_PEER") else {
+    let Ok(task) = std::env::var(PEER_VAR) else {
         return;
     };
     let words: Vec<&str> = task.split(' ').collect();
@@ -458,7 +415,7 @@ fn run_iteration(iteration: usize, rng: &mut Rng) -> (Mode, Outcome) {
     let (outcome, mut child);
     if writer_dies {
         let mut reader = ring.reader().unwrap();
-        child = spawn_peer(&args);
+        child = spawn_peer(PEER_VAR, &args);
         let killed = killer(&mut child, trigger, delay);
         let pid = child.id();
         let mut buf = vec![0u8; 512];
@@ -527,7 +484,7 @@ fn run_iteration(iteration: usize, rng: &mut Rng) -> (Mode, Outcome) {
         };
     } else {
         let mut writer = ring.writer().unwrap();
-        child = spawn_peer(&args);
+        child = spawn_peer(PEER_VAR, &args);
         let killed = killer(&mut child, trigger, delay);
         let pid = child.id();
         let mut buf = Vec::new();
@@ -559,7 +516,7 @@ fn run_iteration(iteration: usize, rng: &mut Rng) -> (Mode, Outcome) {
         };
     }
     drop(ring);
-    let status = reap(&mut child);
+    let status = reap(&mut child, DEADLINE);
     assert_eq!(
         status.signal(),
         Some(libc::SIGKILL),
@@ -634,15 +591,23 @@ fn segments_left_when_both_sides_die_are_removed_by_remove() {
                     .any(|l| l.map(|l| l.trim() == "ready").unwrap_or(false));
                 assert!(ready, "{what}: a peer failed before it was ready");
             };
-            let mut writer = spawn_peer(&["create-write", &spec, keep_arg, "3"].map(String::from));
+            let mut writer = spawn_peer(
+                PEER_VAR,
+                &["create-write", &spec, keep_arg, "3"].map(String::from),
+            );
             wait_ready(&mut writer);
-            let mut reader = keep.then(|| spawn_peer(&["read-one", &spec].map(String::from)));
+            let mut reader =
+                keep.then(|| spawn_peer(PEER_VAR, &["read-one", &spec].map(String::from)));
             if let Some(reader) = reader.as_mut() {
                 wait_ready(reader);
             }
             for child in std::iter::once(&mut writer).chain(reader.as_mut()) {
                 child.kill().unwrap();
-                assert_eq!(reap(child).signal(), Some(libc::SIGKILL), "{what}");
+                assert_eq!(
+                    reap(child, DEADLINE).signal(),
+                    Some(libc::SIGKILL),
+                    "{what}"
+                );
             }
             // Left behind: the name is still there and names a ring whose owners are dead.
             let ring = Ring::open(&seg).unwrap_or_else(|e| panic!("{what}: {e}"));

@@ -8,6 +8,10 @@
 //! multi-threaded test harness.
 #![cfg(not(loom))]
 
+#[path = "support/peers.rs"]
+mod peers;
+use peers::{describe, parse};
+
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -38,25 +42,6 @@ fn sysv(tag: &str) -> Segment {
 
 fn file(tag: &str) -> Segment {
     Segment::file(std::env::temp_dir().join(unique(tag)))
-}
-
-fn describe(segment: &Segment) -> String {
-    match segment {
-        Segment::Posix(name) => format!("posix:{name}"),
-        Segment::SysV(shmring::SysvKey::Key(k)) => format!("sysv:{k}"),
-        Segment::File(path) => format!("file:{}", path.display()),
-        other => panic!("unsupported: {other:?}"),
-    }
-}
-
-fn parse(spec: &str) -> Segment {
-    let (kind, rest) = spec.split_once(':').expect("kind:rest");
-    match kind {
-        "posix" => Segment::posix(rest),
-        "sysv" => Segment::sysv_key(rest.parse().unwrap()),
-        "file" => Segment::file(rest),
-        other => panic!("unknown segment kind {other}"),
-    }
 }
 
 /// The file behind a POSIX or file segment.

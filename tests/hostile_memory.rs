@@ -9,7 +9,9 @@
 
 mod support {
     pub mod adversary;
+    pub mod peers;
 }
+use support::peers::unique;
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
@@ -335,16 +337,6 @@ fn a_process_that_got_a_dead_writers_pid_does_not_hold_its_role() {
 /// The path of a POSIX segment's backing file.
 fn shm_path(name: &str) -> PathBuf {
     PathBuf::from("/dev/shm").join(name)
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// One header edit for the open-time property test.
