@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, in-process, cross-process, CLI and doc tests, then the loom
 # models of the ring protocol (bounded for CI; see loom-tests/README.md for longer runs).
+# Ends with one line summing every test binary's result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+run() { "$@" 2>&1 | tee -a "$log"; }
+
+run cargo test --workspace --all-targets
+run cargo test --workspace --doc
 # Benches must keep compiling (they are not run here).
-if [ -d benches ] && ls benches/*.rs >/dev/null 2>&1; then
-    cargo bench --no-run
+if ls benches/*.rs >/dev/null 2>&1; then
+    run cargo bench --workspace --no-run
 fi
 if [ -x .ci/loom ]; then
-    .ci/loom
+    run .ci/loom
 fi
+
+# cargo's "test result:" lines, plus one line per loom model from .ci/loom.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     /^loom: [a-z0-9_]+ +ok / { p++ }
+     /^loom: [a-z0-9_]+ +(FAILED|TIMEOUT|failed|timeout)/ { f++ }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -151,10 +151,12 @@ pub fn inspect(segment: &Segment) -> Result<Inspection, OpenError> {
         flags: id.flags.load(Ordering::Relaxed),
         endian: id.endian.load(Ordering::Relaxed),
         pointer_bits: id.pointer_bits.load(Ordering::Relaxed),
-        // SYNC POINT (init): Acquire pairs with the Release store in `Header::initialise`, so
-        // a set init word comes with the identity fields written before it (those loaded above
-        // may predate it; a racing creator is reported as still initialising at worst).
-        init: id.init.load(Ordering::Acquire),
+        // Relaxed: an inspection is a snapshot of words other processes may be changing, not a
+        // synchronised read (the fields above are loaded before this word, so an Acquire here
+        // would order nothing). A creator racing with `stat` is reported as still initialising,
+        // or with the fields it had written so far, at worst; `Ring::open` is the synchronised
+        // path (`Header::is_ready`).
+        init: id.init.load(Ordering::Relaxed),
         creator_pid: creator.pid(),
         creator_alive: creator.pid() != 0 && !crate::process::is_dead(creator),
         backend_code,

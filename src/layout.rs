@@ -149,6 +149,9 @@ pub(crate) struct Header {
     /// Loom's stand-in for the kernel's futex wait queue (not part of the shared layout).
     #[cfg(loom)]
     pub parking: crate::sync::Parking,
+    /// Loom's stand-in for the process table and the segment's name (not part of the layout).
+    #[cfg(loom)]
+    pub os: crate::sync::LoomOs,
 }
 
 #[cfg(not(loom))]
@@ -237,6 +240,7 @@ impl Header {
             writer: SideLine::new(),
             reader: SideLine::new(),
             parking: Default::default(),
+            os: Default::default(),
         }
     }
 
@@ -255,14 +259,17 @@ impl Header {
         id.pointer_bits.store(usize::BITS, Ordering::Relaxed);
         id.backend.store(geometry.backend.code(), Ordering::Relaxed);
         // SYNC POINT (init): publishes every identity field above to an opener's Acquire load
-        // of `init` in `Header::validate`. Checked by loom model `role_claim_race` (the models
-        // open rings through the same path).
+        // of `init` in `Header::is_ready`, after which `Header::validate` reads them. Checked by
+        // loom model `opener_waits_for_initialised_header` (which opens a `LoomSegment` through
+        // `is_ready` and `validate`, as `RingOptions::open` does; it refuses a half-written
+        // header otherwise).
         id.init.store(INIT_READY, Ordering::Release);
     }
 
     /// Is the init word set? `Acquire`: pairs with the `Release` store in `initialise`.
     pub(crate) fn is_ready(&self) -> bool {
-        // SYNC POINT (init): see `initialise`.
+        // SYNC POINT (init): see `initialise`. Checked by loom model
+        // `opener_waits_for_initialised_header`.
         self.identity.init.load(Ordering::Acquire) == INIT_READY
     }
 

@@ -50,6 +50,8 @@ mod ring;
 #[cfg(not(loom))]
 mod segment;
 mod sync;
+#[cfg(not(loom))]
+mod tamper;
 mod wait;
 mod writer;
 
@@ -60,6 +62,9 @@ pub use layout::{Backend, HEADER_SIZE, LAYOUT_VERSION, MAX_CAPACITY, MIN_CAPACIT
 pub use reader::{Reader, RecvBatch, RecvRef};
 #[cfg(not(loom))]
 pub use ring::remove;
+#[cfg(loom)]
+#[doc(hidden)]
+pub use ring::LoomSegment;
 pub use ring::{channel, Ring, RingOptions, RoleState, SideStatus, Status};
 #[cfg(not(loom))]
 pub use segment::{Segment, SysvKey};

@@ -68,6 +68,28 @@ impl Memory {
         self.geometry.backend
     }
 
+    /// A pointer to byte `offset` of the segment as laid out (header at 0, data region at
+    /// `HEADER_SIZE`), and how many bytes from there to the end of the data region; `None`
+    /// past the end. For the test hook [`Ring::tamper`](crate::Ring::tamper).
+    #[cfg(not(loom))]
+    pub(crate) fn byte_ptr(&self, offset: usize) -> Option<(*mut u8, usize)> {
+        use crate::layout::HEADER_SIZE;
+        let capacity = self.geometry.capacity as usize;
+        if offset < HEADER_SIZE {
+            // SAFETY: the header block is HEADER_SIZE bytes (a page of the mapping or of the
+            // heap block), so `offset` is inside it. The pointer was made from a `*mut u8` to
+            // the block, so writing through it is allowed.
+            let ptr = unsafe { (self.header as *mut u8).add(offset) };
+            Some((ptr, HEADER_SIZE - offset))
+        } else if offset - HEADER_SIZE < capacity {
+            let at = offset - HEADER_SIZE;
+            // SAFETY: `at < capacity`, and the data region is `capacity` bytes at `data`.
+            Some((unsafe { self.data.add(at) }, capacity - at))
+        } else {
+            None
+        }
+    }
+
     /// The mapping, for name removal and memfd passing.
     #[cfg(not(loom))]
     pub(crate) fn mapping(&self) -> Option<&crate::segment::Mapping> {

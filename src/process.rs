@@ -5,7 +5,7 @@
 //! exists, is not a zombie, and shows the same start time: a pid recycled by a newer process
 //! has a later start time, and a killed peer that its parent has not reaped yet is a zombie.
 
-use crate::layout::Owner;
+use crate::layout::{Header, Owner};
 
 /// This process's owner word.
 #[cfg(not(loom))]
@@ -15,10 +15,38 @@ pub(crate) fn current() -> Owner {
     Owner::new(pid, start)
 }
 
-/// Under loom every handle lives in the one modelled process.
+/// Under loom: the creator of a ring (pid 1); each handle is a process of its own, from
+/// `claimant`.
 #[cfg(loom)]
 pub(crate) fn current() -> Owner {
     Owner::new(1, 0)
+}
+
+/// The owner word a handle claiming a role of the ring at `header` records: this process.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn claimant(_header: &Header) -> Owner {
+    current()
+}
+
+/// Under loom every handle is a process of its own, numbered by the header's model of the
+/// process table, so a model can kill one and let another take its role over.
+#[cfg(loom)]
+pub(crate) fn claimant(header: &Header) -> Owner {
+    header.os.spawn()
+}
+
+/// Is the process `owner` names, which holds (or held) a role of the ring at `header`, gone?
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn is_dead_in(_header: &Header, owner: Owner) -> bool {
+    is_dead(owner)
+}
+
+/// Under loom: has a model killed it (`Writer::crash`, `Reader::crash`)?
+#[cfg(loom)]
+pub(crate) fn is_dead_in(header: &Header, owner: Owner) -> bool {
+    header.os.is_dead(owner)
 }
 
 /// Is the process that `owner` names gone (exited, killed, zombie, or its pid recycled)?
@@ -40,7 +68,8 @@ pub(crate) fn is_dead(owner: Owner) -> bool {
     }
 }
 
-/// Under loom nobody dies.
+/// Under loom a process found without its ring (the creator, in `Ring::status`) never dies;
+/// the handles' processes are in the header's table (`is_dead_in`).
 #[cfg(loom)]
 pub(crate) fn is_dead(_owner: Owner) -> bool {
     false

@@ -29,6 +29,11 @@ use crate::sync::{DataRegion, Ordering};
 pub(crate) const RECORD_HEADER: u64 = 8;
 /// Record flag: this record only fills the space up to the end of the data region.
 pub(crate) const FLAG_PADDING: u32 = 1;
+/// The largest valid position: 2^64 - 2^42. A position above it is corruption. It keeps the
+/// writer's free-space arithmetic (a position plus up to twice the capacity, at most 2^41)
+/// from overflowing, whatever a hostile peer stores; an honest ring reaches it after moving
+/// 16 EiB.
+pub(crate) const MAX_POSITION: u64 = 0u64.wrapping_sub(1 << 42);
 
 /// The bytes a record with a `len`-byte payload occupies: header plus payload padded to 8.
 #[inline]
@@ -103,7 +108,7 @@ pub(crate) fn peer_needs_wake(peer: &SideLine) -> bool {
     // Either way no wake-up is lost. (A store-fence-load handshake would do on hardware, but
     // loom does not model it faithfully; this form is exact under release/acquire.)
     // Checked by loom models `reader_sleeps_on_empty_and_is_woken` and
-    // `writer_sleeps_on_full_and_is_woken`.
+    // `writer_sleeps_on_full_and_is_woken` (a deadlock if this is Relaxed).
     peer.wake.swap(WAKE_IDLE, Ordering::Release) == WAKE_SLEEPING
 }
 
@@ -112,17 +117,24 @@ pub(crate) fn peer_needs_wake(peer: &SideLine) -> bool {
 #[inline]
 pub(crate) fn announce_sleep(own: &SideLine) {
     // SYNC POINT (sleep/wake): Acquire pairs with the Release swap in `peer_needs_wake`.
+    // Checked by loom models `reader_sleeps_on_empty_and_is_woken` and
+    // `writer_sleeps_on_full_and_is_woken` (a deadlock if this is Relaxed, or a plain store).
     own.wake.swap(WAKE_SLEEPING, Ordering::Acquire);
 }
 
 /// The sleeper is awake again (woken, timed out, or its condition came true).
 #[inline]
 pub(crate) fn end_sleep(own: &SideLine) {
-    // SYNC POINT (sleep/wake): also a read-modify-write with Acquire. A plain store here could
-    // land after a waker's Release swap in the word's modification order; our next
-    // `announce_sleep` would then read from our own store instead of the waker's and miss its
-    // update, and sleep with a record waiting. Checked by loom model `stream_wraps_with_padding`.
-    own.wake.swap(WAKE_IDLE, Ordering::Acquire);
+    // SYNC POINT (sleep/wake): a read-modify-write. A plain store here could land after a
+    // waker's Release swap in the word's modification order; our next `announce_sleep` would
+    // then read from our own store instead of the waker's and miss its update, and sleep with a
+    // record waiting. Checked by loom model `stream_wraps_with_padding` (a deadlock with a
+    // store). Relaxed is enough: being a read-modify-write, this swap continues the release
+    // sequence of the waker's swap it follows, so the next `announce_sleep`'s Acquire swap,
+    // reading from it, still synchronises with that waker; and when no sleep follows, the
+    // attempt that ended the wait did its own Acquire loads. (Acquire here was a needless
+    // ordering: the loom mutant weakening it survived every model.)
+    own.wake.swap(WAKE_IDLE, Ordering::Relaxed);
 }
 
 /// Claims `role` for `me`. A vacant role is taken; a role held by a process that `is_dead`
@@ -145,13 +157,16 @@ pub(crate) fn claim(
                 pid: Owner(current).pid(),
             });
         }
-        // Mutual exclusion comes from the read-modify-write itself (exactly one
-        // compare-exchange from `current` succeeds; loom model `role_claim_race`). Release: the
-        // claim comes before our RMW on the other owner word in `both_attached`, which a racing
-        // claimer may read from.
+        // Mutual exclusion comes from the read-modify-write itself: exactly one
+        // compare-exchange from `current` succeeds, whatever the ordering (loom model
+        // `role_claim_race`).
+        // SYNC POINT (attach): Acquire pairs with the Release RMW in a racing claimer's
+        // `both_attached`, which this RMW may read from; see there. No loom model can check
+        // it (loom orders the RMWs on one word in one total order); the proof is in
+        // `both_attached`.
         match line
             .owner
-            .compare_exchange(current, me.0, Ordering::Release, Ordering::Relaxed)
+            .compare_exchange(current, me.0, Ordering::Acquire, Ordering::Relaxed)
         {
             Ok(_) => break,
             Err(now) => current = now,
@@ -176,12 +191,18 @@ pub(crate) fn both_attached(ring: &RingRef<'_>, own: Role) -> bool {
         Role::Writer => Role::Reader,
         Role::Reader => Role::Writer,
     };
-    // SYNC POINT (attach): a read-modify-write that changes nothing but reads the latest owner
-    // of the other role. Of two racing claimers, the one whose RMW comes second in the other
-    // word's modification order reads the first one's claim: its Acquire reads from the first
-    // claimer's Release RMW, which follows that claimer's own claim. Checked by loom model
-    // `both_attach_one_sees_the_other`.
-    ring.side(other).owner.fetch_add(0, Ordering::AcqRel) != 0
+    // SYNC POINT (attach): a read-modify-write that changes nothing. Could two racing claimers
+    // A (writer) and B (reader) both read 0 here? Then A's RMW on the reader's word reads the
+    // initial value, so it comes right after it in that word's modification order, and B's
+    // claim on that word, coming later, reads from A's RMW. A's RMW is Release and B's claim
+    // compare-exchange is Acquire, so A's claim (sequenced before A's RMW) happens before B's
+    // RMW on the writer's word, which then cannot read the value A's claim replaced: B sees
+    // A. So at least one of them sees the other (C11; the same holds with the roles swapped).
+    // Both halves are needed in C11, where the two words' modification orders are independent
+    // (store buffering with read-modify-writes); loom runs the RMWs of one word in a single
+    // total order, so it cannot tell them apart: loom model `both_attach_one_sees_the_other`
+    // checks that this is a read-modify-write (with a plain load it fails), not its ordering.
+    ring.side(other).owner.fetch_add(0, Ordering::Release) != 0
 }
 
 /// A record the reader found: where its payload starts, its length, its footprint.
@@ -193,6 +214,25 @@ pub(crate) struct RecordRef {
     pub len: usize,
     /// Bytes the record occupies (header + padded payload).
     pub size: u64,
+}
+
+/// Checks the shared positions a handle starts from: multiples of 8, read not ahead of
+/// write, at most `capacity` bytes in use, and not above [`MAX_POSITION`].
+fn check_positions(ring: &RingRef<'_>, write: u64, read: u64) -> Result<(), AttachError> {
+    if write % 8 != 0
+        || read % 8 != 0
+        || read > write
+        || write - read > ring.capacity
+        || write > MAX_POSITION
+    {
+        return Err(AttachError::Corrupted {
+            reason: format!(
+                "write position {write} and read position {read} are inconsistent with capacity {} (positions are multiples of 8, read <= write <= read + capacity, at most {MAX_POSITION})",
+                ring.capacity
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The writer's private state.
@@ -210,18 +250,18 @@ impl WriterState {
     /// Starts writing where the shared write position says, after checking it against the
     /// read position.
     pub(crate) fn attach(ring: &RingRef<'_>) -> Result<Self, AttachError> {
-        // SYNC POINT (release): pairs with the reader's Release store in `ReaderState::release`.
+        // SYNC POINT (release): pairs with the reader's Release store in `ReaderState::publish`:
+        // a writer taking over from a dead one writes below this position without loading it
+        // again. Checked by loom model `writer_takes_over_from_dead_writer` (a data race).
         let read = ring.header.reader.position.load(Ordering::Acquire);
-        // Acquire: a writer taking over from a dead one continues after its last commit.
-        let write = ring.header.writer.position.load(Ordering::Acquire);
-        if write % 8 != 0 || read % 8 != 0 || read > write || write - read > ring.capacity {
-            return Err(AttachError::Corrupted {
-                reason: format!(
-                    "write position {write} and read position {read} are inconsistent with capacity {}",
-                    ring.capacity
-                ),
-            });
-        }
+        // Relaxed: only the holder of the writer role stores this word. A vacant role's word was
+        // never stored; a dead writer's stores all happen before our claim, because we found it
+        // dead through the kernel (`process::is_dead` reads /proc), whose exit and lookup paths
+        // are ordered by its own locks (`wait_for`'s last look relies on the same). So we load
+        // the dead writer's last commit. (A claimer that gave the role back after a failed
+        // attach stored nothing, and attach fails only on a corrupted header.)
+        let write = ring.header.writer.position.load(Ordering::Relaxed);
+        check_positions(ring, write, read)?;
         Ok(WriterState {
             published: write,
             pending: write,
@@ -277,7 +317,7 @@ impl WriterState {
             return Err(SendError::TooLarge { len, max });
         }
         // Relaxed: the reader's close publishes no data to us; we only need to see it
-        // eventually, and the sleep/wake fences make a sleeping writer see it.
+        // eventually, and the sleep/wake handshake makes a sleeping writer see it.
         if ring.header.reader.state.load(Ordering::Relaxed) == STATE_CLOSED {
             return Err(SendError::Closed);
         }
@@ -332,7 +372,8 @@ impl WriterState {
         self.published = self.pending;
         // SYNC POINT (publish): Release makes the records' bytes written before it visible to
         // the reader's Acquire load in `ReaderState::refresh_write`. Checked by loom models
-        // `one_record`, `stream_wraps_with_padding`, `batch_publish` (data race otherwise).
+        // `one_record`, `stream_wraps_with_padding`, `batch_publish` and every other model that
+        // moves a record (a data race on the payload cells otherwise).
         ring.header
             .writer
             .position
@@ -406,17 +447,14 @@ pub(crate) struct ReaderState {
 impl ReaderState {
     /// Starts reading where the shared read position says.
     pub(crate) fn attach(ring: &RingRef<'_>) -> Result<Self, AttachError> {
-        let read = ring.header.reader.position.load(Ordering::Acquire);
-        // SYNC POINT (publish): see `refresh_write`.
+        // Relaxed: only the holder of the reader role stores this word; as in
+        // `WriterState::attach`, a dead holder's stores all happen before our claim.
+        let read = ring.header.reader.position.load(Ordering::Relaxed);
+        // SYNC POINT (publish): as in `refresh_write`; we read the records below this position
+        // without loading it again. Checked by loom model `reader_attaches_mid_stream` (a data
+        // race).
         let write = ring.header.writer.position.load(Ordering::Acquire);
-        if write % 8 != 0 || read % 8 != 0 || read > write || write - read > ring.capacity {
-            return Err(AttachError::Corrupted {
-                reason: format!(
-                    "write position {write} and read position {read} are inconsistent with capacity {}",
-                    ring.capacity
-                ),
-            });
-        }
+        check_positions(ring, write, read)?;
         Ok(ReaderState {
             released: read,
             stored: read,
@@ -429,9 +467,14 @@ impl ReaderState {
     #[inline]
     fn refresh_write(&mut self, ring: &RingRef<'_>) -> Result<u64, RecvError> {
         // SYNC POINT (publish): Acquire pairs with the writer's Release store in
-        // `WriterState::publish`: the record bytes before that store are visible to us.
+        // `WriterState::publish`: the record bytes before that store are visible to us. Checked
+        // by loom model `one_record` and every other model that moves a record (a data race).
         let write = ring.header.writer.position.load(Ordering::Acquire);
-        if write % 8 != 0 || write < self.cached_write || write - self.released > ring.capacity {
+        if write % 8 != 0
+            || write < self.cached_write
+            || write - self.released > ring.capacity
+            || write > MAX_POSITION
+        {
             return Err(RecvError::Corrupted {
                 reason: format!(
                     "the write position went from {} to {write} (read position {}, capacity {})",
@@ -571,7 +614,10 @@ impl ReaderState {
         self.unpublished = false;
         self.stored = self.released;
         // SYNC POINT (release): Release orders our reads of the released records before the
-        // writer's Acquire load in `WriterState::refresh_read` and its reuse of the space.
+        // writer's Acquire load in `WriterState::refresh_read` (or `WriterState::attach`) and
+        // its reuse of the space. Checked by loom models `stream_wraps_with_padding`,
+        // `full_and_empty_boundaries`, `zero_copy_reserve_commit_and_in_place_receive` (a data
+        // race on the payload cells otherwise).
         ring.header
             .reader
             .position
@@ -583,10 +629,12 @@ impl ReaderState {
     pub(crate) fn close(&mut self, ring: &RingRef<'_>) -> bool {
         // `publish` may consume the writer's "sleeping" flag: keep its answer.
         let woke = self.publish(ring);
-        // The close publishes no data; a writer sleeping on a full ring sees it through the
-        // sleep/wake fences (loom model `reader_close_while_writer_blocked`).
+        // The close publishes no data to the reader side of the protocol; a writer sleeping on
+        // a full ring sees it through the sleep/wake handshake (the swap below; loom model
+        // `reader_close_while_writer_blocked`, a deadlock without the wake-up).
         // SYNC POINT (reader close): Release orders the final read position stored above
-        // before the close, for the writer's Acquire load in `WriterState::drained`.
+        // before the close, for the writer's Acquire load in `WriterState::drained`. Checked by
+        // loom model `writer_waits_until_the_reader_drained`.
         ring.header
             .reader
             .state

@@ -340,6 +340,18 @@ impl Reader {
         self.close_now();
     }
 
+    /// Loom only: the process holding this reader dies here. The handle goes without closing
+    /// the ring, and the modelled process table reports its owner dead, so the writer sees
+    /// `PeerDied` and a new reader may take the role over.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn crash(mut self) {
+        let header = self.memory.header();
+        let owner = crate::layout::Owner(header.reader.owner.load(crate::sync::Ordering::Relaxed));
+        header.os.kill(owner);
+        self.closed = true;
+    }
+
     fn close_now(&mut self) {
         if !self.closed {
             self.closed = true;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::{AttachError, CreateError, Role};
+use crate::error::{AttachError, CreateError, OpenError, Role};
 use crate::layout::{self, Backend, Geometry, Owner, FLAG_KEEP_NAME};
 use crate::memory::Memory;
 use crate::protocol::{self, ReaderState, WriterState};
@@ -217,8 +217,11 @@ impl Ring {
     }
 
     fn claim(&self, role: Role) -> Result<Owner, AttachError> {
-        let me = crate::process::current();
-        protocol::claim(&self.memory.ring(), role, me, crate::process::is_dead)?;
+        let header = self.memory.header();
+        let me = crate::process::claimant(header);
+        protocol::claim(&self.memory.ring(), role, me, |owner| {
+            crate::process::is_dead_in(header, owner)
+        })?;
         Ok(me)
     }
 
@@ -232,7 +235,18 @@ impl Ring {
             if let Some(mapping) = self.memory.mapping() {
                 let _ = mapping.remove_name();
             }
+            #[cfg(loom)]
+            ring.header.os.remove_name();
         }
+    }
+
+    /// Loom only: has an attach removed the segment's name, i.e. did one of the two handles
+    /// see the other attached (`both_attached`)? The heap rings of the loom build have no
+    /// name; the header's model of the kernel records the removal instead.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_name_removed(&self) -> bool {
+        self.memory.header().os.name_removed()
     }
 
     /// A snapshot of the ring's shared state, for monitoring (`shmring stat`). The values are
@@ -377,11 +391,101 @@ fn attach_on_fresh(e: AttachError) -> CreateError {
     }
 }
 
+/// A refused header as the error `open` reports.
+fn layout_error(e: layout::LayoutError, segment: String) -> OpenError {
+    match e {
+        layout::LayoutError::BadMagic(found) => OpenError::BadMagic { segment, found },
+        layout::LayoutError::Version(found) => OpenError::VersionMismatch {
+            segment,
+            found,
+            expected: layout::LAYOUT_VERSION,
+        },
+        layout::LayoutError::Incompatible(reason) => OpenError::Incompatible { segment, reason },
+        layout::LayoutError::Geometry(reason) => OpenError::Corrupted { segment, reason },
+        layout::LayoutError::Truncated { needed, actual } => OpenError::Truncated {
+            segment,
+            needed,
+            actual,
+        },
+    }
+}
+
+/// Loom only: a segment that a model creates in one thread and opens in another, so the
+/// header's initialisation races the open as it does between two processes (the shared-memory
+/// backends are not built under loom). [`create`](Self::create) initialises the header as
+/// `RingOptions::create` does; [`open`](Self::open) waits for the init word and validates the
+/// header as `RingOptions::open` does, with the same `Header::is_ready` and `Header::validate`.
+#[cfg(loom)]
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct LoomSegment {
+    memory: Arc<Memory>,
+    spin: Duration,
+}
+
+#[cfg(loom)]
+impl RingOptions {
+    /// Loom only: a segment of this capacity whose header is not initialised yet.
+    #[doc(hidden)]
+    pub fn loom_segment(&self) -> Result<LoomSegment, CreateError> {
+        let geometry = self.geometry(Backend::Posix)?;
+        let memory = Memory::heap(geometry).ok_or_else(|| CreateError::ResourceLimit {
+            segment: "a loom segment".into(),
+            limit: "could not allocate it".into(),
+            source: None,
+        })?;
+        Ok(LoomSegment {
+            memory: Arc::new(memory),
+            spin: self.spin,
+        })
+    }
+}
+
+#[cfg(loom)]
+impl LoomSegment {
+    /// The creator's side: initialise the header (publishing it), then the ring.
+    pub fn create(&self) -> Ring {
+        self.memory
+            .header()
+            .initialise(self.memory.geometry, crate::process::current());
+        self.ring()
+    }
+
+    /// The opener's side: wait (yielding) for the init word, then validate the header.
+    pub fn open(&self) -> Result<Ring, OpenError> {
+        let header = self.memory.header();
+        while !header.is_ready() {
+            crate::sync::spin_hint();
+        }
+        let size = layout::HEADER_SIZE as u64 + self.memory.geometry.capacity;
+        let geometry = header
+            .validate(size)
+            .map_err(|e| layout_error(e, "a loom segment".into()))?;
+        if geometry.capacity != self.memory.geometry.capacity {
+            return Err(OpenError::Corrupted {
+                segment: "a loom segment".into(),
+                reason: format!(
+                    "capacity {} read back as {}",
+                    self.memory.geometry.capacity, geometry.capacity
+                ),
+            });
+        }
+        Ok(self.ring())
+    }
+
+    fn ring(&self) -> Ring {
+        Ring {
+            memory: self.memory.clone(),
+            description: "a loom segment".into(),
+            spin: self.spin,
+        }
+    }
+}
+
 #[cfg(not(loom))]
 mod shared {
     use super::*;
-    use crate::error::OpenError;
-    use crate::layout::{LayoutError, HEADER_SIZE};
+    use crate::layout::HEADER_SIZE;
     use crate::segment::{self, Mapping, Segment};
     use std::os::unix::net::UnixStream;
 
@@ -511,24 +615,6 @@ mod shared {
             let start = Instant::now();
             let mut pause = Duration::from_micros(200);
             self.validated(mapping, description, start, &mut pause)
-        }
-    }
-
-    fn layout_error(e: LayoutError, segment: String) -> OpenError {
-        match e {
-            LayoutError::BadMagic(found) => OpenError::BadMagic { segment, found },
-            LayoutError::Version(found) => OpenError::VersionMismatch {
-                segment,
-                found,
-                expected: layout::LAYOUT_VERSION,
-            },
-            LayoutError::Incompatible(reason) => OpenError::Incompatible { segment, reason },
-            LayoutError::Geometry(reason) => OpenError::Corrupted { segment, reason },
-            LayoutError::Truncated { needed, actual } => OpenError::Truncated {
-                segment,
-                needed,
-                actual,
-            },
         }
     }
 

@@ -78,6 +78,24 @@ macro_rules! atomic_wrapper {
 atomic_wrapper!(AtomicU32, u32);
 atomic_wrapper!(AtomicU64, u64);
 
+/// Stores `bytes` at `dst`, one relaxed atomic byte store at a time: how the test hook
+/// `Ring::tamper` plays a hostile peer that writes anywhere in the segment. Byte-sized atomics
+/// keep a concurrent peer load of the same bytes from being undefined behaviour, like every
+/// other store into shared memory.
+///
+/// # Safety
+/// `dst..dst + bytes.len()` must be valid for writes, and no Rust reference to those bytes
+/// other than through atomics (a lent record, a reserved grant) may be live.
+#[cfg(not(loom))]
+pub(crate) unsafe fn store_bytes(dst: *mut u8, bytes: &[u8]) {
+    for (i, &b) in bytes.iter().enumerate() {
+        // SAFETY: `dst + i` is inside the range the caller vouches for; a byte needs no
+        // alignment; `AtomicU8::from_ptr` only requires the byte to be accessed atomically
+        // (or not at all) by others while this store runs, which the caller guarantees.
+        unsafe { imp::AtomicU8::from_ptr(dst.add(i)) }.store(b, Ordering::Relaxed);
+    }
+}
+
 /// Tells the processor (or the loom scheduler) that this thread is spinning.
 #[inline]
 pub(crate) fn spin_hint() {
@@ -351,5 +369,53 @@ impl Parking {
     pub(crate) fn wake(&self) {
         let _guard = self.lock.lock().unwrap();
         self.cond.notify_all();
+    }
+}
+
+/// Loom's model of the rest of what the kernel keeps for a ring: the process table (so a
+/// model can kill the process holding a handle and let another take its role over) and the
+/// segment's name (so a model can see whether an attach removed it).
+///
+/// Every handle that claims a role is a process of its own here. A death is published through
+/// a loom `Mutex`, so whoever finds a process dead happens-after everything it did: that is
+/// what the kernel gives a real peer that reads `/proc` (a process's exit and the `/proc`
+/// lookup are ordered by the kernel's own locks), and what `wait_for`'s "one last look"
+/// relies on. The flag in front of it keeps models where nobody dies free of extra states.
+#[cfg(loom)]
+#[derive(Debug, Default)]
+pub(crate) struct LoomOs {
+    last_pid: std::sync::atomic::AtomicU32,
+    anyone_died: std::sync::atomic::AtomicBool,
+    dead: loom::sync::Mutex<Vec<u32>>,
+    names_removed: std::sync::atomic::AtomicU32,
+}
+
+#[cfg(loom)]
+impl LoomOs {
+    /// A fresh process for a handle about to claim a role (pid 1 is the creator).
+    pub(crate) fn spawn(&self) -> crate::layout::Owner {
+        let pid = self.last_pid.fetch_add(1, Ordering::Relaxed) + 2;
+        crate::layout::Owner::new(pid, 0)
+    }
+
+    /// The process `owner` names dies.
+    pub(crate) fn kill(&self, owner: crate::layout::Owner) {
+        self.dead.lock().unwrap().push(owner.pid());
+        self.anyone_died.store(true, Ordering::Relaxed);
+    }
+
+    /// Has the process `owner` names died?
+    pub(crate) fn is_dead(&self, owner: crate::layout::Owner) -> bool {
+        self.anyone_died.load(Ordering::Relaxed) && self.dead.lock().unwrap().contains(&owner.pid())
+    }
+
+    /// The segment's name is removed (`Mapping::remove_name` in the real backends).
+    pub(crate) fn remove_name(&self) {
+        self.names_removed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Has the segment's name been removed?
+    pub(crate) fn name_removed(&self) -> bool {
+        self.names_removed.load(Ordering::Relaxed) != 0
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! A cross-core wake-up through the kernel costs tens of microseconds, a cache-line hand-off a
 //! few dozen nanoseconds, so a waiter first spins (with `spin_loop` hints) for a short budget
-//! and only then sleeps. Sleeping follows the handshake in `protocol`: announce the sleep,
-//! fence, re-check, then `FUTEX_WAIT` on our own wake word. The peer wakes us only if it sees
-//! the announcement. The futex is process-shared (no `FUTEX_PRIVATE_FLAG`), because the peer
+//! and only then sleeps. Sleeping follows the handshake in `protocol`: announce the sleep (a
+//! read-modify-write on our wake word), re-check, then `FUTEX_WAIT` on that word. The peer
+//! wakes us only if it sees the announcement. The futex is process-shared (no `FUTEX_PRIVATE_FLAG`), because the peer
 //! is usually another process.
 //!
 //! Sleeps are cut into slices of [`LIVENESS_SLICE`] so a waiter notices a dead peer in time.
@@ -113,10 +113,10 @@ pub(crate) fn wait_for<T, E>(
             }
             slice = slice.min(deadline - now);
         }
-        if last_liveness_check.elapsed() >= LIVENESS_SLICE {
+        if cfg!(loom) || last_liveness_check.elapsed() >= LIVENESS_SLICE {
             last_liveness_check = Instant::now();
             let peer_owner = Owner(peer.owner.load(Ordering::Relaxed));
-            if peer_owner.0 != 0 && crate::process::is_dead(peer_owner) {
+            if peer_owner.0 != 0 && crate::process::is_dead_in(header, peer_owner) {
                 protocol::end_sleep(own);
                 // Everything the peer did before it died is visible now: one last look.
                 return match attempt() {
@@ -163,13 +163,15 @@ fn spin_phase<T, E>(
     }
 }
 
-/// Under loom one yield stands for the spin phase: loom explores what happens on either side.
+/// Under loom one more attempt stands for the spin phase; loom explores preemptions around it.
+/// It does not yield: after a yield loom never again returns a value the thread loaded before
+/// it (its rule for making spin loops progress), which would hide a stale re-check after the
+/// sleep is announced, the very race the sleep/wake handshake must survive.
 #[cfg(loom)]
 fn spin_phase<T, E>(
     _spin: Duration,
     attempt: &mut impl FnMut() -> Attempt<T, E>,
 ) -> Result<Option<T>, Gave<E>> {
-    spin_hint();
     match attempt() {
         Attempt::Ready(v) => Ok(Some(v)),
         Attempt::Failed(e) => Err(Gave::Failed(e)),

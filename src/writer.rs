@@ -309,6 +309,19 @@ impl Writer {
         .map_err(send_error)
     }
 
+    /// Loom only: the process holding this writer dies here. The handle goes without closing
+    /// the ring (committed but unpublished records are lost, as in a crash), and the modelled
+    /// process table reports its owner dead, so the reader sees `PeerDied` and a new writer
+    /// may take the role over.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn crash(mut self) {
+        let header = self.memory.header();
+        let owner = crate::layout::Owner(header.writer.owner.load(crate::sync::Ordering::Relaxed));
+        header.os.kill(owner);
+        self.closed = true;
+    }
+
     fn close_now(&mut self) {
         if !self.closed {
             self.closed = true;

@@ -4,16 +4,17 @@
 //! checks every one. Also: kill -9 of either side, second-writer refusal, stale takeover, every
 //! open error, corrupted positions and records, and name cleanup.
 #![cfg(not(loom))]
-// The atomics ban (clippy.toml) is for ring code; this counter only makes test names unique.
-#![allow(clippy::disallowed_types)]
+
+#[path = "support/peers.rs"]
+mod peers;
+use peers::{describe, parse, reap, spawn_peer, unique};
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use shmring::{
@@ -57,15 +58,6 @@ fn check(i: u64, got: &[u8], scratch: &mut Vec<u8>) {
     }
 }
 
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 /// A segment of each named backend, unique to this test.
 fn posix() -> Segment {
     Segment::posix(unique("shmring-xp"))
@@ -81,63 +73,11 @@ fn file() -> Segment {
     Segment::file(std::env::temp_dir().join(unique("shmring-xp-file")))
 }
 
-/// How a peer finds a segment: `posix:NAME`, `sysv:KEY`, `file:PATH`, `memfd:SOCKET`.
-fn describe(segment: &Segment) -> String {
-    match segment {
-        Segment::Posix(name) => format!("posix:{name}"),
-        Segment::SysV(shmring::SysvKey::Key(k)) => format!("sysv:{k}"),
-        Segment::File(path) => format!("file:{}", path.display()),
-        other => panic!("unsupported in tests: {other:?}"),
-    }
-}
-
-fn parse(spec: &str) -> Segment {
-    let (kind, rest) = spec.split_once(':').expect("kind:rest");
-    match kind {
-        "posix" => Segment::posix(rest),
-        "sysv" => Segment::sysv_key(rest.parse().unwrap()),
-        "file" => Segment::file(rest),
-        other => panic!("unknown segment kind {other}"),
-    }
-}
-
 /// Removes a test's segment even if the test failed half-way.
 struct Cleanup(Segment);
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = shmring::remove(&self.0);
-    }
-}
-
-/// Starts this test binary again as a peer running `peer_main` with `task`.
-fn spawn_peer(task: &[&str]) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "peer_main",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
-        .env("SHMRING_PEER", task.join(" "))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn peer")
-}
-
-/// Waits for a child with a deadline; kills it if the deadline passes.
-fn wait_child(child: &mut Child) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("peer {} did not exit within {DEADLINE:?}", child.id());
-        }
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -250,11 +190,14 @@ fn stream_from_peer(segment: Segment) {
     let _cleanup = Cleanup(segment.clone());
     let ring = Ring::create(&segment, SMALL_RING).unwrap();
     let count = stream_len();
-    let mut child = spawn_peer(&["write", &describe(&segment), &count.to_string()]);
+    let mut child = spawn_peer(
+        "SHMRING_PEER",
+        &["write", &describe(&segment), &count.to_string()],
+    );
     let mut reader = ring.reader().unwrap();
     drop(ring);
     receive_stream(&mut reader, count);
-    assert!(wait_child(&mut child).success());
+    assert!(reap(&mut child, DEADLINE).success());
 }
 
 fn receive_stream(reader: &mut shmring::Reader, count: u64) {
@@ -290,7 +233,10 @@ fn posix_stream_to_a_peer_reader_loses_nothing() {
     let _cleanup = Cleanup(segment.clone());
     let ring = Ring::create(&segment, SMALL_RING).unwrap();
     let count = stream_len() / 10;
-    let mut child = spawn_peer(&["read", &describe(&segment), &count.to_string()]);
+    let mut child = spawn_peer(
+        "SHMRING_PEER",
+        &["read", &describe(&segment), &count.to_string()],
+    );
     let mut writer = ring.writer().unwrap();
     let mut buf = Vec::new();
     for i in 0..count {
@@ -299,7 +245,7 @@ fn posix_stream_to_a_peer_reader_loses_nothing() {
             .unwrap_or_else(|e| panic!("record {i}: {e}"));
     }
     drop(writer);
-    assert!(wait_child(&mut child).success());
+    assert!(reap(&mut child, DEADLINE).success());
 }
 
 #[test]
@@ -312,7 +258,7 @@ fn memfd_stream_to_an_unrelated_process_loses_nothing() {
         .unwrap();
     let count = stream_len();
     let spec = format!("memfd:{}", path.display());
-    let mut child = spawn_peer(&["write", &spec, &count.to_string()]);
+    let mut child = spawn_peer("SHMRING_PEER", &["write", &spec, &count.to_string()]);
     listener.set_nonblocking(true).unwrap();
     let start = Instant::now();
     let socket = loop {
@@ -330,7 +276,7 @@ fn memfd_stream_to_an_unrelated_process_loses_nothing() {
     let mut reader = ring.reader().unwrap();
     drop(ring);
     receive_stream(&mut reader, count);
-    assert!(wait_child(&mut child).success());
+    assert!(reap(&mut child, DEADLINE).success());
 }
 
 #[test]
@@ -377,7 +323,7 @@ fn killed_writer_gives_every_committed_record_then_peer_died() {
     let segment = posix();
     let _cleanup = Cleanup(segment.clone());
     let ring = Ring::create(&segment, SMALL_RING).unwrap();
-    let mut child = spawn_peer(&["write", &describe(&segment), "forever"]);
+    let mut child = spawn_peer("SHMRING_PEER", &["write", &describe(&segment), "forever"]);
     let mut reader = ring.reader().unwrap();
     let mut buf = vec![0u8; 512];
     let mut scratch = Vec::new();
@@ -404,7 +350,7 @@ fn killed_writer_gives_every_committed_record_then_peer_died() {
         "reader saw the writer's death {:?} after the kill, after {i} intact records",
         killed.elapsed()
     );
-    wait_child(&mut child);
+    reap(&mut child, DEADLINE);
 }
 
 #[test]
@@ -412,7 +358,10 @@ fn killed_reader_fails_the_blocked_writer_with_peer_died() {
     let segment = posix();
     let _cleanup = Cleanup(segment.clone());
     let ring = Ring::create(&segment, SMALL_RING).unwrap();
-    let mut child = spawn_peer(&["read-then-stall", &describe(&segment), "10"]);
+    let mut child = spawn_peer(
+        "SHMRING_PEER",
+        &["read-then-stall", &describe(&segment), "10"],
+    );
     let mut writer = ring.writer().unwrap();
     let mut buf = Vec::new();
     for i in 0..10 {
@@ -434,7 +383,7 @@ fn killed_reader_fails_the_blocked_writer_with_peer_died() {
         "writer saw the reader's death {:?} after the kill",
         killed.elapsed()
     );
-    wait_child(&mut child);
+    reap(&mut child, DEADLINE);
 }
 
 #[test]
@@ -444,8 +393,8 @@ fn second_writer_in_another_process_is_refused_with_our_pid() {
     let ring = RingOptions::new().keep_name(true).create(&segment).unwrap();
     let _writer = ring.writer().unwrap();
     let me = std::process::id().to_string();
-    let mut child = spawn_peer(&["second-writer", &describe(&segment), &me]);
-    assert!(wait_child(&mut child).success());
+    let mut child = spawn_peer("SHMRING_PEER", &["second-writer", &describe(&segment), &me]);
+    assert!(reap(&mut child, DEADLINE).success());
 }
 
 #[test]
@@ -457,7 +406,10 @@ fn a_dead_writers_claim_is_taken_over() {
         .keep_name(true)
         .create(&segment)
         .unwrap();
-    let mut child = spawn_peer(&["write-then-hang", &describe(&segment), "3"]);
+    let mut child = spawn_peer(
+        "SHMRING_PEER",
+        &["write-then-hang", &describe(&segment), "3"],
+    );
     wait_ready(&mut child);
     // The live writer cannot be displaced.
     assert!(matches!(
@@ -465,7 +417,7 @@ fn a_dead_writers_claim_is_taken_over() {
         Err(AttachError::AlreadyAttached { .. })
     ));
     child.kill().unwrap();
-    wait_child(&mut child); // reaped: the pid is gone
+    reap(&mut child, DEADLINE); // reaped: the pid is gone
     let mut writer = ring.writer().expect("take over the dead writer's claim");
     let mut reader = ring.reader().unwrap();
     let mut buf = Vec::new();

@@ -1,0 +1,41 @@
+//! A hidden test hook: write arbitrary bytes into a ring's memory, as a buggy or hostile peer
+//! could, between two operations of live handles. The fuzz target (`fuzz/`), the property
+//! tests and the hostile-peer tests use it to check that every operation then returns `Ok`
+//! or a typed error: no panic, no out-of-bounds access, no hang.
+
+use crate::ring::Ring;
+use crate::sync::store_bytes;
+
+impl Ring {
+    /// Writes `bytes` at byte `offset` of the ring's memory, laid out as in `docs/LAYOUT.md`
+    /// (header at 0, data region at [`HEADER_SIZE`](crate::HEADER_SIZE)), with relaxed atomic
+    /// byte stores; bytes past the end of the data region are dropped. Returns how many bytes
+    /// were written. Not part of the API: a test hook that plays a hostile peer.
+    ///
+    /// # Safety
+    /// No record lent by this ring's reader (`recv_ref`, `BufRead::fill_buf`) and no grant
+    /// reserved by its writer (`reserve`) may be alive while this runs, and no other thread
+    /// may read or write the same bytes at the same time other than through the ring's own
+    /// atomic accesses: the header's words and record headers are atomics, but a payload copy
+    /// racing with this would be a data race.
+    #[doc(hidden)]
+    pub unsafe fn tamper(&self, offset: usize, bytes: &[u8]) -> usize {
+        let mut written = 0;
+        while written < bytes.len() {
+            let Some(at) = offset.checked_add(written) else {
+                break;
+            };
+            let Some((ptr, room)) = self.memory.byte_ptr(at) else {
+                break;
+            };
+            let n = room.min(bytes.len() - written);
+            // SAFETY: `byte_ptr` gave `room >= n` writable bytes at `ptr`, inside this ring's
+            // memory, which `self` keeps alive; the caller guarantees that nothing holds a
+            // plain reference to them and that nobody accesses them concurrently but
+            // atomically.
+            unsafe { store_bytes(ptr, &bytes[written..written + n]) };
+            written += n;
+        }
+        written
+    }
+}
