@@ -132,7 +132,8 @@ first message sent to the peer's acknowledgement of the last. Latency is the rou
 one message sent to the peer and echoed back (one way is about half), as percentiles.
 
 Transports: ring (send/recv, one copy each way), ring-zerocopy (reserve/commit and recv_ref, \
-the receiver reads every byte in place), ring-batch (many records per publish), pipe, \
+the receiver reads every byte in place), ring-batch (batches on both sides: many records \
+per publish and per release), pipe, \
 pipe-1m (a pipe enlarged with F_SETPIPE_SZ), unix (stream socket pair), seqpacket.
 
 --json prints one array of objects with the fields transport, mode (\"throughput\" or \
