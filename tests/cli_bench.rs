@@ -14,6 +14,11 @@ const DEADLINE: Duration = Duration::from_secs(120);
 
 /// Runs `shmring ARGS`, killing it if it outlives the deadline.
 fn run(args: &[&str]) -> Output {
+    run_with_pid(args).0
+}
+
+/// Runs `shmring ARGS` like [`run`], and also returns its pid.
+fn run_with_pid(args: &[&str]) -> (Output, u32) {
     let mut child = Command::new(BIN)
         .args(args)
         .stdin(Stdio::null())
@@ -21,6 +26,7 @@ fn run(args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start shmring");
+    let pid = child.id();
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let out = std::thread::spawn(move || {
@@ -44,11 +50,12 @@ fn run(args: &[&str]) -> Output {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    Output {
+    let output = Output {
         status,
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
-    }
+    };
+    (output, pid)
 }
 
 const FIELDS: [&str; 10] = [
@@ -66,7 +73,7 @@ const FIELDS: [&str; 10] = [
 
 #[test]
 fn json_rows_have_exactly_the_design_fields() {
-    let out = run(&[
+    let (out, pid) = run_with_pid(&[
         "bench",
         "--seconds",
         "0.05",
@@ -119,16 +126,13 @@ fn json_rows_have_exactly_the_design_fields() {
     for t in ["ring", "pipe", "unix"] {
         assert_eq!(transports.iter().filter(|&&x| x == t).count(), 2, "{t}");
     }
-    // Nothing left behind in /dev/shm by a finished bench (names carry the bench's pid).
+    // Nothing left behind in /dev/shm: the bench's ring names carry its pid.
+    let prefix = format!("shmring-bench-{pid}-");
     let leftovers: Vec<String> = std::fs::read_dir("/dev/shm")
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| {
-            n.strip_prefix("shmring-bench-")
-                .and_then(|rest| rest.split('-').next())
-                .is_some_and(|pid| !std::path::Path::new("/proc").join(pid).exists())
-        })
+        .filter(|n| n.starts_with(&prefix))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
