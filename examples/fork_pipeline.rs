@@ -6,6 +6,9 @@
 //!
 //! The ring lives in a `MAP_SHARED | MAP_ANONYMOUS` mapping made before the fork, so both
 //! processes see the same memory with no name to clean up: it is freed with the last mapping.
+// The loom build (`--cfg loom`) has no shared-memory segments: nothing to run.
+#![cfg_attr(loom, no_main)]
+#![cfg(not(loom))]
 
 use std::time::Instant;
 

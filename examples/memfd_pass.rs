@@ -8,6 +8,9 @@
 //! fork: it shares nothing it was not sent), sends it the memfd with `SCM_RIGHTS`, and writes
 //! messages the other process reads. The memfd is sealed against shrinking and growing, so
 //! neither side can make the other fault by truncating it; the receiver checks the seals.
+// The loom build (`--cfg loom`) has no shared-memory segments: nothing to run.
+#![cfg_attr(loom, no_main)]
+#![cfg(not(loom))]
 
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::Command;

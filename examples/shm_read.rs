@@ -5,6 +5,9 @@
 //! terminal 1: cargo run --example shm_read             # or: shm_read NAME
 //! terminal 2: cargo run --example shm_write            # or: shm_write NAME
 //! ```
+// The loom build (`--cfg loom`) has no shared-memory segments: nothing to run.
+#![cfg_attr(loom, no_main)]
+#![cfg(not(loom))]
 
 use shmring::{RingOptions, Segment};
 

@@ -10,6 +10,9 @@
 //! and polls a plain `int complete` with `sleep(3)`: no ordering, no flow control, no wake-up.
 //! Here every record is published with a Release store, the reader sleeps on a futex until
 //! one arrives, and closing the writer is the "complete" flag, ordered after the last block.
+// The loom build (`--cfg loom`) has no shared-memory segments: nothing to run.
+#![cfg_attr(loom, no_main)]
+#![cfg(not(loom))]
 
 use shmring::{Ring, Segment};
 

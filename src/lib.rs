@@ -59,7 +59,7 @@ pub use error::{AttachError, CreateError, OpenError, RecvError, Role, SendError}
 #[cfg(not(loom))]
 pub use inspect::{inspect, Inspection, RawHeader};
 pub use layout::{Backend, HEADER_SIZE, LAYOUT_VERSION, MAX_CAPACITY, MIN_CAPACITY};
-pub use reader::{Reader, RecvRef};
+pub use reader::{Reader, RecvBatch, RecvRef};
 #[cfg(not(loom))]
 pub use ring::remove;
 #[cfg(loom)]

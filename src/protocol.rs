@@ -310,6 +310,7 @@ impl WriterState {
     /// its payload. Writes a padding record first when the record would not fit before the end
     /// of the region. `Full` leaves no partial record (a padding record may have been added to
     /// the pending ones: the caller publishes pending records before it waits).
+    #[inline]
     pub(crate) fn try_place(&mut self, ring: &RingRef<'_>, len: usize) -> Result<usize, SendError> {
         let max = max_message(ring.capacity);
         if len > max {
@@ -431,11 +432,15 @@ pub(crate) enum Poll {
 /// The reader's private state.
 #[derive(Debug)]
 pub(crate) struct ReaderState {
-    /// The position last stored to the shared read position.
+    /// The end of the records released so far; ahead of `stored` while a skipped padding
+    /// record or a receive batch has not been published yet.
     released: u64,
+    /// The position last stored to the shared read position.
+    stored: u64,
     /// The writer's position as last loaded.
     cached_write: u64,
-    /// Whether a padding record was released without publishing the position yet.
+    /// Whether records (a skipped padding record, a receive batch) were released without
+    /// publishing the position yet.
     unpublished: bool,
 }
 
@@ -452,6 +457,7 @@ impl ReaderState {
         check_positions(ring, write, read)?;
         Ok(ReaderState {
             released: read,
+            stored: read,
             cached_write: write,
             unpublished: false,
         })
@@ -482,6 +488,7 @@ impl ReaderState {
 
     /// The next published record, skipping (and releasing) padding. `Ok(None)` when nothing is
     /// published beyond what was released.
+    #[inline]
     pub(crate) fn try_next(&mut self, ring: &RingRef<'_>) -> Result<Option<RecordRef>, RecvError> {
         loop {
             if self.released == self.cached_write && self.refresh_write(ring)? == self.released {
@@ -541,6 +548,7 @@ impl ReaderState {
 
     /// The next record, or end-of-stream once the writer has closed and everything it
     /// published was released.
+    #[inline]
     pub(crate) fn poll(&mut self, ring: &RingRef<'_>) -> Result<Poll, RecvError> {
         if let Some(record) = self.try_next(ring)? {
             return Ok(Poll::Record(record));
@@ -569,8 +577,29 @@ impl ReaderState {
         self.publish(ring)
     }
 
-    /// Stores the released position if a skipped padding record has not been published yet
-    /// (so a writer waiting for that space sees it). Returns whether to wake the writer.
+    /// Releases `record` (and any padding skipped before it) without publishing it yet: a
+    /// receive batch publishes many records with one store, through `publish_skipped` (which
+    /// the reader also calls before it waits on an empty ring, so a writer waiting for the
+    /// space is never left waiting) or the next `release`.
+    #[inline]
+    pub(crate) fn release_deferred(&mut self, ring: &RingRef<'_>, record: RecordRef) {
+        debug_assert_eq!(
+            (self.released & ring.mask()) as usize + RECORD_HEADER as usize,
+            record.offset
+        );
+        self.released += record.size;
+        self.unpublished = true;
+    }
+
+    /// Bytes released but not yet published.
+    #[inline]
+    pub(crate) fn unpublished_bytes(&self) -> u64 {
+        self.released - self.stored
+    }
+
+    /// Stores the released position if records released without publishing (a skipped
+    /// padding record, a receive batch) are not published yet (so a writer waiting for that
+    /// space sees it). Returns whether to wake the writer.
     #[inline]
     pub(crate) fn publish_skipped(&mut self, ring: &RingRef<'_>) -> bool {
         if self.unpublished {
@@ -583,6 +612,7 @@ impl ReaderState {
     #[inline]
     fn publish(&mut self, ring: &RingRef<'_>) -> bool {
         self.unpublished = false;
+        self.stored = self.released;
         // SYNC POINT (release): Release orders our reads of the released records before the
         // writer's Acquire load in `WriterState::refresh_read` (or `WriterState::attach`) and
         // its reuse of the space. Checked by loom models `stream_wraps_with_padding`,

@@ -76,10 +76,25 @@ impl Reader {
 
     /// The unread part of the next record (held as `current` until finished), or `None` at
     /// end-of-stream.
+    ///
+    /// The first look at the ring is inlined into the caller; only an empty ring (or the end
+    /// of the stream, or an error) takes the out-of-line waiting path, which looks again.
+    #[inline]
     fn next(&mut self, wait: Wait) -> Result<Option<(usize, usize)>, RecvError> {
         if let Some((record, consumed)) = self.current {
             return Ok(Some((record.offset + consumed, record.len - consumed)));
         }
+        if let Ok(Some(record)) = self.state.try_next(&self.memory.ring()) {
+            self.current = Some((record, 0));
+            return Ok(Some((record.offset, record.len)));
+        }
+        self.next_slow(wait)
+    }
+
+    /// `next` when no record was published at the first look.
+    #[cold]
+    #[inline(never)]
+    fn next_slow(&mut self, wait: Wait) -> Result<Option<(usize, usize)>, RecvError> {
         let ring = self.memory.ring();
         let header = ring.header;
         let state = &mut self.state;
@@ -121,7 +136,29 @@ impl Reader {
         }))
     }
 
+    /// Releases the current record without publishing it (a receive batch); publishes once an
+    /// eighth of the ring is released, so the writer never waits long for room.
+    #[inline]
+    fn finish_current_deferred(&mut self) {
+        if let Some((record, _)) = self.current.take() {
+            let ring = self.memory.ring();
+            self.state.release_deferred(&ring, record);
+            if self.state.unpublished_bytes() >= ring.capacity / 8 {
+                self.publish_released();
+            }
+        }
+    }
+
+    /// Publishes records released but not yet published, waking the writer if it sleeps.
+    fn publish_released(&mut self) {
+        let ring = self.memory.ring();
+        if self.state.publish_skipped(&ring) {
+            wait::futex_wake(ring.header, &ring.header.writer.wake);
+        }
+    }
+
     /// Releases the current record to the writer and wakes it if it sleeps.
+    #[inline]
     fn finish_current(&mut self) {
         if let Some((record, _)) = self.current.take() {
             let ring = self.memory.ring();
@@ -131,7 +168,19 @@ impl Reader {
         }
     }
 
+    #[inline]
     fn copy_out(&mut self, buf: &mut [u8], wait: Wait) -> Result<Option<usize>, RecvError> {
+        self.copy_out_then(buf, wait, false)
+    }
+
+    /// Copies the next record into `buf` and releases it, now or (`defer`) with the batch.
+    #[inline]
+    fn copy_out_then(
+        &mut self,
+        buf: &mut [u8],
+        wait: Wait,
+        defer: bool,
+    ) -> Result<Option<usize>, RecvError> {
         let Some((offset, len)) = self.next(wait)? else {
             return Ok(None);
         };
@@ -144,7 +193,11 @@ impl Reader {
         // SAFETY: `next` validated that `len` bytes at `offset` are a published record, held by
         // us until `finish_current` releases it.
         unsafe { self.memory.ring().data.read(offset, &mut buf[..len]) };
-        self.finish_current();
+        if defer {
+            self.finish_current_deferred();
+        } else {
+            self.finish_current();
+        }
         Ok(Some(len))
     }
 
@@ -229,6 +282,31 @@ impl Reader {
         timeout: Duration,
     ) -> Result<Option<RecvRef<'_>>, RecvError> {
         self.lend(Wait::timeout(timeout))
+    }
+
+    /// Starts a receive batch: records received through it are released to the writer
+    /// together, with one store of the read position and one check for a sleeping writer,
+    /// instead of one of each per record (the mirror of [`Writer::batch`](crate::Writer::batch)).
+    /// Released records are published when an eighth of the ring has been received, before the
+    /// reader waits on an empty ring, and when the batch is dropped; until then the writer does
+    /// not see their space.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmring::channel(1024)?;
+    /// for i in 0u8..10 {
+    ///     writer.send(&[i])?;
+    /// }
+    /// let mut buf = [0u8; 1];
+    /// let mut batch = reader.batch();
+    /// for i in 0u8..10 {
+    ///     assert_eq!(batch.recv(&mut buf)?, Some(1));
+    ///     assert_eq!(buf[0], i);
+    /// }
+    /// drop(batch); // one release for ten records
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn batch(&mut self) -> RecvBatch<'_> {
+        RecvBatch { reader: self }
     }
 
     /// Receives a plain-old-data value sent with `send_value`. A record of another length is
@@ -331,6 +409,45 @@ impl std::io::Read for Reader {
         buf[..n].copy_from_slice(&available[..n]);
         self.consume(n);
         Ok(n)
+    }
+}
+
+/// Records received together ([`Reader::batch`]); their release is published when dropped.
+pub struct RecvBatch<'a> {
+    reader: &'a mut Reader,
+}
+
+impl RecvBatch<'_> {
+    /// Receives the next record into `buf`, as [`Reader::recv`] does, releasing it with the
+    /// batch.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
+        self.reader.copy_out_then(buf, Wait::Forever, true)
+    }
+
+    /// Receives the next record if one is there now; `Empty` otherwise (after publishing what
+    /// the batch released).
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
+        self.reader.copy_out_then(buf, Wait::Never, true)
+    }
+
+    /// Receives the next record, waiting at most `timeout`; `Timeout` after that.
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<Option<usize>, RecvError> {
+        self.reader.copy_out_then(buf, Wait::timeout(timeout), true)
+    }
+
+    /// Publishes the releases of the batch so far.
+    pub fn publish(&mut self) {
+        self.reader.publish_released();
+    }
+}
+
+impl Drop for RecvBatch<'_> {
+    fn drop(&mut self) {
+        self.reader.publish_released();
     }
 }
 

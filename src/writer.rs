@@ -72,7 +72,21 @@ impl Writer {
     /// Finds room for a `len`-byte record, waiting as `wait` says. On a full ring, records
     /// already committed but unpublished (a batch, a padding record) are published first, so
     /// the reader can make room.
+    ///
+    /// The first attempt is inlined into the caller; only a full ring takes the out-of-line
+    /// waiting path (which tries again before it waits).
+    #[inline]
     fn place(&mut self, len: usize, wait: Wait) -> Result<usize, SendError> {
+        match self.state.try_place(&self.memory.ring(), len) {
+            Err(SendError::Full) => self.place_slow(len, wait),
+            placed => placed,
+        }
+    }
+
+    /// `place` when the ring was full at the first attempt.
+    #[cold]
+    #[inline(never)]
+    fn place_slow(&mut self, len: usize, wait: Wait) -> Result<usize, SendError> {
         let ring = self.memory.ring();
         let header = ring.header;
         let state = &mut self.state;
@@ -97,6 +111,7 @@ impl Writer {
     }
 
     /// Copies `msg` in as one record; publishes it unless inside a batch.
+    #[inline]
     fn push(&mut self, msg: &[u8], wait: Wait, publish: bool) -> Result<(), SendError> {
         let offset = self.place(msg.len(), wait)?;
         let ring = self.memory.ring();
@@ -111,6 +126,7 @@ impl Writer {
     }
 
     /// Makes committed records visible and wakes a sleeping reader.
+    #[inline]
     fn publish(&mut self) {
         let ring = self.memory.ring();
         if self.state.publish(&ring) {

@@ -110,7 +110,35 @@ pub(crate) enum Command {
     /// Remove a ring's name (POSIX, file or System V)
     #[command(after_help = RM_EXAMPLES)]
     Rm(RmArgs),
+    /// Measure shmring against pipes and Unix sockets between two processes: throughput and
+    /// ping-pong latency
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(BenchArgs),
+    /// The other process of a `bench` measurement (internal)
+    #[command(hide = true)]
+    BenchPeer(BenchPeerArgs),
 }
+
+const BENCH_EXAMPLES: &str = "\
+Examples:
+  shmring bench                                  # the default comparison, under a minute
+  shmring bench --sizes 64,64K --seconds 2       # fewer sizes, longer measurements
+  shmring bench --transports ring,ring-batch,pipe-1m --mode throughput
+  shmring bench --json | jq '.[] | select(.mode == \"latency\")'
+
+Each transport runs between this process and a copy of it (a peer), pinned to two different \
+CPUs when there are two. Throughput is one way, in messages and bytes per second, from the \
+first message sent to the peer's acknowledgement of the last. Latency is the round trip of \
+one message sent to the peer and echoed back (one way is about half), as percentiles.
+
+Transports: ring (send/recv, one copy each way), ring-zerocopy (reserve/commit and recv_ref, \
+the receiver reads every byte in place), ring-batch (many records per publish), pipe, \
+pipe-1m (a pipe enlarged with F_SETPIPE_SZ), unix (stream socket pair), seqpacket.
+
+--json prints one array of objects with the fields transport, mode (\"throughput\" or \
+\"latency\"), msg_size, messages, seconds, msgs_per_sec, bytes_per_sec, p50_ns, p99_ns, \
+p999_ns (the round-trip percentiles; null in throughput rows). In latency rows, messages \
+counts round trips.";
 
 /// Which kind of segment NAME names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -177,6 +205,101 @@ pub(crate) struct RmArgs {
     pub(crate) force: bool,
     #[arg(long, short, value_enum, help = BACKEND_HELP)]
     pub(crate) backend: Option<BackendArg>,
+}
+
+/// A transport `shmring bench` can measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TransportArg {
+    /// shmring, `send` and `recv` (a copy on each side)
+    Ring,
+    /// shmring, `reserve`/`commit` and `recv_ref` (in place)
+    RingZerocopy,
+    /// shmring, `batch()` on both sides: many records per publish and per release
+    RingBatch,
+    /// An anonymous pipe of the default size
+    Pipe,
+    /// A pipe enlarged to /proc/sys/fs/pipe-max-size with F_SETPIPE_SZ
+    #[value(name = "pipe-1m")]
+    Pipe1m,
+    /// A Unix stream socket pair
+    Unix,
+    /// A Unix seqpacket socket pair
+    Seqpacket,
+}
+
+impl TransportArg {
+    /// The name in the output (as on the command line).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            TransportArg::Ring => "ring",
+            TransportArg::RingZerocopy => "ring-zerocopy",
+            TransportArg::RingBatch => "ring-batch",
+            TransportArg::Pipe => "pipe",
+            TransportArg::Pipe1m => "pipe-1m",
+            TransportArg::Unix => "unix",
+            TransportArg::Seqpacket => "seqpacket",
+        }
+    }
+}
+
+/// What `shmring bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BenchMode {
+    /// Throughput and latency
+    Both,
+    /// Messages and bytes per second, one way
+    Throughput,
+    /// Ping-pong round trips
+    Latency,
+}
+
+/// `shmring bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Message sizes in bytes, comma-separated, with an optional K or M suffix (1 byte to 16M)
+    #[arg(long, value_name = "SIZES", value_delimiter = ',', default_value = "8,64,4K,64K",
+          value_parser = parse_message_size)]
+    pub(crate) sizes: Vec<usize>,
+    /// Transports to compare, comma-separated
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "ring,pipe,unix"
+    )]
+    pub(crate) transports: Vec<TransportArg>,
+    /// Time per measurement (each transport, size and mode), in seconds (fractions allowed)
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_seconds,
+          allow_negative_numbers = true)]
+    pub(crate) seconds: Duration,
+    /// Measure throughput, latency, or both
+    #[arg(long, value_enum, default_value = "both")]
+    pub(crate) mode: BenchMode,
+    /// The ring capacity [default: four records, and at least 256K]
+    #[arg(long, value_name = "SIZE", value_parser = parse_capacity)]
+    pub(crate) capacity: Option<u64>,
+    /// Print one JSON array instead of tables
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `shmring bench-peer`: internal.
+#[derive(Debug, Args)]
+pub(crate) struct BenchPeerArgs {
+    /// What to do, as the parent wrote it
+    pub(crate) spec: String,
+}
+
+/// Parses a benchmark message size: 1 byte to 16M.
+fn parse_message_size(text: &str) -> Result<usize, String> {
+    let bytes = parse_size(text)?;
+    if !(1..=16 << 20).contains(&bytes) {
+        return Err(format!(
+            "{text} is not a message size from 1 byte to 16M; use sizes such as 8,64,4K,64K"
+        ));
+    }
+    Ok(bytes as usize)
 }
 
 /// Parses a byte count with an optional binary suffix: `65536`, `64K`, `1M`, `1G`, `1T`
@@ -268,7 +391,7 @@ fn one_line(rendered: &str) -> String {
         }
     }
     let help = match std::env::args().nth(1) {
-        Some(sub) if ["write", "read", "stat", "rm"].contains(&sub.as_str()) => {
+        Some(sub) if ["write", "read", "stat", "rm", "bench"].contains(&sub.as_str()) => {
             format!("shmring {sub} --help")
         }
         _ => "shmring --help".to_owned(),

@@ -1,9 +1,11 @@
-//! The command line: arguments, the four subcommands, and how failures become exit codes.
+//! The command line: arguments, the subcommands (write, read, stat, rm, bench), and how
+//! failures become exit codes.
 //!
 //! Exit status: 0 on success, 1 for a runtime failure (one line on stderr, `shmring: ...`),
 //! 2 for bad arguments (one line too), 128 + N when stopped by signal N (130 for Ctrl-C).
 
 mod args;
+mod bench;
 mod io;
 mod names;
 mod read;
@@ -68,6 +70,8 @@ pub(crate) fn main() -> ExitCode {
         args::Command::Read(a) => read::run(a),
         args::Command::Stat(a) => stat::run(a),
         args::Command::Rm(a) => rm::run(a),
+        args::Command::Bench(a) => bench::run(a),
+        args::Command::BenchPeer(a) => bench::peer(a),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
