@@ -37,9 +37,9 @@ impl Memory {
     /// The ring as the protocol sees it.
     #[inline]
     pub(crate) fn ring(&self) -> RingRef<'_> {
+        #[cfg(not(loom))]
         // SAFETY: `data` points at `capacity` bytes that live as long as `self` (the backing
         // is owned by `self`), and is page-aligned (mapping) or 4096-aligned (heap).
-        #[cfg(not(loom))]
         let data = unsafe { DataRegion::new(self.data, self.geometry.capacity as usize) };
         #[cfg(loom)]
         let data = match &self.backing {

@@ -215,10 +215,10 @@ impl<'a> DataRegion<'a> {
         unsafe {
             self.write(offset, &word.to_ne_bytes())
         }
+        #[cfg(not(loom))]
         // SAFETY: in bounds and 8-aligned (the base is page-aligned, the offset a multiple of
         // 8). The store is a relaxed atomic so that a peer reading the word concurrently
         // (which a buggy or hostile peer may do) is not undefined behaviour.
-        #[cfg(not(loom))]
         unsafe {
             (*(self.base.add(offset) as *const imp::AtomicU64)).store(word, Ordering::Relaxed)
         }
@@ -239,8 +239,8 @@ impl<'a> DataRegion<'a> {
             unsafe { self.read(offset, &mut b) };
             u64::from_ne_bytes(b)
         }
-        // SAFETY: in bounds and 8-aligned; atomic so a concurrent hostile store is not UB.
         #[cfg(not(loom))]
+        // SAFETY: in bounds and 8-aligned; atomic so a concurrent hostile store is not UB.
         unsafe {
             (*(self.base.add(offset) as *const imp::AtomicU64)).load(Ordering::Relaxed)
         }

@@ -198,8 +198,8 @@ unsafe fn take_fds(msg: &libc::msghdr) -> Vec<OwnedFd> {
     while !cmsg.is_null() {
         // SAFETY: a non-null pointer from CMSG_FIRSTHDR/CMSG_NXTHDR points to a header inside
         // the control buffer, within the length the kernel wrote.
-        let (level, kind, len) =
-            unsafe { ((*cmsg).cmsg_level, (*cmsg).cmsg_type, (*cmsg).cmsg_len) };
+        let header = unsafe { &*cmsg };
+        let (level, kind, len) = (header.cmsg_level, header.cmsg_type, header.cmsg_len);
         if level == libc::SOL_SOCKET && kind == libc::SCM_RIGHTS {
             // SAFETY: CMSG_LEN only computes a size.
             let header = unsafe { libc::CMSG_LEN(0) } as usize;
