@@ -107,7 +107,7 @@ MUTANTS = [
        edits=[(P, "peer.wake.swap(WAKE_IDLE, Ordering::Release) == WAKE_SLEEPING", "peer.wake.load(Ordering::Acquire) == WAKE_SLEEPING")],
        expect=["reader_sleeps_on_empty_and_is_woken", "writer_sleeps_on_full_and_is_woken"]),
   dict(id="check-then-announce", what="wait_for: re-check before announcing the sleep, not after",
-       edits=[(W, "protocol::announce_sleep(own);\n        match attempt() {", "match attempt() {"),
+       edits=[(W, "protocol::announce_sleep(own);\n        if let Some(result) = attempt().done() {", "if let Some(result) = attempt().done() {"),
               (W, "futex_wait(header, &own.wake, WAKE_SLEEPING, slice);", "protocol::announce_sleep(own);\n        futex_wait(header, &own.wake, WAKE_SLEEPING, slice);")],
        expect=["reader_sleeps_on_empty_and_is_woken", "writer_sleeps_on_full_and_is_woken"]),
   dict(id="close-drops-publish-wake", what="WriterState::close: forget the wake-up its publish asked for",
@@ -120,9 +120,9 @@ MUTANTS = [
   dict(id="batch-no-publish-before-wait", what="Writer::place: do not publish a batch's pending records before waiting",
        edits=[(WR, "if state.has_pending() && state.publish(&ring) {", "if false && state.has_pending() && state.publish(&ring) {")],
        expect=["batch_publish"]),
-  dict(id="skipped-padding-unpublished", what="Reader::next: do not publish a skipped padding record before waiting",
-       edits=[(R, "Ok(Poll::Empty) => {\n                    if state.publish_skipped(&ring) {",
-                  "Ok(Poll::Empty) => {\n                    if false && state.publish_skipped(&ring) {")],
+  dict(id="skipped-padding-unpublished", what="Reader::next_slow: do not publish released records (skipped padding, a batch) before waiting",
+       edits=[(R, "would otherwise wait for ever.\n                    if state.publish_skipped(&ring) {",
+                  "would otherwise wait for ever.\n                    if false && state.publish_skipped(&ring) {")],
        expect=["zero_copy_reserve_commit_and_in_place_receive"]),
   dict(id="claim-not-atomic", what="claim: load-then-store instead of compare-exchange",
        edits=[(P, "match line\n            .owner\n            .compare_exchange(current, me.0, Ordering::Acquire, Ordering::Relaxed)\n        {",
@@ -188,13 +188,15 @@ if [[ ${#selected[@]} -eq 0 ]]; then
     mapfile -t selected < <(printf '%s\n' "$mutant_table" | cut -d$'\x1f' -f1)
 fi
 
-# A fresh copy of the sources (the workspace manifest, the library, the models).
+# A fresh copy of the sources (the workspace manifest, the library, the models, and the
+# benches, which the manifest names as explicit targets, so cargo needs them to parse it).
 fresh_copy() {
     mkdir -p "$scratch"
-    rm -rf "$scratch/src" "$scratch/loom-tests"
+    rm -rf "$scratch/src" "$scratch/loom-tests" "$scratch/benches"
     cp "$root/Cargo.toml" "$root/Cargo.lock" "$scratch/"
     [[ -f $root/clippy.toml ]] && cp "$root/clippy.toml" "$scratch/"
     cp -r "$root/src" "$scratch/src"
+    cp -r "$root/benches" "$scratch/benches"
     mkdir -p "$scratch/loom-tests"
     cp -r "$root/loom-tests/Cargo.toml" "$root/loom-tests/src" "$root/loom-tests/tests" "$scratch/loom-tests/"
 }

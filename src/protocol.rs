@@ -279,7 +279,7 @@ impl WriterState {
     #[inline]
     fn refresh_read(&mut self, ring: &RingRef<'_>) -> Result<u64, SendError> {
         // SYNC POINT (release): Acquire pairs with the reader's Release store of its position
-        // in `ReaderState::release`: the reader's copies out of the space it released happen
+        // in `ReaderState::publish`: the reader's copies out of the space it released happen
         // before our writes into it. Checked by loom models `stream_wraps_with_padding` and
         // `full_and_empty_boundaries` (a data race on the payload cells otherwise).
         let read = ring.header.reader.position.load(Ordering::Acquire);
@@ -439,9 +439,6 @@ pub(crate) struct ReaderState {
     stored: u64,
     /// The writer's position as last loaded.
     cached_write: u64,
-    /// Whether records (a skipped padding record, a receive batch) were released without
-    /// publishing the position yet.
-    unpublished: bool,
 }
 
 impl ReaderState {
@@ -459,7 +456,6 @@ impl ReaderState {
             released: read,
             stored: read,
             cached_write: write,
-            unpublished: false,
         })
     }
 
@@ -532,7 +528,6 @@ impl ReaderState {
                         });
                     }
                     self.released += to_end;
-                    self.unpublished = true;
                 }
                 other => {
                     return Err(RecvError::Corrupted {
@@ -569,11 +564,7 @@ impl ReaderState {
     /// the writer is asleep and must be woken.
     #[inline]
     pub(crate) fn release(&mut self, ring: &RingRef<'_>, record: RecordRef) -> bool {
-        debug_assert_eq!(
-            (self.released & ring.mask()) as usize + RECORD_HEADER as usize,
-            record.offset
-        );
-        self.released += record.size;
+        self.release_deferred(ring, record);
         self.publish(ring)
     }
 
@@ -588,7 +579,6 @@ impl ReaderState {
             record.offset
         );
         self.released += record.size;
-        self.unpublished = true;
     }
 
     /// Bytes released but not yet published.
@@ -602,7 +592,7 @@ impl ReaderState {
     /// space sees it). Returns whether to wake the writer.
     #[inline]
     pub(crate) fn publish_skipped(&mut self, ring: &RingRef<'_>) -> bool {
-        if self.unpublished {
+        if self.released != self.stored {
             self.publish(ring)
         } else {
             false
@@ -611,7 +601,6 @@ impl ReaderState {
 
     #[inline]
     fn publish(&mut self, ring: &RingRef<'_>) -> bool {
-        self.unpublished = false;
         self.stored = self.released;
         // SYNC POINT (release): Release orders our reads of the released records before the
         // writer's Acquire load in `WriterState::refresh_read` (or `WriterState::attach`) and

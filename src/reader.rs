@@ -106,20 +106,19 @@ impl Reader {
             self.spin,
             || match state.poll(&ring) {
                 Ok(Poll::Record(record)) => Attempt::Ready(Some(record)),
-                Ok(Poll::Eof) => {
-                    // A padding record skipped just before the end (left by an abandoned
-                    // grant) must still be released, or a writer waiting for the reader to
-                    // drain (`Writer::close_and_wait`) would wait for it forever.
+                Ok(nothing) => {
+                    // Before waiting, and at end-of-stream, publish what was released without
+                    // a store yet (a skipped padding record, a receive batch): a writer waiting
+                    // for that room, or for the reader to drain (`Writer::close_and_wait`),
+                    // would otherwise wait for ever.
                     if state.publish_skipped(&ring) {
                         wait::futex_wake(header, &header.writer.wake);
                     }
-                    Attempt::Ready(None)
-                }
-                Ok(Poll::Empty) => {
-                    if state.publish_skipped(&ring) {
-                        wait::futex_wake(header, &header.writer.wake);
+                    if nothing == Poll::Eof {
+                        Attempt::Ready(None)
+                    } else {
+                        Attempt::NotYet
                     }
-                    Attempt::NotYet
                 }
                 Err(e) => Attempt::Failed(e),
             },

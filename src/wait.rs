@@ -52,6 +52,18 @@ pub(crate) enum Attempt<T, E> {
     Failed(E),
 }
 
+impl<T, E> Attempt<T, E> {
+    /// `Some` with the wait's result if this attempt ends the wait, `None` to keep waiting.
+    #[inline]
+    fn done(self) -> Option<Result<T, Gave<E>>> {
+        match self {
+            Attempt::Ready(v) => Some(Ok(v)),
+            Attempt::Failed(e) => Some(Err(Gave::Failed(e))),
+            Attempt::NotYet => None,
+        }
+    }
+}
+
 /// What a wait ended with, when it did not get its value.
 pub(crate) enum Gave<E> {
     /// The attempt failed.
@@ -75,10 +87,8 @@ pub(crate) fn wait_for<T, E>(
     spin: Duration,
     mut attempt: impl FnMut() -> Attempt<T, E>,
 ) -> Result<T, Gave<E>> {
-    match attempt() {
-        Attempt::Ready(v) => return Ok(v),
-        Attempt::Failed(e) => return Err(Gave::Failed(e)),
-        Attempt::NotYet => {}
+    if let Some(result) = attempt().done() {
+        return result;
     }
     let spin = match wait {
         Wait::Never => return Err(Gave::WouldBlock),
@@ -93,16 +103,9 @@ pub(crate) fn wait_for<T, E>(
     let mut last_liveness_check = Instant::now();
     loop {
         protocol::announce_sleep(own);
-        match attempt() {
-            Attempt::Ready(v) => {
-                protocol::end_sleep(own);
-                return Ok(v);
-            }
-            Attempt::Failed(e) => {
-                protocol::end_sleep(own);
-                return Err(Gave::Failed(e));
-            }
-            Attempt::NotYet => {}
+        if let Some(result) = attempt().done() {
+            protocol::end_sleep(own);
+            return result;
         }
         let mut slice = LIVENESS_SLICE;
         if let Wait::Until(deadline) = wait {
@@ -119,11 +122,7 @@ pub(crate) fn wait_for<T, E>(
             if peer_owner.0 != 0 && crate::process::is_dead_in(header, peer_owner) {
                 protocol::end_sleep(own);
                 // Everything the peer did before it died is visible now: one last look.
-                return match attempt() {
-                    Attempt::Ready(v) => Ok(v),
-                    Attempt::Failed(e) => Err(Gave::Failed(e)),
-                    Attempt::NotYet => Err(Gave::PeerDied(peer_owner)),
-                };
+                return attempt().done().unwrap_or(Err(Gave::PeerDied(peer_owner)));
             }
         }
         futex_wait(header, &own.wake, WAKE_SLEEPING, slice);
@@ -151,10 +150,8 @@ fn spin_phase<T, E>(
     loop {
         for _ in 0..SPINS_PER_CLOCK_CHECK {
             spin_hint();
-            match attempt() {
-                Attempt::Ready(v) => return Ok(Some(v)),
-                Attempt::Failed(e) => return Err(Gave::Failed(e)),
-                Attempt::NotYet => {}
+            if let Some(result) = attempt().done() {
+                return result.map(Some);
             }
         }
         if start.elapsed() >= spin {
@@ -172,11 +169,7 @@ fn spin_phase<T, E>(
     _spin: Duration,
     attempt: &mut impl FnMut() -> Attempt<T, E>,
 ) -> Result<Option<T>, Gave<E>> {
-    match attempt() {
-        Attempt::Ready(v) => Ok(Some(v)),
-        Attempt::Failed(e) => Err(Gave::Failed(e)),
-        Attempt::NotYet => Ok(None),
-    }
+    attempt().done().transpose()
 }
 
 /// Sleeps while `word == expected`, for at most `timeout` (spurious returns are fine: the
