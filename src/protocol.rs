@@ -64,9 +64,11 @@ pub(crate) fn decode_record_header(word: u64) -> (u32, u32) {
 #[inline]
 pub(crate) fn max_message(capacity: u64) -> usize {
     let by_ring = capacity - RECORD_HEADER;
-    let by_field = u64::from(u32::MAX) & !7;
-    by_ring.min(by_field) as usize
+    by_ring.min(MAX_LEN_FIELD as u64) as usize
 }
+
+/// The largest payload length a record header's 32-bit length field is allowed to hold.
+const MAX_LEN_FIELD: usize = (u32::MAX - 7) as usize;
 
 /// A ring as seen by one handle: the shared header, the data region, and the capacity that was
 /// validated once when the segment was opened (never re-read from shared memory).
@@ -284,15 +286,20 @@ impl WriterState {
         // `full_and_empty_boundaries` (a data race on the payload cells otherwise).
         let read = ring.header.reader.position.load(Ordering::Acquire);
         if read % 8 != 0 || read < self.cached_read || read > self.published {
-            return Err(SendError::Corrupted {
-                reason: format!(
-                    "the read position went from {} to {read} (write position {})",
-                    self.cached_read, self.published
-                ),
-            });
+            return Err(self.bad_read_position(read));
         }
         self.cached_read = read;
         Ok(read)
+    }
+
+    #[cold]
+    fn bad_read_position(&self, read: u64) -> SendError {
+        SendError::Corrupted {
+            reason: format!(
+                "the read position went from {} to {read} (write position {})",
+                self.cached_read, self.published
+            ),
+        }
     }
 
     /// Is there room for `need` more bytes after `pending`? Reloads the read position only when
@@ -306,11 +313,34 @@ impl WriterState {
         Ok(self.pending + need - read <= ring.capacity)
     }
 
+    /// The common case of `try_place`, small enough to inline into every send: the record
+    /// fits before the end of the region in the room the cached read position shows, and the
+    /// reader has not closed. `None` sends the caller to `try_place`, which reloads the read
+    /// position, wraps with a padding record, and reports errors.
+    #[inline]
+    pub(crate) fn try_place_fast(&mut self, ring: &RingRef<'_>, len: usize) -> Option<usize> {
+        let index = self.pending & ring.mask();
+        let to_end = ring.capacity - index;
+        // `len < to_end <= capacity` keeps `record_size` from overflowing; the length field
+        // holds at most `u32::MAX`.
+        if len as u64 >= to_end || len > MAX_LEN_FIELD {
+            return None;
+        }
+        let size = record_size(len);
+        if size > to_end || self.pending + size - self.cached_read > ring.capacity {
+            return None;
+        }
+        // Relaxed: as in `try_place`.
+        if ring.header.reader.state.load(Ordering::Relaxed) == STATE_CLOSED {
+            return None;
+        }
+        Some(index as usize + RECORD_HEADER as usize)
+    }
+
     /// Finds room for a record with a `len`-byte payload and returns the data-region offset of
     /// its payload. Writes a padding record first when the record would not fit before the end
     /// of the region. `Full` leaves no partial record (a padding record may have been added to
     /// the pending ones: the caller publishes pending records before it waits).
-    #[inline]
     pub(crate) fn try_place(&mut self, ring: &RingRef<'_>, len: usize) -> Result<usize, SendError> {
         let max = max_message(ring.capacity);
         if len > max {
@@ -466,20 +496,64 @@ impl ReaderState {
         // `WriterState::publish`: the record bytes before that store are visible to us. Checked
         // by loom model `one_record` and every other model that moves a record (a data race).
         let write = ring.header.writer.position.load(Ordering::Acquire);
-        if write % 8 != 0
-            || write < self.cached_write
-            || write - self.released > ring.capacity
-            || write > MAX_POSITION
-        {
-            return Err(RecvError::Corrupted {
-                reason: format!(
-                    "the write position went from {} to {write} (read position {}, capacity {})",
-                    self.cached_write, self.released, ring.capacity
-                ),
-            });
+        if !self.write_is_valid(ring, write) {
+            return Err(self.bad_write_position(ring, write));
         }
         self.cached_write = write;
         Ok(write)
+    }
+
+    /// Can `write`, just loaded, follow the write position we know?
+    #[inline]
+    fn write_is_valid(&self, ring: &RingRef<'_>, write: u64) -> bool {
+        write % 8 == 0
+            && write >= self.cached_write
+            && write - self.released <= ring.capacity
+            && write <= MAX_POSITION
+    }
+
+    #[cold]
+    fn bad_write_position(&self, ring: &RingRef<'_>, write: u64) -> RecvError {
+        RecvError::Corrupted {
+            reason: format!(
+                "the write position went from {} to {write} (read position {}, capacity {})",
+                self.cached_write, self.released, ring.capacity
+            ),
+        }
+    }
+
+    /// The common case of `try_next`, small enough to inline into every receive: a data
+    /// record (not padding) published before the end of the region. Reloads the write
+    /// position when everything known was released. `None` sends the caller to `try_next` (or
+    /// `poll`), which looks again and reports padding, end-of-stream and corruption; nothing
+    /// read here is used there.
+    #[inline]
+    pub(crate) fn try_next_fast(&mut self, ring: &RingRef<'_>) -> Option<RecordRef> {
+        if self.released == self.cached_write {
+            // SYNC POINT (publish): as in `refresh_write` (an invalid value is left for
+            // `try_next` to load again and report).
+            let write = ring.header.writer.position.load(Ordering::Acquire);
+            if write == self.released || !self.write_is_valid(ring, write) {
+                return None;
+            }
+            self.cached_write = write;
+        }
+        let available = self.cached_write - self.released;
+        let index = self.released & ring.mask();
+        let to_end = ring.capacity - index;
+        // SAFETY: as in `try_next`: `index` is 8-aligned and in bounds, and at least 8
+        // published bytes start there.
+        let word = unsafe { ring.data.read_word(index as usize) };
+        let (len, flags) = decode_record_header(word);
+        let size = record_size(len as usize);
+        if flags != 0 || size > to_end || size > available {
+            return None;
+        }
+        Some(RecordRef {
+            offset: index as usize + RECORD_HEADER as usize,
+            len: len as usize,
+            size,
+        })
     }
 
     /// The next published record, skipping (and releasing) padding. `Ok(None)` when nothing is

@@ -77,14 +77,15 @@ impl Reader {
     /// The unread part of the next record (held as `current` until finished), or `None` at
     /// end-of-stream.
     ///
-    /// The first look at the ring is inlined into the caller; only an empty ring (or the end
-    /// of the stream, or an error) takes the out-of-line waiting path, which looks again.
+    /// The first look at the ring is inlined into the caller; only an empty ring (or a padding
+    /// record, the end of the stream, an error) takes the out-of-line waiting path, which looks
+    /// again.
     #[inline]
     fn next(&mut self, wait: Wait) -> Result<Option<(usize, usize)>, RecvError> {
         if let Some((record, consumed)) = self.current {
             return Ok(Some((record.offset + consumed, record.len - consumed)));
         }
-        if let Ok(Some(record)) = self.state.try_next(&self.memory.ring()) {
+        if let Some(record) = self.state.try_next_fast(&self.memory.ring()) {
             self.current = Some((record, 0));
             return Ok(Some((record.offset, record.len)));
         }
@@ -135,16 +136,27 @@ impl Reader {
         }))
     }
 
-    /// Releases the current record without publishing it (a receive batch); publishes once an
-    /// eighth of the ring is released, so the writer never waits long for room.
+    /// Releases the current record to the writer and wakes it if it sleeps.
     #[inline]
-    fn finish_current_deferred(&mut self) {
+    fn finish_current(&mut self) {
         if let Some((record, _)) = self.current.take() {
-            let ring = self.memory.ring();
+            self.release(record, false);
+        }
+    }
+
+    /// Releases `record` to the writer: published now (waking the writer if it sleeps), or
+    /// (`defer`, a receive batch) once an eighth of the ring is released, so the writer never
+    /// waits long for room.
+    #[inline]
+    fn release(&mut self, record: RecordRef, defer: bool) {
+        let ring = self.memory.ring();
+        if defer {
             self.state.release_deferred(&ring, record);
             if self.state.unpublished_bytes() >= ring.capacity / 8 {
                 self.publish_released();
             }
+        } else if self.state.release(&ring, record) {
+            wait::futex_wake(ring.header, &ring.header.writer.wake);
         }
     }
 
@@ -156,25 +168,41 @@ impl Reader {
         }
     }
 
-    /// Releases the current record to the writer and wakes it if it sleeps.
-    #[inline]
-    fn finish_current(&mut self) {
-        if let Some((record, _)) = self.current.take() {
-            let ring = self.memory.ring();
-            if self.state.release(&ring, record) {
-                wait::futex_wake(ring.header, &ring.header.writer.wake);
-            }
-        }
-    }
-
     #[inline]
     fn copy_out(&mut self, buf: &mut [u8], wait: Wait) -> Result<Option<usize>, RecvError> {
         self.copy_out_then(buf, wait, false)
     }
 
     /// Copies the next record into `buf` and releases it, now or (`defer`) with the batch.
-    #[inline]
+    ///
+    /// The common case (no record held, a data record published, `buf` big enough) is inlined
+    /// into the caller; everything else takes `copy_out_more`.
+    #[inline(always)]
     fn copy_out_then(
+        &mut self,
+        buf: &mut [u8],
+        wait: Wait,
+        defer: bool,
+    ) -> Result<Option<usize>, RecvError> {
+        if self.current.is_none() {
+            let ring = self.memory.ring();
+            if let Some(record) = self.state.try_next_fast(&ring) {
+                if let Some(dst) = buf.get_mut(..record.len) {
+                    // SAFETY: `try_next_fast` validated that `record.len` bytes at
+                    // `record.offset` are a published record, ours until released below.
+                    unsafe { ring.data.read(record.offset, dst) };
+                    self.release(record, defer);
+                    return Ok(Some(record.len));
+                }
+            }
+        }
+        self.copy_out_more(buf, wait, defer)
+    }
+
+    /// `copy_out_then` past its common case: a held record, an empty ring, padding, a record
+    /// too big for `buf`, end-of-stream or an error.
+    #[inline(never)]
+    fn copy_out_more(
         &mut self,
         buf: &mut [u8],
         wait: Wait,
@@ -192,10 +220,8 @@ impl Reader {
         // SAFETY: `next` validated that `len` bytes at `offset` are a published record, held by
         // us until `finish_current` releases it.
         unsafe { self.memory.ring().data.read(offset, &mut buf[..len]) };
-        if defer {
-            self.finish_current_deferred();
-        } else {
-            self.finish_current();
+        if let Some((record, _)) = self.current.take() {
+            self.release(record, defer);
         }
         Ok(Some(len))
     }
@@ -215,6 +241,7 @@ impl Reader {
     /// assert_eq!(reader.recv(&mut buf)?, None); // end-of-stream
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
         self.copy_out(buf, Wait::Forever)
     }
@@ -419,6 +446,7 @@ pub struct RecvBatch<'a> {
 impl RecvBatch<'_> {
     /// Receives the next record into `buf`, as [`Reader::recv`] does, releasing it with the
     /// batch.
+    #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
         self.reader.copy_out_then(buf, Wait::Forever, true)
     }

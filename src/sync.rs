@@ -180,7 +180,7 @@ impl<'a> DataRegion<'a> {
         }
         // SAFETY: the caller guarantees the range is inside the region and owned by us; `src`
         // is private memory, so the two cannot overlap.
-        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), self.base.add(offset), src.len()) }
+        unsafe { copy_bytes(src.as_ptr(), self.base.add(offset), src.len()) }
     }
 
     /// Copies `dst.len()` bytes at `offset` out of the region.
@@ -196,9 +196,7 @@ impl<'a> DataRegion<'a> {
         }
         // SAFETY: the caller guarantees the range is inside the region and published to us;
         // `dst` is private memory, so the two cannot overlap.
-        unsafe {
-            core::ptr::copy_nonoverlapping(self.base.add(offset), dst.as_mut_ptr(), dst.len())
-        }
+        unsafe { copy_bytes(self.base.add(offset), dst.as_mut_ptr(), dst.len()) }
     }
 
     /// Stores one 8-byte record header at `offset`.
@@ -417,5 +415,28 @@ impl LoomOs {
     /// Has the segment's name been removed?
     pub(crate) fn name_removed(&self) -> bool {
         self.names_removed.load(Ordering::Relaxed) != 0
+    }
+}
+
+/// `copy_nonoverlapping`, with 8 to 16 bytes copied inline as two (possibly overlapping)
+/// unaligned words instead of through a call to `memcpy`: small messages are the common case.
+///
+/// # Safety
+/// As for `copy_nonoverlapping`: `len` bytes readable at `src`, writable at `dst`, the two
+/// ranges disjoint.
+#[inline(always)]
+unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
+    if (8..=16).contains(&len) {
+        // SAFETY: both words lie inside the `len` bytes of each range (`8 <= len`), which the
+        // caller guarantees; unaligned accesses need no alignment.
+        unsafe {
+            let head = src.cast::<u64>().read_unaligned();
+            let tail = src.add(len - 8).cast::<u64>().read_unaligned();
+            dst.cast::<u64>().write_unaligned(head);
+            dst.add(len - 8).cast::<u64>().write_unaligned(tail);
+        }
+    } else {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { core::ptr::copy_nonoverlapping(src, dst, len) }
     }
 }

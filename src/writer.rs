@@ -77,6 +77,16 @@ impl Writer {
     /// waiting path (which tries again before it waits).
     #[inline]
     fn place(&mut self, len: usize, wait: Wait) -> Result<usize, SendError> {
+        if let Some(offset) = self.state.try_place_fast(&self.memory.ring(), len) {
+            return Ok(offset);
+        }
+        self.place_more(len, wait)
+    }
+
+    /// `place` when the cached read position shows no room before the end of the region (or
+    /// the reader closed): the full first attempt, then waiting on a full ring.
+    #[inline(never)]
+    fn place_more(&mut self, len: usize, wait: Wait) -> Result<usize, SendError> {
         match self.state.try_place(&self.memory.ring(), len) {
             Err(SendError::Full) => self.place_slow(len, wait),
             placed => placed,
@@ -146,6 +156,7 @@ impl Writer {
     /// assert_eq!(reader.recv(&mut buf)?, Some(4));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.push(msg, Wait::Forever, true)
     }
@@ -441,6 +452,7 @@ pub struct Batch<'a> {
 
 impl Batch<'_> {
     /// Adds `msg` to the batch, waiting for room as long as needed.
+    #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.writer.push(msg, Wait::Forever, false)
     }

@@ -277,7 +277,7 @@ pub(crate) struct BenchArgs {
     /// Measure throughput, latency, or both
     #[arg(long, value_enum, default_value = "both")]
     pub(crate) mode: BenchMode,
-    /// The ring capacity [default: four records, and at least 256K]
+    /// The ring capacity [default: four records, and at least 4M]
     #[arg(long, value_name = "SIZE", value_parser = parse_capacity)]
     pub(crate) capacity: Option<u64>,
     /// Print one JSON array instead of tables

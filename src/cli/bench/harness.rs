@@ -195,10 +195,14 @@ impl Spec {
 }
 
 /// The ring capacity used for a message size unless told otherwise: room for at least four
-/// records, and 256 KiB at least (half the L2 cache of most x86 cores).
+/// records, and 4 MiB at least. A ring larger than a core's L2 cache (1 MiB here) lets a
+/// writer running ahead leave the lines it filled in the shared L3 for the reader, instead of
+/// dirty in its own L2 where every line costs the reader a cross-core snoop; measured with
+/// 256 KiB, 1, 4 and 16 MiB rings in docs/BENCHMARKS.md ("Ring capacity"). Every transport
+/// with a buffer size (the peer crates, rtrb) gets the same capacity.
 pub fn default_capacity(size: usize) -> u64 {
     let record = 8 + ((size as u64 + 7) & !7);
-    (4 * record).next_power_of_two().max(256 << 10)
+    (4 * record).next_power_of_two().max(4 << 20)
 }
 
 /// A recognisable message of `size` bytes.
