@@ -137,13 +137,17 @@ fn peer_main() {
         }
         // Drop to uid/gid 65534 (nobody), then open the ring: print what happened.
         ["open-as-nobody", spec] => {
-            // SAFETY: plain system calls on this child's own credentials (glibc applies them
-            // to every thread); setgroups and setgid before setuid, as dropping privileges
-            // requires.
+            // SAFETY: plain system calls on this thread's own credentials; setgroups and
+            // setgid before setuid, as dropping privileges requires. Raw system calls, not
+            // glibc's wrappers: those signal every other thread (SIGSETXID) to change its
+            // credentials too, and a handler still finishing on the main thread's alternate
+            // signal stack when this thread exits the process (which unmaps that stack) was
+            // a SIGSEGV in about one run in ten. The kernel checks the calling thread's
+            // credentials on open, shm_open and shmget, which is all this child does as nobody.
             let dropped = unsafe {
-                libc::setgroups(0, std::ptr::null()) == 0
-                    && libc::setgid(65534) == 0
-                    && libc::setuid(65534) == 0
+                libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) == 0
+                    && libc::syscall(libc::SYS_setgid, 65534) == 0
+                    && libc::syscall(libc::SYS_setuid, 65534) == 0
             };
             if !dropped {
                 std::process::exit(SKIP);
