@@ -127,7 +127,7 @@ MUTANTS = [
   dict(id="skipped-padding-unpublished", what="Reader::next_slow: do not publish released records (skipped padding, a batch) before waiting",
        edits=[(R, "would otherwise wait for ever.\n                    if state.publish_skipped(&ring) {",
                   "would otherwise wait for ever.\n                    if false && state.publish_skipped(&ring) {")],
-       expect=["zero_copy_reserve_commit_and_in_place_receive"]),
+       expect=["receive_batch_publishes_deferred_releases_before_waiting", "zero_copy_reserve_commit_and_in_place_receive"]),
   dict(id="claim-not-atomic", what="claim: load-then-store instead of compare-exchange",
        edits=[(P, "match line\n            .owner\n            .compare_exchange(current, me.0, Ordering::Acquire, Ordering::Relaxed)\n        {",
                   "match {\n            crate::sync::spin_hint();\n            line.owner.store(me.0, Ordering::Relaxed);\n            Ok::<u64, u64>(current)\n        } {")],

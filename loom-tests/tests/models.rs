@@ -432,3 +432,46 @@ fn writer_waits_until_the_reader_drained() {
         t.join().unwrap();
     });
 }
+
+/// A receive batch holding a deferred release while the writer waits for that very space. In
+/// a 128-byte ring a receive batch publishes its releases once 16 bytes (an eighth) are
+/// released. The writer fills the ring exactly, with a 24-byte record (16-byte payload) and
+/// thirteen empty 8-byte records, then sends a record that needs the whole ring (a 120-byte
+/// payload: 128 bytes). The reader, in one `Reader::batch`, publishes after the first record
+/// and after every second empty one, so after the thirteenth it holds 8 released bytes
+/// unpublished, and the writer can go on only once they are published: the reader must
+/// publish them before it waits on the empty ring. Then the writer closes: the reader gets
+/// all fifteen records and end-of-stream.
+///
+/// Checks `RecvBatch`'s deferred release: the publish of released-but-unpublished records
+/// before the reader waits (`Reader::next_slow`; without it both sides sleep: a deadlock), and
+/// the wake-up it owes the writer; with the Release store and Acquire reload of the read
+/// position guarding the cells the writer then reuses.
+#[test]
+fn receive_batch_publishes_deferred_releases_before_waiting() {
+    loom::model(|| {
+        let (mut writer, mut reader) = shmring::channel(128).unwrap();
+        let t = thread::spawn(move || {
+            let mut batch = writer.batch();
+            batch.send(&msg(0, 16)).unwrap();
+            for _ in 0..13 {
+                batch.send(&[]).unwrap();
+            }
+            drop(batch);
+            writer.send(&msg(14, 120)).unwrap();
+            writer.close();
+        });
+        let mut batch = reader.batch();
+        let mut buf = [0u8; 128];
+        assert_eq!(batch.recv(&mut buf).unwrap(), Some(16));
+        assert_eq!(&buf[..16], &msg(0, 16)[..], "record corrupted");
+        for i in 1..14 {
+            assert_eq!(batch.recv(&mut buf).unwrap(), Some(0), "empty record {i}");
+        }
+        assert_eq!(batch.recv(&mut buf).unwrap(), Some(120));
+        assert_eq!(&buf[..120], &msg(14, 120)[..], "record corrupted");
+        assert_eq!(batch.recv(&mut buf).unwrap(), None);
+        drop(batch);
+        t.join().unwrap();
+    });
+}
