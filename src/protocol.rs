@@ -337,6 +337,53 @@ impl WriterState {
         Some(index as usize + RECORD_HEADER as usize)
     }
 
+    /// Room for up to `max` records of `len` payload bytes each, back to back from the next
+    /// position: before the end of the region, in the free space (reloading the read position
+    /// only when the cached one shows room for fewer than that), with the reader still open.
+    /// Returns the data-region offset of the first record's header and how many fit; zero sends
+    /// the caller to `try_place` (which wraps, waits and reports errors).
+    #[inline]
+    pub(crate) fn place_run(
+        &mut self,
+        ring: &RingRef<'_>,
+        len: usize,
+        max: usize,
+    ) -> Result<(usize, usize), SendError> {
+        let index = self.pending & ring.mask();
+        let to_end = ring.capacity - index;
+        if len as u64 >= to_end || len > MAX_LEN_FIELD || max == 0 {
+            return Ok((index as usize, 0));
+        }
+        // Relaxed: as in `try_place`.
+        if ring.header.reader.state.load(Ordering::Relaxed) == STATE_CLOSED {
+            return Ok((index as usize, 0));
+        }
+        let size = record_size(len);
+        let fit = |read: u64, pending: u64| {
+            let free = ring.capacity - (pending - read);
+            (free.min(to_end) / size).min(max as u64) as usize
+        };
+        let mut n = fit(self.cached_read, self.pending);
+        if n < max && (n as u64) < to_end / size {
+            n = fit(self.refresh_read(ring)?, self.pending);
+        }
+        Ok((index as usize, n))
+    }
+
+    /// Completes `n` records of `len` payload bytes each, written back to back from the
+    /// header offset `place_run` returned. Not yet visible to the reader: see `publish`.
+    #[inline]
+    pub(crate) fn commit_run(
+        &mut self,
+        ring: &RingRef<'_>,
+        header_at: usize,
+        len: usize,
+        n: usize,
+    ) {
+        debug_assert_eq!(header_at as u64, self.pending & ring.mask());
+        self.pending += n as u64 * record_size(len);
+    }
+
     /// Finds room for a record with a `len`-byte payload and returns the data-region offset of
     /// its payload. Writes a padding record first when the record would not fit before the end
     /// of the region. `Full` leaves no partial record (a padding record may have been added to
@@ -554,6 +601,56 @@ impl ReaderState {
             len: len as usize,
             size,
         })
+    }
+
+    /// Records of exactly `len` payload bytes (no flags) published back to back from the read
+    /// position, before the end of the region: the data-region offset of the first one's
+    /// payload and how many (at most `max`). Reloads the write position when everything known
+    /// was released. Each header is loaded once and checked; the run stops at the first other
+    /// record, which is left for `try_next` to look at and report.
+    #[inline]
+    pub(crate) fn next_run(
+        &mut self,
+        ring: &RingRef<'_>,
+        len: usize,
+        max: usize,
+    ) -> (usize, usize) {
+        let index = self.released & ring.mask();
+        if len > MAX_LEN_FIELD {
+            return (index as usize, 0);
+        }
+        if self.released == self.cached_write {
+            // SYNC POINT (publish): as in `try_next_fast` (an invalid value is left for
+            // `try_next` to load again and report). Checked by loom model
+            // `values_stream_in_runs` (a data race).
+            let write = ring.header.writer.position.load(Ordering::Acquire);
+            if write == self.released || !self.write_is_valid(ring, write) {
+                return (index as usize, 0);
+            }
+            self.cached_write = write;
+        }
+        let size = record_size(len);
+        let span = (self.cached_write - self.released).min(ring.capacity - index);
+        let most = ((span / size) as usize).min(max);
+        let expected = encode_record_header(len as u32, 0);
+        let mut n = 0;
+        while n < most {
+            // SAFETY: `index + n * size` is 8-aligned and, with the 8 bytes of its header,
+            // inside the `span` published bytes before the end of the region.
+            let word = unsafe { ring.data.read_word(index as usize + n * size as usize) };
+            if word != expected {
+                break;
+            }
+            n += 1;
+        }
+        (index as usize + RECORD_HEADER as usize, n)
+    }
+
+    /// Releases, without publishing yet, the `n` records of `len` payload bytes `next_run`
+    /// found (see `release_deferred`).
+    #[inline]
+    pub(crate) fn release_run(&mut self, len: usize, n: usize) {
+        self.released += n as u64 * record_size(len);
     }
 
     /// The next published record, skipping (and releasing) padding. `Ok(None)` when nothing is

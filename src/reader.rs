@@ -338,7 +338,16 @@ impl Reader {
     /// Receives a plain-old-data value sent with `send_value`. A record of another length is
     /// `LengthMismatch` and stays in the ring.
     pub fn recv_value<T: bytemuck::Pod>(&mut self) -> Result<Option<T>, RecvError> {
-        let Some((offset, len)) = self.next(Wait::Forever)? else {
+        self.value_then(Wait::Forever, false)
+    }
+
+    /// `recv_value`, releasing the record now or (`defer`) with the receive batch.
+    fn value_then<T: bytemuck::Pod>(
+        &mut self,
+        wait: Wait,
+        defer: bool,
+    ) -> Result<Option<T>, RecvError> {
+        let Some((offset, len)) = self.next(wait)? else {
             return Ok(None);
         };
         let expected = std::mem::size_of::<T>();
@@ -356,7 +365,9 @@ impl Reader {
                 .data
                 .read(offset, bytemuck::bytes_of_mut(&mut value))
         };
-        self.finish_current();
+        if let Some((record, _)) = self.current.take() {
+            self.release(record, defer);
+        }
         Ok(Some(value))
     }
 
@@ -464,6 +475,64 @@ impl RecvBatch<'_> {
         timeout: Duration,
     ) -> Result<Option<usize>, RecvError> {
         self.reader.copy_out_then(buf, Wait::timeout(timeout), true)
+    }
+
+    /// Receives plain-old-data values sent with `send_value` or
+    /// [`Batch::send_values`](crate::Batch::send_values) into `out`: waits (as `recv` does) for
+    /// the first, then takes every further one already published, up to `out.len()`, with one
+    /// look at the write position. Returns how many it stored; 0 at end-of-stream (or for an
+    /// empty `out`). A record of another length is `LengthMismatch` if it comes first, and
+    /// otherwise ends the run, staying in the ring for the next call.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmring::channel(4096)?;
+    /// writer.batch().send_values(&[7u32; 5])?;
+    /// drop(writer);
+    /// let mut got = [0u32; 4];
+    /// let mut batch = reader.batch();
+    /// assert_eq!(batch.recv_values(&mut got)?, 4);
+    /// assert_eq!(batch.recv_values(&mut got)?, 1);
+    /// assert_eq!(batch.recv_values(&mut got)?, 0); // end-of-stream
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_values<T: bytemuck::Pod>(&mut self, out: &mut [T]) -> Result<usize, RecvError> {
+        self.values_into(out, Wait::Forever)
+    }
+
+    /// Like [`recv_values`](Self::recv_values), but `Empty` if no value is there now.
+    pub fn try_recv_values<T: bytemuck::Pod>(&mut self, out: &mut [T]) -> Result<usize, RecvError> {
+        self.values_into(out, Wait::Never)
+    }
+
+    fn values_into<T: bytemuck::Pod>(
+        &mut self,
+        out: &mut [T],
+        wait: Wait,
+    ) -> Result<usize, RecvError> {
+        let Some(slot) = out.first_mut() else {
+            return Ok(0);
+        };
+        let Some(first) = self.reader.value_then(wait, true)? else {
+            return Ok(0);
+        };
+        *slot = first;
+        let len = std::mem::size_of::<T>();
+        let ring = self.reader.memory.ring();
+        let (offset, n) = self.reader.state.next_run(&ring, len, out.len() - 1);
+        let size = crate::protocol::record_size(len) as usize;
+        for (i, slot) in out[1..=n].iter_mut().enumerate() {
+            // SAFETY: `next_run` found `n` published records of exactly `len` bytes, back to
+            // back from `offset`, ours until released below.
+            unsafe {
+                ring.data
+                    .read(offset + i * size, bytemuck::bytes_of_mut(slot))
+            };
+        }
+        self.reader.state.release_run(len, n);
+        if self.reader.state.unpublished_bytes() >= ring.capacity / 8 {
+            self.reader.publish_released();
+        }
+        Ok(1 + n)
     }
 
     /// Publishes the releases of the batch so far.

@@ -91,6 +91,99 @@ fn every_short_length_round_trips_across_wraps() {
     assert!(matches!(r.try_recv(&mut buf), Err(RecvError::Empty)));
 }
 
+/// `send_values` / `recv_values` through a 128-byte ring that wraps (padding records): every
+/// value arrives once, in order, whichever way it was received; a record of another length
+/// ends a run and is `LengthMismatch` when it comes first, staying in the ring; end-of-stream
+/// is 0; a closed reader fails the send.
+#[test]
+fn values_stream_in_runs_across_wraps_and_stop_at_other_records() {
+    let (mut w, mut r) = channel(128).unwrap();
+    let mut next = 0u64;
+    let mut expect = 0u64;
+    let mut out = [0u64; 5];
+    for round in 0..200 {
+        let k = 1 + round % 6; // at most 6 records of 16 bytes: fits the ring
+        let values: Vec<u64> = (next..next + k).collect();
+        next += k;
+        w.batch().send_values(&values).unwrap();
+        let mut batch = r.batch();
+        let mut got = 0;
+        while got < k {
+            let n = batch.recv_values(&mut out).unwrap();
+            assert!(n >= 1 && n <= out.len(), "round {round}: {n}");
+            for v in &out[..n] {
+                assert_eq!(*v, expect, "round {round}");
+                expect += 1;
+            }
+            got += n as u64;
+        }
+        assert_eq!(got, k);
+    }
+    // A 4-byte record between two runs of u64 values.
+    w.batch().send_values(&[1u64, 2]).unwrap();
+    w.send(b"four").unwrap();
+    w.batch().send_values(&[3u64]).unwrap();
+    let mut batch = r.batch();
+    assert_eq!(batch.recv_values(&mut out).unwrap(), 2);
+    assert_eq!(out[..2], [1, 2]);
+    assert!(matches!(
+        batch.recv_values(&mut out),
+        Err(RecvError::LengthMismatch {
+            expected: 8,
+            found: 4
+        })
+    ));
+    drop(batch);
+    let mut buf = [0u8; 8];
+    assert_eq!(r.recv(&mut buf).unwrap(), Some(4));
+    assert_eq!(r.batch().recv_values(&mut out).unwrap(), 1);
+    assert_eq!(out[0], 3);
+    assert_eq!(r.batch().recv_values(&mut out[..0]).unwrap(), 0);
+    drop(w);
+    assert_eq!(r.batch().recv_values(&mut out).unwrap(), 0, "end-of-stream");
+
+    let (mut w, r) = channel(128).unwrap();
+    drop(r);
+    assert!(matches!(
+        w.batch().send_values(&[1u64, 2, 3]),
+        Err(SendError::Closed)
+    ));
+}
+
+/// A writer thread streams a million u64 values with `send_values` through a 256-byte ring
+/// (so it waits on a full ring all the time); the reader takes them with `recv_values`: all
+/// arrive, in order.
+#[test]
+fn threads_stream_a_million_values_without_loss() {
+    let (mut w, mut r) = channel(256).unwrap();
+    const N: u64 = 1_000_000;
+    let t = thread::spawn(move || {
+        let chunk: Vec<u64> = (0..100).collect();
+        let mut next = 0u64;
+        while next < N {
+            let k = (N - next).min(100);
+            let values: Vec<u64> = chunk[..k as usize].iter().map(|v| v + next).collect();
+            w.batch().send_values(&values).unwrap();
+            next += k;
+        }
+    });
+    let mut out = [0u64; 64];
+    let mut expect = 0u64;
+    let mut batch = r.batch();
+    loop {
+        let n = batch.recv_values(&mut out).unwrap();
+        if n == 0 {
+            break;
+        }
+        for v in &out[..n] {
+            assert_eq!(*v, expect);
+            expect += 1;
+        }
+    }
+    assert_eq!(expect, N);
+    t.join().unwrap();
+}
+
 #[test]
 fn full_ring_reports_full_and_empty_ring_reports_empty() {
     let (mut w, mut r) = channel(32).unwrap();

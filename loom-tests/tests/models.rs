@@ -475,3 +475,37 @@ fn receive_batch_publishes_deferred_releases_before_waiting() {
         t.join().unwrap();
     });
 }
+
+/// Values streamed in runs: in a 32-byte ring (room for two 16-byte records), the writer
+/// sends one u64 value on its own, then two with one `send_values` (the second of which wraps
+/// to the start, into the space of the first), and closes; the reader takes them with
+/// `recv_values` into room for three. All three arrive in order, then end-of-stream.
+///
+/// Checks the run paths: `WriterState::place_run` (room counted from the cached or reloaded
+/// read position, up to the end of the region) and `ReaderState::next_run`'s `Acquire` load of
+/// the write position, which finds the second value when the first came alone (a data race on
+/// the payload cells without it); and their fall-back to the one-record paths.
+#[test]
+fn values_stream_in_runs() {
+    loom::model(|| {
+        let (mut writer, mut reader) = shmring::channel(32).unwrap();
+        let t = thread::spawn(move || {
+            writer.send_value(&10u64).unwrap();
+            writer.batch().send_values(&[11u64, 12]).unwrap();
+            writer.close();
+        });
+        let mut got = Vec::new();
+        let mut out = [0u64; 3];
+        let mut batch = reader.batch();
+        loop {
+            let n = batch.recv_values(&mut out).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&out[..n]);
+        }
+        assert_eq!(got, [10, 11, 12]);
+        drop(batch);
+        t.join().unwrap();
+    });
+}

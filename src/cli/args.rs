@@ -133,7 +133,8 @@ one message sent to the peer and echoed back (one way is about half), as percent
 
 Transports: ring (send/recv, one copy each way), ring-zerocopy (reserve/commit and recv_ref, \
 the receiver reads every byte in place), ring-batch (batches on both sides: many records \
-per publish and per release), pipe, \
+per publish and per release; 8-byte messages as u64 values, many records per call with \
+send_values/recv_values), pipe, \
 pipe-1m (a pipe enlarged with F_SETPIPE_SZ), unix (stream socket pair), seqpacket.
 
 --json prints one array of objects with the fields transport, mode (\"throughput\" or \

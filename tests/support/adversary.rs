@@ -62,6 +62,8 @@ pub enum Op {
     Recv { buf: usize, wait_us: Option<u8> },
     /// `try_recv_ref` or `recv_ref_timeout`.
     RecvRef { wait_us: Option<u8> },
+    /// `reader.batch().try_recv_values` of up to `count` u64 values.
+    RecvValues { count: u8 },
     /// `ring.status()`.
     Status,
     /// Arbitrary bytes at an offset of the header or the data region.
@@ -221,7 +223,10 @@ pub fn decode(data: &[u8]) -> Input {
                 len: len(b.u16()),
             },
             7 => Op::Flush,
-            8 | 15 => Op::Recv {
+            15 => Op::RecvValues {
+                count: 1 + b.u8() % 8,
+            },
+            8 => Op::Recv {
                 buf: (b.u16() as usize) % (max + 16),
                 wait_us: b.wait(),
             },
@@ -439,6 +444,7 @@ impl World {
             }
             Op::Recv { buf, wait_us } => self.recv(*buf, *wait_us),
             Op::RecvRef { wait_us } => self.recv_ref(*wait_us),
+            Op::RecvValues { count } => self.recv_values(*count),
             Op::Status => {
                 let status = self.ring.status();
                 assert_eq!(status.capacity, self.capacity);
@@ -726,6 +732,37 @@ impl World {
         };
         let got = result.map(|n| n.map(|n| &storage[..n]));
         self.check_received(got, buf, wait_us.is_some());
+    }
+
+    /// Each value received is checked as an 8-byte record; a record of another length first
+    /// is `LengthMismatch` (and stays in the ring); 0 values is end-of-stream.
+    fn recv_values(&mut self, count: u8) {
+        let Some(reader) = &mut self.reader else {
+            return;
+        };
+        let mut values = vec![0u64; count as usize];
+        let result = reader.batch().try_recv_values(&mut values);
+        match result {
+            Ok(0) => self.check_received(Ok(None), 8, false),
+            Ok(n) => {
+                assert!(
+                    n <= values.len(),
+                    "{n} values into room for {}",
+                    values.len()
+                );
+                for v in &values[..n] {
+                    self.check_received(Ok(Some(&v.to_ne_bytes())), 8, false);
+                }
+            }
+            Err(RecvError::LengthMismatch { expected, found }) => {
+                assert_eq!(expected, 8);
+                assert!(found != 8 && found <= self.max, "a {found}-byte record");
+                if self.clean {
+                    assert_eq!(Some(found), self.committed.front().map(|m| m.len()));
+                }
+            }
+            Err(e) => self.check_received(Err(e), 8, false),
+        }
     }
 
     fn recv_ref(&mut self, wait_us: Option<u8>) {
