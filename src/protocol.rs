@@ -569,6 +569,26 @@ impl ReaderState {
         }
     }
 
+    /// Are records published beyond the read position? Reloads the write position only when
+    /// everything known was released; an invalid value is not taken (it is left for
+    /// `try_next` to load again and report).
+    #[inline]
+    fn more_published(&mut self, ring: &RingRef<'_>) -> bool {
+        if self.released != self.cached_write {
+            return true;
+        }
+        // SYNC POINT (publish): Acquire pairs with the writer's Release store in
+        // `WriterState::publish`, as in `refresh_write`. Checked by loom models `one_record`
+        // (the fast path of every receive) and `values_stream_in_runs` (the runs of
+        // `recv_values`): a data race on the payload cells otherwise.
+        let write = ring.header.writer.position.load(Ordering::Acquire);
+        if write == self.released || !self.write_is_valid(ring, write) {
+            return false;
+        }
+        self.cached_write = write;
+        true
+    }
+
     /// The common case of `try_next`, small enough to inline into every receive: a data
     /// record (not padding) published before the end of the region. Reloads the write
     /// position when everything known was released. `None` sends the caller to `try_next` (or
@@ -576,14 +596,8 @@ impl ReaderState {
     /// read here is used there.
     #[inline]
     pub(crate) fn try_next_fast(&mut self, ring: &RingRef<'_>) -> Option<RecordRef> {
-        if self.released == self.cached_write {
-            // SYNC POINT (publish): as in `refresh_write` (an invalid value is left for
-            // `try_next` to load again and report).
-            let write = ring.header.writer.position.load(Ordering::Acquire);
-            if write == self.released || !self.write_is_valid(ring, write) {
-                return None;
-            }
-            self.cached_write = write;
+        if !self.more_published(ring) {
+            return None;
         }
         let available = self.cached_write - self.released;
         let index = self.released & ring.mask();
@@ -616,18 +630,8 @@ impl ReaderState {
         max: usize,
     ) -> (usize, usize) {
         let index = self.released & ring.mask();
-        if len > MAX_LEN_FIELD {
+        if len > MAX_LEN_FIELD || !self.more_published(ring) {
             return (index as usize, 0);
-        }
-        if self.released == self.cached_write {
-            // SYNC POINT (publish): as in `try_next_fast` (an invalid value is left for
-            // `try_next` to load again and report). Checked by loom model
-            // `values_stream_in_runs` (a data race).
-            let write = ring.header.writer.position.load(Ordering::Acquire);
-            if write == self.released || !self.write_is_valid(ring, write) {
-                return (index as usize, 0);
-            }
-            self.cached_write = write;
         }
         let size = record_size(len);
         let span = (self.cached_write - self.released).min(ring.capacity - index);

@@ -139,8 +139,14 @@ impl Reader {
     /// Releases the current record to the writer and wakes it if it sleeps.
     #[inline]
     fn finish_current(&mut self) {
+        self.finish_current_then(false);
+    }
+
+    /// Releases the current record, now or (`defer`) with the receive batch; see `release`.
+    #[inline]
+    fn finish_current_then(&mut self, defer: bool) {
         if let Some((record, _)) = self.current.take() {
-            self.release(record, false);
+            self.release(record, defer);
         }
     }
 
@@ -152,11 +158,17 @@ impl Reader {
         let ring = self.memory.ring();
         if defer {
             self.state.release_deferred(&ring, record);
-            if self.state.unpublished_bytes() >= ring.capacity / 8 {
-                self.publish_released();
-            }
+            self.publish_if_due();
         } else if self.state.release(&ring, record) {
             wait::futex_wake(ring.header, &ring.header.writer.wake);
+        }
+    }
+
+    /// In a receive batch: publishes the releases once an eighth of the ring is released.
+    #[inline]
+    fn publish_if_due(&mut self) {
+        if self.state.unpublished_bytes() >= self.capacity() / 8 {
+            self.publish_released();
         }
     }
 
@@ -220,9 +232,7 @@ impl Reader {
         // SAFETY: `next` validated that `len` bytes at `offset` are a published record, held by
         // us until `finish_current` releases it.
         unsafe { self.memory.ring().data.read(offset, &mut buf[..len]) };
-        if let Some((record, _)) = self.current.take() {
-            self.release(record, defer);
-        }
+        self.finish_current_then(defer);
         Ok(Some(len))
     }
 
@@ -365,9 +375,7 @@ impl Reader {
                 .data
                 .read(offset, bytemuck::bytes_of_mut(&mut value))
         };
-        if let Some((record, _)) = self.current.take() {
-            self.release(record, defer);
-        }
+        self.finish_current_then(defer);
         Ok(Some(value))
     }
 
@@ -529,9 +537,7 @@ impl RecvBatch<'_> {
             };
         }
         self.reader.state.release_run(len, n);
-        if self.reader.state.unpublished_bytes() >= ring.capacity / 8 {
-            self.reader.publish_released();
-        }
+        self.reader.publish_if_due();
         Ok(1 + n)
     }
 
