@@ -39,19 +39,13 @@ mod imp {
     /// The message sizes.
     const SIZES: [usize; 6] = [8, 64, 512, 4 << 10, 64 << 10, 1 << 20];
 
-    /// The two-process transports.
-    const TRANSPORTS: &[&str] = &[
-        "ring",
-        "ring-zerocopy",
-        "ring-batch",
-        "pipe",
-        "pipe-1m",
-        "unix",
-        "seqpacket",
-        "iceoryx2",
-        "shmem-ipc",
-        "ipmpsc",
-    ];
+    /// The two-process transports: the built-in ones, then the peer crates.
+    fn transports() -> impl Iterator<Item = &'static str> {
+        harness::BUILTIN
+            .iter()
+            .copied()
+            .chain(["iceoryx2", "shmem-ipc", "ipmpsc"])
+    }
 
     /// The largest datagram a seqpacket socket takes with the default buffers (`wmem_default`
     /// is 212,992 bytes; a larger `write` fails with `EMSGSIZE`).
@@ -74,7 +68,7 @@ mod imp {
             group
                 .throughput(Throughput::Bytes(k * size as u64))
                 .sampling_mode(SamplingMode::Flat);
-            for &transport in TRANSPORTS {
+            for transport in transports() {
                 if transport == "seqpacket" && size > SEQPACKET_MAX {
                     if !common::listing() {
                         println!(

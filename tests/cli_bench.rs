@@ -5,9 +5,12 @@
 
 use std::io::Read;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+
+#[path = "support/peers.rs"]
+mod peers;
 
 const BIN: &str = env!("CARGO_BIN_EXE_shmring");
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -39,17 +42,7 @@ fn run_with_pid(args: &[&str]) -> (Output, u32) {
         let _ = stderr.read_to_end(&mut v);
         v
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("shmring {args:?} did not finish within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = peers::reap(&mut child, DEADLINE);
     let output = Output {
         status,
         stdout: out.join().unwrap(),

@@ -19,7 +19,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use shmring::{CreateError, OpenError, Ring, RingOptions, Segment};
 
@@ -77,17 +77,7 @@ fn run_child(task: &[&str]) -> (ExitStatus, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn child");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("child {task:?} did not exit within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let status = peers::reap(&mut child, DEADLINE);
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
     // The child's test harness prints its own lines first: keep what the task printed last.

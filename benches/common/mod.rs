@@ -109,13 +109,7 @@ pub fn start_with(
     setup: Setup,
     placement: &Placement,
 ) -> io::Result<Session> {
-    let spec = Spec {
-        transport: transport.to_owned(),
-        mode,
-        size,
-        capacity,
-        args: Vec::new(),
-    };
+    let spec = Spec::new(transport, mode, size, capacity);
     let exe = std::env::current_exe()?;
     Session::start(
         Command::new(exe),

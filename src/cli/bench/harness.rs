@@ -160,6 +160,17 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// A task with no transport-specific words yet.
+    pub fn new(transport: &str, mode: Mode, size: usize, capacity: u64) -> Self {
+        Spec {
+            transport: transport.to_owned(),
+            mode,
+            size,
+            capacity,
+            args: Vec::new(),
+        }
+    }
+
     /// The spec as one string of words.
     pub fn encode(&self) -> String {
         let mut words = vec![

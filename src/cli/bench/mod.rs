@@ -118,13 +118,7 @@ fn measure(
     let setup = harness::builtin_setup(transport, mode, size, capacity)?
         .ok_or_else(|| std::io::Error::other(format!("unknown transport {transport}")))?;
     let exe = std::env::current_exe()?;
-    let spec = Spec {
-        transport: transport.to_owned(),
-        mode,
-        size,
-        capacity,
-        args: Vec::new(),
-    };
+    let spec = Spec::new(transport, mode, size, capacity);
     let mut session = Session::start(
         Command::new(exe),
         |command, spec| {
