@@ -35,11 +35,11 @@ all_models=${MUTANTS_ALL:-0}
 # exactly once, new text), the models expected to catch it (tried first), and, for the
 # loom-blind ones, why no loom model can catch them.
 read -r -d '' MUTANTS <<'PY' || true
-P = "src/protocol.rs"
-L = "src/layout.rs"
-W = "src/wait.rs"
-WR = "src/writer.rs"
-R = "src/reader.rs"
+P = "shmpipe/src/protocol.rs"
+L = "shmpipe/src/layout.rs"
+W = "shmpipe/src/wait.rs"
+WR = "shmpipe/src/writer.rs"
+R = "shmpipe/src/reader.rs"
 MUTANTS = [
   # --- every Release/Acquire/AcqRel in src/, weakened -----------------------------------
   dict(id="init-store", what="Header::initialise: init word store Release -> Relaxed",
@@ -192,17 +192,17 @@ if [[ ${#selected[@]} -eq 0 ]]; then
     mapfile -t selected < <(printf '%s\n' "$mutant_table" | cut -d$'\x1f' -f1)
 fi
 
-# A fresh copy of the sources (the workspace manifest, the library, the models, and the
-# benches, which the manifest names as explicit targets, so cargo needs them to parse it).
+# A fresh copy of the sources (the workspace manifest and every member, which cargo needs to
+# parse the workspace; the library and the models are what the mutants change).
 fresh_copy() {
     mkdir -p "$scratch"
-    rm -rf "$scratch/src" "$scratch/loom-tests" "$scratch/benches"
+    rm -rf "$scratch/shmpipe" "$scratch/shmpipe-cli" "$scratch/shmpipe-bench" "$scratch/loom-tests"
     cp "$root/Cargo.toml" "$root/Cargo.lock" "$scratch/"
     [[ -f $root/clippy.toml ]] && cp "$root/clippy.toml" "$scratch/"
-    cp -r "$root/src" "$scratch/src"
-    cp -r "$root/benches" "$scratch/benches"
-    mkdir -p "$scratch/loom-tests"
-    cp -r "$root/loom-tests/Cargo.toml" "$root/loom-tests/src" "$root/loom-tests/tests" "$scratch/loom-tests/"
+    for member in shmpipe shmpipe-cli shmpipe-bench loom-tests; do
+        mkdir -p "$scratch/$member"
+        (cd "$root/$member" && tar cf - --exclude=./target .) | (cd "$scratch/$member" && tar xf -)
+    done
 }
 
 apply_mutant() {

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""How the ring's capacity changes its throughput: runs `shmring bench --json --mode throughput`
+"""How the ring's capacity changes its throughput: runs `shmpipe bench --json --mode throughput`
 for each capacity in turn, ROUNDS times (the capacities alternate inside every round, so a slow
 minute of a noisy machine touches all of them alike), and prints the median messages/s of each
 transport, size and capacity as a Markdown table, with the spread (min-max) of the rounds.
 
-    python3 scripts/bench_capacity.py ROUNDS CAPACITIES -- [shmring bench arguments]
+    python3 scripts/bench_capacity.py ROUNDS CAPACITIES -- [shmpipe bench arguments]
     python3 scripts/bench_capacity.py 3 256K,1M,4M,16M -- --transports ring,ring-batch --sizes 8,64,4K,64K
 
 Needs a release build (`cargo build --release`); a capacity too small for a size is an error
-from `shmring bench`, reported as it is.
+from `shmpipe bench`, reported as it is.
 """
 
 import json
@@ -22,12 +22,12 @@ def main():
     extra = args[args.index("--") + 1:] if "--" in args else []
     head = args[:args.index("--")] if "--" in args else args
     if len(head) != 2 or not head[0].isdigit() or int(head[0]) < 1:
-        sys.exit("usage: bench_capacity.py ROUNDS CAPACITIES -- [shmring bench arguments]")
+        sys.exit("usage: bench_capacity.py ROUNDS CAPACITIES -- [shmpipe bench arguments]")
     rounds, capacities = int(head[0]), head[1].split(",")
     table, keys = {}, []
     for i in range(rounds):
         for cap in capacities:
-            cmd = ["target/release/shmring", "bench", "--json", "--mode", "throughput",
+            cmd = ["target/release/shmpipe", "bench", "--json", "--mode", "throughput",
                    "--capacity", cap, *extra]
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
             if out.returncode != 0:

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Runs `shmring bench --json` several times (rounds alternate over every transport and size,
+"""Runs `shmpipe bench --json` several times (rounds alternate over every transport and size,
 so a slow minute of a noisy machine touches all of them alike) and prints the median of each
 row as a Markdown table, with the spread (min-max) of the rounds.
 
-    python3 scripts/bench_cli_rounds.py ROUNDS -- [shmring bench arguments]
+    python3 scripts/bench_cli_rounds.py ROUNDS -- [shmpipe bench arguments]
 """
 
 import json
@@ -18,7 +18,7 @@ def main():
     extra = args[args.index("--") + 1:] if "--" in args else []
     runs = []
     for i in range(rounds):
-        out = subprocess.run(["target/release/shmring", "bench", "--json", *extra],
+        out = subprocess.run(["target/release/shmpipe", "bench", "--json", *extra],
                              check=True, capture_output=True, text=True, timeout=1800)
         runs.append(json.loads(out.stdout))
         print(f"round {i + 1}/{rounds} done", file=sys.stderr)

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Turns a criterion run of the shmring benches into the tables and the plot of
+"""Turns a criterion run of the shmpipe benches into the tables and the plot of
 docs/BENCHMARKS.md.
 
     cargo bench --bench throughput --bench latency --bench wakeup
     python3 scripts/bench_report.py [TARGET_DIR] [--svg docs/throughput.svg]
 
 Reads target/criterion/*/*/new/{benchmark,estimates}.json (the median time of one iteration)
-and target/shmring-bench/{latency,idle}.json (round-trip percentiles, idle CPU), prints
+and target/shmpipe-bench/{latency,idle}.json (round-trip percentiles, idle CPU), prints
 Markdown tables and the target checks, and writes an SVG plot of throughput against message
 size. Every number comes from those files; nothing is typed in.
 """
@@ -96,7 +96,7 @@ def throughput_tables(results):
 def latency_tables(results, target):
     pct = {}
     try:
-        with open(os.path.join(target, "shmring-bench", "latency.json")) as f:
+        with open(os.path.join(target, "shmpipe-bench", "latency.json")) as f:
             for row in json.load(f):
                 pct[(row["transport"], row["msg_size"])] = row
     except (OSError, ValueError):
@@ -124,7 +124,7 @@ def wakeup_table(results, target):
         if group.startswith("wakeup/"):
             out.append(f"| {fn}: peer asleep, one 8-byte message and its echo | {fmt_ns(entry['median_ns'])} |")
     try:
-        with open(os.path.join(target, "shmring-bench", "idle.json")) as f:
+        with open(os.path.join(target, "shmpipe-bench", "idle.json")) as f:
             for row in json.load(f):
                 out.append(f"| {row['transport']}: CPU used by a reader idle for {row['wall_s']:.1f} s "
                            f"| {row['cpu_ms']:.3f} ms |")
@@ -148,7 +148,7 @@ def targets(table, lat_rows):
         if r and p:
             check(f"ring / pipe messages/s at {size} B, `send`/`recv`",
                   f"{r / p:.1f}×", f"≥ {want}×", r / p >= want)
-            check(f"best shmring mode / pipe messages/s at {size} B",
+            check(f"best shmpipe mode / pipe messages/s at {size} B",
                   f"{best / p:.1f}×", f"≥ {want}×", best / p >= want)
     for size in (65536, 1 << 20):
         m = get("memcpy", size)
@@ -160,7 +160,7 @@ def targets(table, lat_rows):
         for size in sorted(table.get(t, {})):
             best = max((get(x, size) or 0) for x in ("ring", "ring-zerocopy", "ring-batch"))
             other = get(t, size)
-            check(f"best shmring / {t} at {size} B", f"{best / other:.2f}×", "≥ 1×", best >= other)
+            check(f"best shmpipe / {t} at {size} B", f"{best / other:.2f}×", "≥ 1×", best >= other)
     for t in ("rtrb-threads", "rtrb-threads-u64"):
         rb, o = get("ring-batch", 8), get(t, 8)
         if rb and o:
@@ -192,7 +192,7 @@ AB = []
 def ab_table(target):
     AB.clear()
     try:
-        with open(os.path.join(target, "shmring-bench", "latency-ab.json")) as f:
+        with open(os.path.join(target, "shmpipe-bench", "latency-ab.json")) as f:
             AB.extend(json.load(f))
     except (OSError, ValueError):
         return ""

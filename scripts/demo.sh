@@ -1,28 +1,28 @@
 #!/usr/bin/env bash
-# shmring in action: pipes a file through `shmring write NAME | shmring read NAME` (two
+# shmpipe in action: pipes a file through `shmpipe write NAME | shmpipe read NAME` (two
 # processes sharing a ring) and through a plain pipe (`cat | cat`), checks that the bytes
 # arrive intact, and prints the throughput of each and their ratio.
 #
 # Usage: scripts/demo.sh [SIZE_MIB]        (default 1024 MiB of random data)
-# Environment: SHMRING_DEMO_RUNS (default 5, the best run counts),
-#              SHMRING_DEMO_CAPACITY (the ring's capacity, default 1M, as `write` defaults).
+# Environment: SHMPIPE_DEMO_RUNS (default 5, the best run counts),
+#              SHMPIPE_DEMO_CAPACITY (the ring's capacity, default 1M, as `write` defaults).
 # Needs only cargo, bash and coreutils; everything it creates is removed when it exits.
 set -euo pipefail
 
 size_mib=${1:-1024}
-runs=${SHMRING_DEMO_RUNS:-5}
-capacity=${SHMRING_DEMO_CAPACITY:-1M}
+runs=${SHMPIPE_DEMO_RUNS:-5}
+capacity=${SHMPIPE_DEMO_CAPACITY:-1M}
 case $size_mib in '' | *[!0-9]*) echo "usage: $0 [SIZE_MIB]" >&2; exit 2 ;; esac
-case $runs in '' | 0 | *[!0-9]*) echo "SHMRING_DEMO_RUNS must be a positive number" >&2; exit 2 ;; esac
+case $runs in '' | 0 | *[!0-9]*) echo "SHMPIPE_DEMO_RUNS must be a positive number" >&2; exit 2 ;; esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-echo "building shmring (release)..."
-cargo build --release --quiet --bin shmring
-bin=${CARGO_TARGET_DIR:-$root/target}/release/shmring
+echo "building shmpipe (release)..."
+cargo build --release --quiet --bin shmpipe
+bin=${CARGO_TARGET_DIR:-$root/target}/release/shmpipe
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmring-demo.XXXXXX")
-name="shmring-demo-$$"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmpipe-demo.XXXXXX")
+name="shmpipe-demo-$$"
 writer_pid=
 cleanup() {
     if [ -n "$writer_pid" ]; then kill "$writer_pid" 2>/dev/null || true; fi
@@ -74,7 +74,7 @@ best() { # best of $runs runs of "$@", in nanoseconds
 echo "checking that the ring delivers every byte intact..."
 ring_once "$tmp/copy" >/dev/null
 if ! cmp -s "$data" "$tmp/copy"; then
-    echo "FAILED: the output of shmring read differs from the input" >&2
+    echo "FAILED: the output of shmpipe read differs from the input" >&2
     exit 1
 fi
 rm -f "$tmp/copy"
@@ -89,7 +89,7 @@ pipe_ns=$(best pipe_once)
 
 # bytes per nanosecond = GB/s
 awk -v bytes="$bytes" -v mib="$size_mib" -v ring="$ring_ns" -v pipe="$pipe_ns" -v cap="$capacity" 'BEGIN {
-    printf "shmring write | shmring read  %6d MiB in %7.3f s  %6.2f GB/s  (ring capacity %s)\n", mib, ring / 1e9, bytes / ring, cap
+    printf "shmpipe write | shmpipe read  %6d MiB in %7.3f s  %6.2f GB/s  (ring capacity %s)\n", mib, ring / 1e9, bytes / ring, cap
     printf "cat | cat (a plain pipe)      %6d MiB in %7.3f s  %6.2f GB/s\n", mib, pipe / 1e9, bytes / pipe
-    printf "shmring moved the data %.2fx as fast as the pipe\n", pipe / ring
+    printf "shmpipe moved the data %.2fx as fast as the pipe\n", pipe / ring
 }'

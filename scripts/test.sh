@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: unit, in-process, cross-process, CLI and doc tests, then the loom
+# The whole test suite: unit, in-process, cross-process, CLI and doc tests, the packaged
+# crates, then the loom
 # models of the ring protocol (bounded for CI; see loom-tests/README.md for longer runs).
 # Ends with one line summing every test binary's result.
 set -euo pipefail
@@ -9,12 +10,14 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 run() { "$@" 2>&1 | tee -a "$log"; }
 
-run cargo test --workspace --all-targets
+# Every crate (the benchmark crate too: its criterion benches run once each in test mode),
+# with the library's test hooks on, so the hostile-memory property tests run.
+run cargo test --workspace --all-targets --features shmpipe/test-hooks
 run cargo test --workspace --doc
-# Benches must keep compiling (they are not run here).
-if ls benches/*.rs >/dev/null 2>&1; then
-    run cargo bench --workspace --no-run
-fi
+# Benches must keep compiling in the bench profile (they are not run here).
+run cargo bench -p shmpipe-bench --no-run
+# The published crates: dry-run publish, and the library's unpacked .crate passes its tests.
+run ./scripts/package_check.sh
 if [ -x .ci/loom ]; then
     run .ci/loom
 fi

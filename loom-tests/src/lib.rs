@@ -1,1 +1,1 @@
-//! loom model checks of the shmring protocol live in `tests/`; this crate has no code of its own.
+//! loom model checks of the shmpipe protocol live in `tests/`; this crate has no code of its own.

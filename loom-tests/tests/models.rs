@@ -1,6 +1,6 @@
-//! loom model checks of the shmring protocol, run against the crate's own code.
+//! loom model checks of the shmpipe protocol, run against the crate's own code.
 //!
-//! Built with `RUSTFLAGS="--cfg loom"`, shmring's `sync` shim swaps every atomic for loom's,
+//! Built with `RUSTFLAGS="--cfg loom"`, shmpipe's `sync` shim swaps every atomic for loom's,
 //! tracks every byte of the data region with a loom `UnsafeCell` per 8-byte granule, yields to
 //! loom where it would spin, and models the futex with a loom `Mutex` and `Condvar`. So each
 //! model below fails with
@@ -18,7 +18,7 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use shmring::{AttachError, Reader, RecvError, RingOptions, SendError};
+use shmpipe::{AttachError, Reader, RecvError, RingOptions, SendError};
 
 /// The payload of record `i`: `len` bytes that differ from every other record's.
 fn msg(i: u8, len: usize) -> Vec<u8> {
@@ -53,7 +53,7 @@ fn expect_record(reader: &mut Reader, expected: &[u8]) {
 #[test]
 fn one_record() {
     loom::model(|| {
-        let (mut writer, mut reader) = shmring::channel(32).unwrap();
+        let (mut writer, mut reader) = shmpipe::channel(32).unwrap();
         let t = thread::spawn(move || writer.send(&msg(0, 5)).unwrap());
         expect_record(&mut reader, &msg(0, 5));
         assert_eq!(reader.recv(&mut [0u8; 8]).unwrap(), None);
@@ -73,7 +73,7 @@ fn one_record() {
 #[test]
 fn stream_wraps_with_padding() {
     loom::model(|| {
-        let (mut writer, mut reader) = shmring::channel(32).unwrap();
+        let (mut writer, mut reader) = shmpipe::channel(32).unwrap();
         let t = thread::spawn(move || {
             for i in 0..3 {
                 writer.send(&msg(i, 9)).unwrap();
@@ -97,7 +97,7 @@ fn stream_wraps_with_padding() {
 #[test]
 fn full_and_empty_boundaries() {
     loom::model(|| {
-        let (mut writer, mut reader) = shmring::channel(32).unwrap();
+        let (mut writer, mut reader) = shmpipe::channel(32).unwrap();
         assert!(matches!(
             reader.try_recv(&mut [0u8; 8]),
             Err(RecvError::Empty)
@@ -125,7 +125,7 @@ fn full_and_empty_boundaries() {
 #[test]
 fn zero_copy_reserve_commit_and_in_place_receive() {
     loom::model(|| {
-        let (mut writer, mut reader) = shmring::channel(32).unwrap();
+        let (mut writer, mut reader) = shmpipe::channel(32).unwrap();
         let t = thread::spawn(move || {
             for i in 0..3 {
                 let mut grant = writer.reserve(9).unwrap();
@@ -155,7 +155,7 @@ fn zero_copy_reserve_commit_and_in_place_receive() {
 #[test]
 fn batch_publish() {
     loom::model(|| {
-        let (mut writer, mut reader) = shmring::channel(32).unwrap();
+        let (mut writer, mut reader) = shmpipe::channel(32).unwrap();
         let t = thread::spawn(move || {
             let mut batch = writer.batch();
             for i in 0..3 {
@@ -178,7 +178,7 @@ fn batch_publish() {
 #[test]
 fn writer_close_with_records_in_flight() {
     loom::model(|| {
-        let (mut writer, mut reader) = shmring::channel(32).unwrap();
+        let (mut writer, mut reader) = shmpipe::channel(32).unwrap();
         let t = thread::spawn(move || {
             writer.send(&msg(0, 3)).unwrap();
             writer.send(&msg(1, 3)).unwrap();
@@ -202,7 +202,7 @@ fn writer_close_with_records_in_flight() {
 #[test]
 fn writer_close_publishes_pending_padding() {
     loom::model(|| {
-        let (mut writer, mut reader) = shmring::channel(32).unwrap();
+        let (mut writer, mut reader) = shmpipe::channel(32).unwrap();
         let t = thread::spawn(move || {
             writer.send(&msg(0, 9)).unwrap();
             match writer.try_reserve(1) {
@@ -227,7 +227,7 @@ fn writer_close_publishes_pending_padding() {
 #[test]
 fn reader_close_while_writer_blocked() {
     loom::model(|| {
-        let (mut writer, mut reader) = shmring::channel(16).unwrap();
+        let (mut writer, mut reader) = shmpipe::channel(16).unwrap();
         let t = thread::spawn(move || {
             let mut sent = 0u8;
             loop {
@@ -254,7 +254,7 @@ fn reader_close_while_writer_blocked() {
 #[test]
 fn reader_sleeps_on_empty_and_is_woken() {
     loom::model(|| {
-        let (mut writer, mut reader) = shmring::channel(16).unwrap();
+        let (mut writer, mut reader) = shmpipe::channel(16).unwrap();
         let t = thread::spawn(move || {
             writer.send(&msg(0, 4)).unwrap();
             writer
@@ -275,7 +275,7 @@ fn reader_sleeps_on_empty_and_is_woken() {
 #[test]
 fn writer_sleeps_on_full_and_is_woken() {
     loom::model(|| {
-        let (mut writer, mut reader) = shmring::channel(16).unwrap();
+        let (mut writer, mut reader) = shmpipe::channel(16).unwrap();
         let t = thread::spawn(move || {
             expect_record(&mut reader, &msg(0, 8));
             expect_record(&mut reader, &msg(1, 8));
@@ -421,7 +421,7 @@ fn writer_takes_over_from_dead_writer() {
 #[test]
 fn writer_waits_until_the_reader_drained() {
     loom::model(|| {
-        let (mut writer, mut reader) = shmring::channel(32).unwrap();
+        let (mut writer, mut reader) = shmpipe::channel(32).unwrap();
         writer.send(&msg(1, 8)).unwrap();
         let t = thread::spawn(move || {
             expect_record(&mut reader, &msg(1, 8));
@@ -450,7 +450,7 @@ fn writer_waits_until_the_reader_drained() {
 #[test]
 fn receive_batch_publishes_deferred_releases_before_waiting() {
     loom::model(|| {
-        let (mut writer, mut reader) = shmring::channel(128).unwrap();
+        let (mut writer, mut reader) = shmpipe::channel(128).unwrap();
         let t = thread::spawn(move || {
             let mut batch = writer.batch();
             batch.send(&msg(0, 16)).unwrap();
@@ -488,7 +488,7 @@ fn receive_batch_publishes_deferred_releases_before_waiting() {
 #[test]
 fn values_stream_in_runs() {
     loom::model(|| {
-        let (mut writer, mut reader) = shmring::channel(32).unwrap();
+        let (mut writer, mut reader) = shmpipe::channel(32).unwrap();
         let t = thread::spawn(move || {
             writer.send_value(&10u64).unwrap();
             writer.batch().send_values(&[11u64, 12]).unwrap();

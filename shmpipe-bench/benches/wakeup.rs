@@ -1,0 +1,214 @@
+//! The blocking path. `wakeup/8B`: the peer's reader is asleep on its futex (the ring has been
+//! empty for a millisecond, far beyond the 50 µs spin), the parent sends one message, and the
+//! peer echoes it on a second ring whose reader (the parent) spins; the time is the wake-up
+//! plus one fast hop. Against it, a pipe: the peer blocked in `read(2)`, the echo read by the
+//! parent spinning on a non-blocking pipe. Then the CPU a reader uses while it idles on an
+//! empty ring for one second (it must sleep, not spin), next to a `poll(2)` on a pipe.
+//!
+//! ```text
+//! cargo bench --bench wakeup
+//! ```
+#![allow(clippy::disallowed_types)]
+
+fn main() {
+    imp::main();
+}
+
+mod imp {
+    use shmpipe_bench::suite as common;
+
+    use std::fs::File;
+    use std::io::{self, Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant};
+
+    use shmpipe_bench::harness::{self, Ends, Mode, Placement, Rx, Session, Setup, Tx};
+
+    /// How long the ring stays empty before each measured message.
+    const GAP: Duration = Duration::from_millis(1);
+
+    pub fn main() {
+        let placement = common::start("wakeup");
+        let mut c = common::criterion();
+        let mut group = c.benchmark_group("wakeup/8B");
+        // Each iteration sleeps GAP unmeasured: keep criterion's planned time short.
+        group
+            .warm_up_time(Duration::from_millis(20))
+            .measurement_time(Duration::from_millis(100));
+        for transport in ["ring", "pipe"] {
+            let mut session = None;
+            group.bench_function(transport, |b| {
+                let s = session.get_or_insert_with(|| {
+                    start(transport, &placement).unwrap_or_else(|e| common::fail(transport, e))
+                });
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        std::thread::sleep(GAP);
+                        total += s
+                            .round_trips(1, None)
+                            .unwrap_or_else(|e| common::fail(transport, e));
+                    }
+                    total
+                });
+            });
+            if let Some(s) = session {
+                s.finish().unwrap_or_else(|e| common::fail(transport, e));
+            }
+        }
+        group.finish();
+        c.final_summary();
+        if !common::listing() {
+            idle(if common::quick() {
+                Duration::from_millis(100)
+            } else {
+                Duration::from_secs(1)
+            });
+        }
+    }
+
+    struct RingTx(shmpipe::Writer);
+
+    impl Tx for RingTx {
+        fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+            self.0.send(msg).map_err(io::Error::other)
+        }
+    }
+
+    struct RingRx(shmpipe::Reader);
+
+    impl Rx for RingRx {
+        fn recv(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+            Ok(self.0.recv(buf).map_err(io::Error::other)?.is_some())
+        }
+    }
+
+    struct PipeTx(File);
+
+    impl Tx for PipeTx {
+        fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+            self.0.write_all(msg)
+        }
+    }
+
+    /// Reads a non-blocking pipe, spinning while it is empty.
+    struct SpinningPipeRx(File);
+
+    impl Rx for SpinningPipeRx {
+        fn recv(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+            let mut done = 0;
+            while done < buf.len() {
+                match self.0.read(&mut buf[done..]) {
+                    Ok(0) => return Ok(false),
+                    Ok(n) => done += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(true)
+        }
+    }
+
+    /// The parent's ends: sends normally, receives the echo spinning (so only the peer sleeps).
+    fn start(transport: &str, placement: &Placement) -> io::Result<Session> {
+        let size = 8;
+        let capacity = 4096;
+        let setup = if transport == "ring" {
+            let (out, out_segment, out_name) = harness::create_ring(capacity, "a")?;
+            let (back, back_segment, back_name) = harness::create_ring(capacity, "b")?;
+            let writer = out.writer().map_err(io::Error::other)?;
+            let mut reader = back.reader().map_err(io::Error::other)?;
+            reader.set_spin(Duration::from_secs(1));
+            Setup {
+                ends: Ends {
+                    tx: Box::new(RingTx(writer)),
+                    rx: Some(Box::new(RingRx(reader))),
+                },
+                pass_fds: Vec::new(),
+                args: vec![out_name, back_name],
+                cleanup: vec![out_segment, back_segment],
+            }
+        } else {
+            let (peer_in, out) = harness::pipe()?;
+            let (back, peer_out) = harness::pipe()?;
+            // SAFETY: F_SETFL on an open fd we own.
+            if unsafe { libc::fcntl(back.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Setup {
+                ends: Ends {
+                    tx: Box::new(PipeTx(File::from(out))),
+                    rx: Some(Box::new(SpinningPipeRx(File::from(back)))),
+                },
+                pass_fds: vec![peer_in, peer_out],
+                args: Vec::new(),
+                cleanup: Vec::new(),
+            }
+        };
+        common::start_with(transport, Mode::Latency, size, capacity, setup, placement)
+    }
+
+    /// CPU time of the calling thread.
+    fn thread_cpu() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid timespec to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    /// The CPU a waiting reader uses: a ring reader in `recv_timeout` on an empty ring (its writer
+    /// alive), and a thread in `poll(2)` on an empty pipe, each for `span`.
+    fn idle(span: Duration) {
+        let (writer, mut reader) = shmpipe::channel(4096).expect("a heap ring");
+        let ring = std::thread::spawn(move || {
+            let cpu = thread_cpu();
+            let start = Instant::now();
+            let mut buf = [0u8; 8];
+            let outcome = reader.recv_timeout(&mut buf, span);
+            assert!(matches!(outcome, Err(shmpipe::RecvError::Timeout)));
+            (thread_cpu() - cpu, start.elapsed())
+        })
+        .join()
+        .expect("the idle reader");
+        drop(writer);
+        let (read_end, write_end) = harness::pipe().expect("a pipe");
+        let pipe = std::thread::spawn(move || {
+            let cpu = thread_cpu();
+            let start = Instant::now();
+            let mut pfd = libc::pollfd {
+                fd: read_end.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut pfd, 1, span.as_millis() as libc::c_int) };
+            (thread_cpu() - cpu, start.elapsed())
+        })
+        .join()
+        .expect("the idle pipe reader");
+        drop(write_end);
+        let mut lines = Vec::new();
+        for (what, (cpu, wall)) in [("ring", ring), ("pipe", pipe)] {
+            let share = cpu.as_secs_f64() / wall.as_secs_f64() * 100.0;
+            println!(
+                "wakeup/idle/{what}: a reader waiting {:.2} s on an empty {what} used {:.3} ms of CPU ({share:.3} %)",
+                wall.as_secs_f64(),
+                cpu.as_secs_f64() * 1e3
+            );
+            lines.push(format!(
+                "{{\"transport\":\"{what}\",\"wall_s\":{:.3},\"cpu_ms\":{:.3}}}",
+                wall.as_secs_f64(),
+                cpu.as_secs_f64() * 1e3
+            ));
+        }
+        if !common::quick() {
+            let dir = std::path::Path::new("target/shmpipe-bench");
+            let _ = std::fs::create_dir_all(dir).and_then(|()| {
+                std::fs::write(dir.join("idle.json"), format!("[{}]\n", lines.join(",")))
+            });
+        }
+    }
+}

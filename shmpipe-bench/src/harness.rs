@@ -1,0 +1,1160 @@
+//! The two-process measuring harness behind `shmpipe bench` and the criterion benches in
+//! `benches/` (both use this module, so both measure exactly the same way).
+//!
+//! A measurement runs between this process (the *parent*, which sends) and a *peer* process:
+//! a fresh copy of the running program, started with a peer command the caller provides (the
+//! CLI's hidden `bench-peer` subcommand, or an environment variable for the benches). The peer
+//! is told what to do by its arguments (a [`Spec`]); it gets its end of a pipe or socket as
+//! file descriptor 3 (and 4), or the name of a ring to open.
+//!
+//! Control travels apart from the data, over the peer's stdin and stdout:
+//! - at start the peer attaches, then writes `r` (ready);
+//! - **throughput**: the parent writes a message count `n` (8 bytes) to the peer's stdin,
+//!   starts the clock, sends `n` messages, and stops the clock when the peer writes `k`
+//!   after receiving the last one. The peer's wake-up on the count overlaps the sending, and
+//!   rounds are long (milliseconds), so the control hop costs well under 1 % of a round;
+//! - **latency**: the peer echoes every message back on the second channel until the first
+//!   one ends; the parent times each round trip.
+//!
+//! Every wait is bounded: the ready and acknowledgement reads poll with a timeout, and a
+//! watchdog thread kills the peer and exits if one operation takes longer than
+//! [`STALL_LIMIT`], so a broken transport can never hang a CI run.
+//!
+//! Where two or more CPUs are allowed, the parent runs on the first and the peer on the
+//! second (`sched_setaffinity`), so the numbers are for two cores.
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+use shmpipe::{Reader, RingOptions, Segment, Writer};
+
+/// The longest one operation (a round, a batch of round trips, the start) may take before the
+/// watchdog gives up on the peer.
+pub const STALL_LIMIT: Duration = Duration::from_secs(120);
+
+/// The first file descriptor a peer receives its data channels on.
+pub const PEER_FD: RawFd = 3;
+
+// ---------------------------------------------------------------------------------------------
+// The machine
+
+/// The CPUs this process may run on (its affinity mask), in order.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: `cpu_set_t` is a plain bit array; all-zero is a valid (empty) set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is valid writable memory of the size passed.
+    let ret = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    if ret != 0 {
+        return vec![0];
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, inside the set.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
+/// Pins the calling thread (and the threads it starts later) to `cpu`.
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    // SAFETY: all-zero is a valid empty set, and `cpu` is checked against its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::other(format!("CPU {cpu} is out of range")));
+    }
+    // SAFETY: in range, checked above.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: a valid set of the size passed; pid 0 is the calling thread.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Where the parent and the peer run: two distinct CPUs when the affinity mask allows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement {
+    /// The parent's CPU, if pinned.
+    pub parent: Option<usize>,
+    /// The peer's CPU, if pinned.
+    pub peer: Option<usize>,
+}
+
+/// Pins this thread to the first allowed CPU and picks the second for peers; no pinning on a
+/// single CPU. Call it once, early, before starting threads.
+pub fn place() -> Placement {
+    let cpus = allowed_cpus();
+    if cpus.len() >= 2 && pin_current_thread(cpus[0]).is_ok() {
+        Placement {
+            parent: Some(cpus[0]),
+            peer: Some(cpus[1]),
+        }
+    } else {
+        Placement {
+            parent: None,
+            peer: None,
+        }
+    }
+}
+
+/// One line naming the machine: CPU model, online CPUs, and the placement.
+pub fn describe_machine(placement: &Placement) -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    // SAFETY: sysconf only reads a system value.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1);
+    let pinning = match (placement.parent, placement.peer) {
+        (Some(a), Some(b)) => format!("sender on CPU {a}, receiver on CPU {b}"),
+        _ => "not pinned (one CPU)".to_owned(),
+    };
+    format!("{model}, {online} CPUs; {pinning}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a peer is asked to do
+
+/// Throughput (one way, acknowledged per round) or latency (ping-pong).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The parent streams messages; the peer counts them.
+    Throughput,
+    /// The peer echoes each message back.
+    Latency,
+}
+
+impl Mode {
+    /// The name in specs and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Throughput => "throughput",
+            Mode::Latency => "latency",
+        }
+    }
+}
+
+/// A peer's task: transport, mode, message size, ring capacity, and transport arguments (ring
+/// names). Written as words separated by spaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// The transport's name.
+    pub transport: String,
+    /// What to measure.
+    pub mode: Mode,
+    /// Bytes per message.
+    pub size: usize,
+    /// Ring (or buffer) capacity in bytes, for the transports that have one.
+    pub capacity: u64,
+    /// Transport-specific words: segment names.
+    pub args: Vec<String>,
+}
+
+impl Spec {
+    /// A task with no transport-specific words yet.
+    pub fn new(transport: &str, mode: Mode, size: usize, capacity: u64) -> Self {
+        Spec {
+            transport: transport.to_owned(),
+            mode,
+            size,
+            capacity,
+            args: Vec::new(),
+        }
+    }
+
+    /// The spec as one string of words.
+    pub fn encode(&self) -> String {
+        let mut words = vec![
+            self.transport.clone(),
+            self.mode.name().to_owned(),
+            self.size.to_string(),
+            self.capacity.to_string(),
+        ];
+        words.extend(self.args.iter().cloned());
+        words.join(" ")
+    }
+
+    /// Parses what [`encode`](Self::encode) wrote.
+    pub fn decode(text: &str) -> io::Result<Spec> {
+        let bad = || io::Error::new(io::ErrorKind::InvalidInput, format!("bad spec {text:?}"));
+        let mut words = text.split_whitespace();
+        let transport = words.next().ok_or_else(bad)?.to_owned();
+        let mode = match words.next() {
+            Some("throughput") => Mode::Throughput,
+            Some("latency") => Mode::Latency,
+            _ => return Err(bad()),
+        };
+        let size = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
+        let capacity = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
+        Ok(Spec {
+            transport,
+            mode,
+            size,
+            capacity,
+            args: words.map(str::to_owned).collect(),
+        })
+    }
+}
+
+/// The ring capacity used for a message size unless told otherwise: room for at least four
+/// records, and 4 MiB at least. A ring larger than a core's L2 cache (1 MiB here) lets a
+/// writer running ahead leave the lines it filled in the shared L3 for the reader, instead of
+/// dirty in its own L2 where every line costs the reader a cross-core snoop; measured with
+/// 256 KiB, 1, 4 and 16 MiB rings in docs/BENCHMARKS.md ("Ring capacity"). Every transport
+/// with a buffer size (the peer crates, rtrb) gets the same capacity.
+pub fn default_capacity(size: usize) -> u64 {
+    let record = 8 + ((size as u64 + 7) & !7);
+    (4 * record).next_power_of_two().max(4 << 20)
+}
+
+/// A recognisable message of `size` bytes.
+pub fn message(size: usize) -> Vec<u8> {
+    (0..size)
+        .map(|i| (i as u8).wrapping_mul(31) ^ 0x5a)
+        .collect()
+}
+
+/// Reads every byte of `bytes` (xor-folded eight at a time, so it vectorises): what a consumer
+/// of an in-place (zero-copy) message does at the least.
+#[inline]
+pub fn consume(bytes: &[u8]) -> u64 {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut acc = 0u64;
+    for c in &mut chunks {
+        acc ^= u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+    }
+    for &b in chunks.remainder() {
+        acc ^= u64::from(b);
+    }
+    std::hint::black_box(acc)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two ends of a data channel
+
+/// Sends messages. `send_many` may batch; the default sends one at a time.
+pub trait Tx {
+    /// Sends one message (all of `msg`), waiting for room.
+    fn send(&mut self, msg: &[u8]) -> io::Result<()>;
+    /// Sends `msg` `n` times.
+    fn send_many(&mut self, msg: &[u8], n: u64) -> io::Result<()> {
+        for _ in 0..n {
+            self.send(msg)?;
+        }
+        Ok(())
+    }
+}
+
+/// Receives messages of a known size.
+pub trait Rx {
+    /// Receives one message into `buf` (exactly `buf.len()` bytes) or reads it in place.
+    /// `Ok(false)` at end of stream.
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<bool>;
+    /// Receives `n` messages.
+    fn recv_many(&mut self, buf: &mut [u8], n: u64) -> io::Result<()> {
+        for _ in 0..n {
+            if !self.recv(buf)? {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the sender closed early",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The parent's side of a channel: the data out, and the echo in (latency mode).
+pub struct Ends {
+    /// Where messages go.
+    pub tx: Box<dyn Tx>,
+    /// Where echoes come back from (latency mode only).
+    pub rx: Option<Box<dyn Rx>>,
+}
+
+/// The peer's side: the data in, and the echo out (latency mode).
+pub struct PeerEnds {
+    /// Where messages come from.
+    pub rx: Box<dyn Rx>,
+    /// Where echoes go (latency mode only).
+    pub tx: Option<Box<dyn Tx>>,
+}
+
+/// What the parent prepared for one measurement, before the peer starts.
+pub struct Setup {
+    /// The parent's ends.
+    pub ends: Ends,
+    /// Descriptors the peer gets as fds 3, 4, ... (the parent's copies are closed after the
+    /// spawn).
+    pub pass_fds: Vec<OwnedFd>,
+    /// Extra spec words (segment names).
+    pub args: Vec<String>,
+    /// Named segments to remove when the session ends (in case the peer never attached).
+    pub cleanup: Vec<Segment>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Built-in transports: shmpipe (three ways), pipes, Unix sockets
+
+/// The transports every build knows (the benches add the peer crates).
+pub const BUILTIN: &[&str] = &[
+    "ring",
+    "ring-zerocopy",
+    "ring-batch",
+    "pipe",
+    "pipe-1m",
+    "unix",
+    "seqpacket",
+];
+
+/// How a shmpipe end sends or receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RingStyle {
+    /// `send` / `recv`: one copy in, one copy out.
+    Copy,
+    /// `reserve` + fill in place + `commit`; `recv_ref` + read in place.
+    ZeroCopy,
+    /// `batch()` on both sides: many records per publish, many per release.
+    Batch,
+}
+
+fn ring_style(transport: &str) -> Option<RingStyle> {
+    match transport {
+        "ring" => Some(RingStyle::Copy),
+        "ring-zerocopy" => Some(RingStyle::ZeroCopy),
+        "ring-batch" => Some(RingStyle::Batch),
+        _ => None,
+    }
+}
+
+struct RingTx {
+    writer: Writer,
+    style: RingStyle,
+    /// Records per batch (batch style).
+    batch: u64,
+}
+
+impl Tx for RingTx {
+    fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+        match self.style {
+            RingStyle::ZeroCopy => {
+                let mut grant = self.writer.reserve(msg.len()).map_err(io::Error::other)?;
+                // The producer builds the message in place: every byte written once.
+                grant.fill(msg.first().copied().unwrap_or(0));
+                grant.commit_all();
+                Ok(())
+            }
+            _ => self.writer.send(msg).map_err(io::Error::other),
+        }
+    }
+
+    fn send_many(&mut self, msg: &[u8], n: u64) -> io::Result<()> {
+        if self.style != RingStyle::Batch {
+            for _ in 0..n {
+                self.send(msg)?;
+            }
+            return Ok(());
+        }
+        let mut left = n;
+        if let Ok(word) = <[u8; 8]>::try_from(msg) {
+            // 8-byte messages as u64 values, many records per call (`Batch::send_values`):
+            // still one record per message, received one by one or in runs.
+            let values = vec![u64::from_ne_bytes(word); self.batch as usize];
+            while left > 0 {
+                let k = left.min(self.batch);
+                self.writer
+                    .batch()
+                    .send_values(&values[..k as usize])
+                    .map_err(io::Error::other)?;
+                left -= k;
+            }
+            return Ok(());
+        }
+        while left > 0 {
+            let k = left.min(self.batch);
+            let mut batch = self.writer.batch();
+            for _ in 0..k {
+                batch.send(msg).map_err(io::Error::other)?;
+            }
+            left -= k;
+        }
+        Ok(())
+    }
+}
+
+struct RingRx {
+    reader: Reader,
+    style: RingStyle,
+}
+
+impl Rx for RingRx {
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        if self.style == RingStyle::ZeroCopy {
+            return match self.reader.recv_ref().map_err(io::Error::other)? {
+                Some(record) => {
+                    check_len(record.len(), buf.len())?;
+                    consume(&record);
+                    Ok(true)
+                }
+                None => Ok(false),
+            };
+        }
+        match self.reader.recv(buf).map_err(io::Error::other)? {
+            Some(n) => check_len(n, buf.len()).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    fn recv_many(&mut self, buf: &mut [u8], n: u64) -> io::Result<()> {
+        if self.style != RingStyle::Batch {
+            for _ in 0..n {
+                if !self.recv(buf)? {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the sender closed early",
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        // Batched on this side too: releases published an eighth of the ring at a time.
+        let mut batch = self.reader.batch();
+        if buf.len() == 8 {
+            // 8-byte messages as u64 values, as the sender sends them (`recv_values`); a
+            // record of another length is an error (`LengthMismatch`).
+            let mut values = [0u64; 256];
+            let mut left = n;
+            while left > 0 {
+                let room = left.min(values.len() as u64) as usize;
+                match batch
+                    .recv_values(&mut values[..room])
+                    .map_err(io::Error::other)?
+                {
+                    0 => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the sender closed early",
+                        ))
+                    }
+                    got => left -= got as u64,
+                }
+            }
+            return Ok(());
+        }
+        for _ in 0..n {
+            match batch.recv(buf).map_err(io::Error::other)? {
+                Some(len) => check_len(len, buf.len())?,
+                None => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the sender closed early",
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_len(got: usize, want: usize) -> io::Result<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("received a {got}-byte message, expected {want} bytes"),
+        ))
+    }
+}
+
+/// Records a batch holds: enough to amortise the publish, at most an eighth of the ring.
+fn batch_len(size: usize, capacity: u64) -> u64 {
+    let record = 8 + ((size as u64 + 7) & !7);
+    (capacity / 8 / record).clamp(1, 256)
+}
+
+/// A name for a benchmark ring, unique to this process.
+fn ring_name(tag: &str) -> String {
+    static COUNTER: Mutex<u32> = Mutex::new(0);
+    let mut n = COUNTER.lock().unwrap_or_else(|e| e.into_inner());
+    *n += 1;
+    format!("shmpipe-bench-{}-{}-{tag}", std::process::id(), *n)
+}
+
+/// Creates a POSIX ring for a benchmark: the ring, its segment (for cleanup) and its name.
+pub fn create_ring(capacity: u64, tag: &str) -> io::Result<(shmpipe::Ring, Segment, String)> {
+    let name = ring_name(tag);
+    let segment = Segment::posix(name.clone());
+    let ring = RingOptions::new()
+        .capacity(capacity)
+        .create(&segment)
+        .map_err(io::Error::other)?;
+    Ok((ring, segment, name))
+}
+
+fn open_ring(name: &str) -> io::Result<shmpipe::Ring> {
+    RingOptions::new()
+        .timeout(Some(Duration::from_secs(10)))
+        .open(&Segment::posix(name))
+        .map_err(io::Error::other)
+}
+
+/// A pipe: (read end, write end), both close-on-exec.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded: both fds are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A connected pair of Unix sockets of `kind` (`SOCK_STREAM`, `SOCK_SEQPACKET`).
+pub fn socketpair(kind: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid array of two ints for socketpair to fill.
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            kind | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } != 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socketpair succeeded: both fds are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The largest pipe an unprivileged process may ask for (`/proc/sys/fs/pipe-max-size`).
+fn pipe_max_size() -> libc::c_int {
+    std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1 << 20)
+}
+
+fn enlarge_pipe(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: fcntl on an open pipe fd with an int argument.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, pipe_max_size()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A byte stream (pipe, stream socket): a message is `len` bytes written in full.
+struct StreamTx(File);
+
+impl Tx for StreamTx {
+    fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+        self.0.write_all(msg)
+    }
+}
+
+struct StreamRx(File);
+
+impl Rx for StreamRx {
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        match self.0.read_exact(buf) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A datagram socket (seqpacket): one `write` is one message.
+struct PacketTx(File);
+
+impl Tx for PacketTx {
+    fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+        let n = self.0.write(msg)?;
+        check_len(n, msg.len())
+    }
+}
+
+struct PacketRx(File);
+
+impl Rx for PacketRx {
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        match self.0.read(buf)? {
+            0 if !buf.is_empty() => Ok(false),
+            n => check_len(n, buf.len()).map(|()| true),
+        }
+    }
+}
+
+fn file(fd: OwnedFd) -> File {
+    File::from(fd)
+}
+
+/// Takes fd `PEER_FD + i` (given to a peer at exec).
+fn inherited(i: usize) -> io::Result<File> {
+    let fd = PEER_FD + i as RawFd;
+    // SAFETY: F_GETFD only queries the descriptor.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(io::Error::other(format!(
+            "file descriptor {fd} was not passed to the peer"
+        )));
+    }
+    // SAFETY: the fd is open (checked) and was passed to this process to own.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Prepares the parent's side of a built-in transport; `None` if `transport` is not one.
+pub fn builtin_setup(
+    transport: &str,
+    mode: Mode,
+    size: usize,
+    capacity: u64,
+) -> io::Result<Option<Setup>> {
+    let latency = mode == Mode::Latency;
+    if let Some(style) = ring_style(transport) {
+        let (ring, segment, name) = create_ring(capacity, "a")?;
+        let writer = ring.writer().map_err(io::Error::other)?;
+        let mut args = vec![name];
+        let mut cleanup = vec![segment];
+        let rx: Option<Box<dyn Rx>> = if latency {
+            let (ring, segment, name) = create_ring(capacity, "b")?;
+            let reader = ring.reader().map_err(io::Error::other)?;
+            args.push(name);
+            cleanup.push(segment);
+            Some(Box::new(RingRx { reader, style }))
+        } else {
+            None
+        };
+        let tx = Box::new(RingTx {
+            writer,
+            style,
+            batch: batch_len(size, capacity),
+        });
+        return Ok(Some(Setup {
+            ends: Ends { tx, rx },
+            pass_fds: Vec::new(),
+            args,
+            cleanup,
+        }));
+    }
+    let setup = match transport {
+        "pipe" | "pipe-1m" => {
+            let (peer_in, out) = pipe()?;
+            if transport == "pipe-1m" {
+                enlarge_pipe(&out)?;
+            }
+            let mut pass_fds = vec![peer_in];
+            let rx: Option<Box<dyn Rx>> = if latency {
+                let (back, peer_out) = pipe()?;
+                if transport == "pipe-1m" {
+                    enlarge_pipe(&back)?;
+                }
+                pass_fds.push(peer_out);
+                Some(Box::new(StreamRx(file(back))))
+            } else {
+                None
+            };
+            Setup {
+                ends: Ends {
+                    tx: Box::new(StreamTx(file(out))),
+                    rx,
+                },
+                pass_fds,
+                args: Vec::new(),
+                cleanup: Vec::new(),
+            }
+        }
+        "unix" | "seqpacket" => {
+            let kind = if transport == "unix" {
+                libc::SOCK_STREAM
+            } else {
+                libc::SOCK_SEQPACKET
+            };
+            let (mine, theirs) = socketpair(kind)?;
+            let mine = file(mine);
+            let back = mine.try_clone()?;
+            let (tx, rx): (Box<dyn Tx>, Option<Box<dyn Rx>>) = if kind == libc::SOCK_STREAM {
+                (
+                    Box::new(StreamTx(mine)),
+                    latency.then(|| Box::new(StreamRx(back)) as Box<dyn Rx>),
+                )
+            } else {
+                (
+                    Box::new(PacketTx(mine)),
+                    latency.then(|| Box::new(PacketRx(back)) as Box<dyn Rx>),
+                )
+            };
+            Setup {
+                ends: Ends { tx, rx },
+                pass_fds: vec![theirs],
+                args: Vec::new(),
+                cleanup: Vec::new(),
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(setup))
+}
+
+/// Opens the peer's side of a built-in transport; `None` if `spec.transport` is not one.
+pub fn builtin_peer(spec: &Spec) -> io::Result<Option<PeerEnds>> {
+    let latency = spec.mode == Mode::Latency;
+    if let Some(style) = ring_style(&spec.transport) {
+        let name = spec
+            .args
+            .first()
+            .ok_or_else(|| io::Error::other("no ring name"))?;
+        let reader = open_ring(name)?.reader().map_err(io::Error::other)?;
+        let tx: Option<Box<dyn Tx>> = if latency {
+            let name = spec
+                .args
+                .get(1)
+                .ok_or_else(|| io::Error::other("no echo ring"))?;
+            let writer = open_ring(name)?.writer().map_err(io::Error::other)?;
+            Some(Box::new(RingTx {
+                writer,
+                style,
+                batch: 1,
+            }))
+        } else {
+            None
+        };
+        return Ok(Some(PeerEnds {
+            rx: Box::new(RingRx { reader, style }),
+            tx,
+        }));
+    }
+    let ends = match spec.transport.as_str() {
+        "pipe" | "pipe-1m" => PeerEnds {
+            rx: Box::new(StreamRx(inherited(0)?)),
+            tx: if latency {
+                Some(Box::new(StreamTx(inherited(1)?)))
+            } else {
+                None
+            },
+        },
+        "unix" => {
+            let socket = inherited(0)?;
+            let back = socket.try_clone()?;
+            PeerEnds {
+                rx: Box::new(StreamRx(socket)),
+                tx: latency.then(|| Box::new(StreamTx(back)) as Box<dyn Tx>),
+            }
+        }
+        "seqpacket" => {
+            let socket = inherited(0)?;
+            let back = socket.try_clone()?;
+            PeerEnds {
+                rx: Box::new(PacketRx(socket)),
+                tx: latency.then(|| Box::new(PacketTx(back)) as Box<dyn Tx>),
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(ends))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The watchdog
+
+/// What the watchdog watches: a deadline, the peer to kill, what to say.
+static WATCH: Mutex<Option<(Instant, i32, String)>> = Mutex::new(None);
+
+/// Arms the watchdog for one operation on the peer `pid`.
+fn arm(pid: u32, what: &str) {
+    static START: Once = Once::new();
+    START.call_once(|| {
+        std::thread::spawn(|| loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let watch = WATCH.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((deadline, pid, what)) = watch.as_ref() {
+                if Instant::now() >= *deadline {
+                    // SAFETY: kill(2) on our own child's pid.
+                    unsafe { libc::kill(*pid, libc::SIGKILL) };
+                    eprintln!(
+                        "bench: {what} made no progress for {} s; the peer was killed",
+                        STALL_LIMIT.as_secs()
+                    );
+                    std::process::exit(1);
+                }
+            }
+        });
+    });
+    *WATCH.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some((Instant::now() + STALL_LIMIT, pid as i32, what.to_owned()));
+}
+
+fn disarm() {
+    *WATCH.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A session: one peer, one transport, one mode, one size
+
+/// A running peer and the parent's ends of the channel to it.
+pub struct Session {
+    child: Child,
+    control: Option<ChildStdin>,
+    acks: ChildStdout,
+    ends: Option<Ends>,
+    cleanup: Vec<Segment>,
+    msg: Vec<u8>,
+    buf: Vec<u8>,
+    what: String,
+}
+
+impl Session {
+    /// Starts a peer with `command` (to which the spec is added by `add_spec`), after the
+    /// parent's side was set up, and waits until it is attached.
+    pub fn start(
+        mut command: Command,
+        add_spec: impl FnOnce(&mut Command, &str),
+        spec: Spec,
+        setup: Setup,
+        placement: &Placement,
+    ) -> io::Result<Session> {
+        let Setup {
+            ends,
+            pass_fds,
+            args,
+            cleanup,
+        } = setup;
+        let spec = Spec { args, ..spec };
+        let what = format!("{} {} of {} B", spec.transport, spec.mode.name(), spec.size);
+        add_spec(&mut command, &spec.encode());
+        // Move the descriptors above any the target numbers could collide with.
+        let high: Vec<OwnedFd> = pass_fds
+            .iter()
+            .map(|fd| {
+                // SAFETY: F_DUPFD_CLOEXEC duplicates an open fd to the lowest free one >= 64.
+                let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 64) };
+                if new < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    // SAFETY: a fresh descriptor owned by nobody else.
+                    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+                }
+            })
+            .collect::<io::Result<_>>()?;
+        drop(pass_fds);
+        let raw: Vec<RawFd> = high.iter().map(AsRawFd::as_raw_fd).collect();
+        let cpu = placement.peer;
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        // SAFETY: the closure runs in the child between fork and exec and calls only
+        // async-signal-safe functions (dup2, prctl, sched_setaffinity) on memory it owns.
+        unsafe {
+            command.pre_exec(move || {
+                for (i, &fd) in raw.iter().enumerate() {
+                    if libc::dup2(fd, PEER_FD + i as RawFd) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                // The peer dies with us, so an aborted benchmark leaves no process behind.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if let Some(cpu) = cpu {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    libc::CPU_SET(cpu, &mut set);
+                    libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set);
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn()?;
+        drop(high);
+        let control = child.stdin.take();
+        let acks = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("no stdout"))?;
+        let mut session = Session {
+            child,
+            control,
+            acks,
+            ends: Some(ends),
+            cleanup,
+            msg: message(spec.size),
+            buf: vec![0; spec.size],
+            what,
+        };
+        session.expect(b'r', "start")?;
+        Ok(session)
+    }
+
+    /// Waits (bounded) for the peer's one-byte signal `want`.
+    fn expect(&mut self, want: u8, step: &str) -> io::Result<()> {
+        let mut pfd = libc::pollfd {
+            fd: self.acks.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let limit = STALL_LIMIT.as_millis() as libc::c_int;
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pfd, 1, limit) };
+        if ready <= 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{}: no answer from the peer at {step}", self.what),
+            ));
+        }
+        let mut got = [0u8; 1];
+        match self.acks.read(&mut got)? {
+            1 if got[0] == want => Ok(()),
+            _ => Err(io::Error::other(format!(
+                "{}: the peer failed at {step} (see its message above)",
+                self.what
+            ))),
+        }
+    }
+
+    fn ends(&mut self) -> &mut Ends {
+        self.ends.as_mut().expect("ends live until finish")
+    }
+
+    /// One throughput round: `n` messages, from the first send to the peer's acknowledgement of
+    /// the last.
+    pub fn round(&mut self, n: u64) -> io::Result<Duration> {
+        arm(self.child.id(), &self.what);
+        let control = self
+            .control
+            .as_mut()
+            .ok_or_else(|| io::Error::other("session finished"))?;
+        control.write_all(&n.to_le_bytes())?;
+        control.flush()?;
+        let start = Instant::now();
+        let msg = std::mem::take(&mut self.msg);
+        let sent = self.ends().tx.send_many(&msg, n);
+        self.msg = msg;
+        sent?;
+        self.expect(b'k', "the end of a round")?;
+        let elapsed = start.elapsed();
+        disarm();
+        Ok(elapsed)
+    }
+
+    /// `n` ping-pong round trips; each one's duration in nanoseconds is pushed to `samples`
+    /// when given. Returns the total time.
+    pub fn round_trips(
+        &mut self,
+        n: u64,
+        mut samples: Option<&mut Vec<u64>>,
+    ) -> io::Result<Duration> {
+        arm(self.child.id(), &self.what);
+        let msg = std::mem::take(&mut self.msg);
+        let mut buf = std::mem::take(&mut self.buf);
+        let ends = self.ends.as_mut().expect("ends live until finish");
+        let rx = ends
+            .rx
+            .as_mut()
+            .ok_or_else(|| io::Error::other("not a latency session"))?;
+        let start = Instant::now();
+        let mut result = Ok(());
+        for _ in 0..n {
+            let t0 = Instant::now();
+            if let Err(e) = ends.tx.send(&msg) {
+                result = Err(e);
+                break;
+            }
+            match rx.recv(&mut buf) {
+                Ok(true) => {}
+                Ok(false) => {
+                    result = Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the peer stopped echoing",
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+            if let Some(s) = samples.as_deref_mut() {
+                s.push(t0.elapsed().as_nanos() as u64);
+            }
+        }
+        let elapsed = start.elapsed();
+        self.msg = msg;
+        self.buf = buf;
+        disarm();
+        result.map(|()| elapsed)
+    }
+
+    /// Closes the channel and the control pipe, and waits (bounded) for the peer to exit 0.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.ends = None;
+        self.control = None;
+        arm(self.child.id(), &self.what);
+        let status = self.child.wait()?;
+        disarm();
+        if status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "{}: the peer exited with {status}",
+                self.what
+            )))
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.ends = None;
+        self.control = None;
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        for segment in &self.cleanup {
+            let _ = shmpipe::remove(segment);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The peer
+
+/// Runs a peer: opens its ends with `open` (which knows the built-in transports and any
+/// others), says it is ready, then serves rounds or echoes until the parent is done.
+pub fn run_peer(
+    spec: &str,
+    open: impl FnOnce(&Spec) -> io::Result<Option<PeerEnds>>,
+) -> io::Result<()> {
+    let spec = Spec::decode(spec)?;
+    let mut ends = open(&spec)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unknown transport {:?}", spec.transport),
+        )
+    })?;
+    let mut control = io::stdin().lock();
+    let mut acks = io::stdout().lock();
+    acks.write_all(b"r")?;
+    acks.flush()?;
+    let mut buf = vec![0u8; spec.size];
+    match spec.mode {
+        Mode::Throughput => loop {
+            let mut n = [0u8; 8];
+            match control.read_exact(&mut n) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            ends.rx.recv_many(&mut buf, u64::from_le_bytes(n))?;
+            acks.write_all(b"k")?;
+            acks.flush()?;
+        },
+        Mode::Latency => {
+            // Some transports (iceoryx2's publish/subscribe) have no end-of-stream: the
+            // parent closing the control pipe ends the peer instead.
+            drop(control);
+            std::thread::spawn(|| {
+                let mut rest = Vec::new();
+                let _ = io::stdin().lock().read_to_end(&mut rest);
+                std::process::exit(0);
+            });
+            let tx = ends
+                .tx
+                .as_mut()
+                .ok_or_else(|| io::Error::other("no echo channel"))?;
+            while ends.rx.recv(&mut buf)? {
+                tx.send(&buf)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring for a time budget (the CLI; criterion drives `round`/`round_trips` itself)
+
+/// A throughput measurement.
+#[derive(Debug, Clone, Copy)]
+pub struct Throughput {
+    /// Messages received.
+    pub messages: u64,
+    /// Time they took (sum of the measured rounds).
+    pub seconds: f64,
+}
+
+/// Measures throughput for about `budget`: a warm-up round, rounds grown until one lasts a
+/// tenth of the budget (at most 200 ms), then such rounds until the budget is spent.
+pub fn measure_throughput(
+    session: &mut Session,
+    size: usize,
+    budget: Duration,
+) -> io::Result<Throughput> {
+    let target = (budget / 10).clamp(Duration::from_millis(2), Duration::from_millis(200));
+    let mut n = ((256 << 10) / size.max(1) as u64).clamp(16, 4096);
+    session.round(n)?; // warm-up: page faults, caches, frequency
+    loop {
+        let t = session.round(n)?;
+        if t >= target / 2 || n >= 1 << 32 {
+            let scale = target.as_secs_f64() / t.as_secs_f64().max(1e-9);
+            n = ((n as f64 * scale) as u64).max(1);
+            break;
+        }
+        n *= 4;
+    }
+    let (mut messages, mut seconds) = (0u64, 0f64);
+    let start = Instant::now();
+    while messages == 0 || start.elapsed() < budget {
+        seconds += session.round(n)?.as_secs_f64();
+        messages += n;
+    }
+    Ok(Throughput { messages, seconds })
+}
+
+/// A latency measurement: round-trip times in nanoseconds.
+#[derive(Debug, Clone)]
+pub struct Latency {
+    /// Round trips done.
+    pub round_trips: u64,
+    /// Their total time.
+    pub seconds: f64,
+    /// Each round trip's time, sorted.
+    pub sorted_ns: Vec<u64>,
+}
+
+impl Latency {
+    /// The `q` quantile (0..=1) of the round-trip time, in nanoseconds.
+    pub fn quantile(&self, q: f64) -> u64 {
+        if self.sorted_ns.is_empty() {
+            return 0;
+        }
+        let rank = (q * self.sorted_ns.len() as f64).ceil() as usize;
+        self.sorted_ns[rank.clamp(1, self.sorted_ns.len()) - 1]
+    }
+}
+
+/// Measures ping-pong round trips for about `budget` after a short warm-up.
+pub fn measure_latency(session: &mut Session, budget: Duration) -> io::Result<Latency> {
+    let warm = Instant::now();
+    while warm.elapsed() < budget / 10 {
+        session.round_trips(100, None)?;
+    }
+    let mut samples = Vec::with_capacity(1 << 16);
+    let (mut round_trips, mut seconds) = (0u64, 0f64);
+    let start = Instant::now();
+    while round_trips == 0 || (start.elapsed() < budget && samples.len() < 20_000_000) {
+        seconds += session.round_trips(256, Some(&mut samples))?.as_secs_f64();
+        round_trips += 256;
+    }
+    samples.sort_unstable();
+    Ok(Latency {
+        round_trips,
+        seconds,
+        sorted_ns: samples,
+    })
+}

@@ -1,0 +1,454 @@
+//! The command line as clap sees it, the SIZE and SECS parsers, and one-line usage errors.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "A FIFO at memory speed: pipe bytes between two processes through a \
+shared-memory ring buffer";
+
+const LONG_ABOUT: &str = "A FIFO at memory speed: pipe bytes between two processes through a \
+shared-memory ring buffer.
+
+`shmpipe write NAME` creates a ring and copies its stdin into it; `shmpipe read NAME` copies \
+the ring to its stdout. Either side may start first: the reader waits for the ring to appear, \
+the writer waits for room (and, at the end, for the reader to read everything), just as with \
+a named pipe (mkfifo), but without the kernel copying every byte through a pipe buffer.";
+
+const EXAMPLES: &str = "\
+Examples:
+  shmpipe write demo < big.file &       # terminal 1 (or in the background)
+  shmpipe read demo > copy.file         # terminal 2: the same bytes come out
+  tar c dir | shmpipe write backup --capacity 16M
+  shmpipe read backup | tar x -C /restore
+  shmpipe stat demo                     # header, positions, who is attached
+  shmpipe rm demo                       # remove a ring a crash left behind
+
+NAME: a POSIX shared memory name by default (`demo` is /dev/shm/demo); a NAME with a '/' \
+after its first character is a file path (the file backend); with `--backend sysv`, a \
+System V key (decimal or 0x hex) or PATH:ID for ftok(PATH, ID).
+
+Exit status: 0 success; 1 a runtime failure (one line on stderr); 2 bad arguments; 128+N \
+when stopped by signal N (130 for Ctrl-C), after closing the ring properly.";
+
+const WRITE_EXAMPLES: &str = "\
+Examples:
+  shmpipe write demo < big.file                  # POSIX shared memory /dev/shm/demo
+  producer | shmpipe write demo --capacity 64M   # a larger ring smooths out bursts
+  shmpipe write /dev/shm/demo.ring < data        # a file (the file backend)
+  shmpipe write 0x5eed --backend sysv < data     # a System V segment with key 0x5eed
+  shmpipe write /tmp:7 --backend sysv < data     # key ftok(\"/tmp\", 7)
+
+The ring is created exclusively. If NAME holds a stale ring (its writer and creator are \
+dead) it is replaced, with a notice on stderr; if it has a live writer, `write` exits 1 \
+naming its pid. At end of input the ring is closed and `write` waits until the reader has \
+read everything, then exits 0 (it waits for a reader to come, as a FIFO's writer does). It \
+exits 1 if the reader closes the ring or dies first. Ctrl-C closes the ring: the reader gets \
+what was written, then end-of-stream.";
+
+const READ_EXAMPLES: &str = "\
+Examples:
+  shmpipe read demo > copy.file       # waits for `shmpipe write demo` to create the ring
+  shmpipe read demo --timeout 5       # give up (exit 1) if no ring appears within 5 s
+  shmpipe read demo | head -c 100     # stops quietly when stdout is closed
+  shmpipe read /dev/shm/demo.ring     # a file ring
+  shmpipe read 0x5eed --backend sysv  # a System V ring
+
+Exits 0 at end-of-stream. If the writer dies, everything it wrote is delivered first, then \
+`read` prints one line naming its pid and the byte count and exits 1. Ctrl-C closes the \
+ring: the writer's next write fails.";
+
+const STAT_EXAMPLES: &str = "\
+Examples:
+  shmpipe stat demo
+  shmpipe stat demo --json | jq .header.writer
+  shmpipe stat 0x5eed --backend sysv
+
+Works on a ring nobody is attached to. A corrupted, half-initialised or foreign segment is \
+described (status and one line per problem) rather than refused; `stat` exits 1 only when \
+the segment cannot be opened at all.";
+
+const RM_EXAMPLES: &str = "\
+Examples:
+  shmpipe rm demo                    # POSIX shared memory /dev/shm/demo
+  shmpipe rm /dev/shm/demo.ring      # a file ring
+  shmpipe rm 0x5eed --backend sysv   # a System V segment (ipcrm)
+  shmpipe rm junk --force            # remove it even if it is not a shmpipe segment
+
+Processes that have the ring mapped keep using it; only the name goes. A segment that is \
+not a shmpipe segment is left alone unless --force is given.";
+
+/// The whole command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "shmpipe",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXAMPLES,
+    propagate_version = true
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a ring and copy stdin into it until end of input
+    #[command(after_help = WRITE_EXAMPLES)]
+    Write(WriteArgs),
+    /// Copy a ring to stdout until end-of-stream, waiting for it to appear
+    #[command(after_help = READ_EXAMPLES)]
+    Read(ReadArgs),
+    /// Show a ring's header: backend, sizes, positions, writer and reader (like `ipcs -m -i`)
+    #[command(after_help = STAT_EXAMPLES)]
+    Stat(StatArgs),
+    /// Remove a ring's name (POSIX, file or System V)
+    #[command(after_help = RM_EXAMPLES)]
+    Rm(RmArgs),
+    /// Measure shmpipe against pipes and Unix sockets between two processes: throughput and
+    /// ping-pong latency
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(BenchArgs),
+    /// The other process of a `bench` measurement (internal)
+    #[command(hide = true)]
+    BenchPeer(BenchPeerArgs),
+}
+
+const BENCH_EXAMPLES: &str = "\
+Examples:
+  shmpipe bench                                  # the default comparison, under a minute
+  shmpipe bench --sizes 64,64K --seconds 2       # fewer sizes, longer measurements
+  shmpipe bench --transports ring,ring-batch,pipe-1m --mode throughput
+  shmpipe bench --json | jq '.[] | select(.mode == \"latency\")'
+
+Each transport runs between this process and a copy of it (a peer), pinned to two different \
+CPUs when there are two. Throughput is one way, in messages and bytes per second, from the \
+first message sent to the peer's acknowledgement of the last. Latency is the round trip of \
+one message sent to the peer and echoed back (one way is about half), as percentiles.
+
+Transports: ring (send/recv, one copy each way), ring-zerocopy (reserve/commit and recv_ref, \
+the receiver reads every byte in place), ring-batch (batches on both sides: many records \
+per publish and per release; 8-byte messages as u64 values, many records per call with \
+send_values/recv_values), pipe, \
+pipe-1m (a pipe enlarged with F_SETPIPE_SZ), unix (stream socket pair), seqpacket.
+
+--json prints one array of objects with the fields transport, mode (\"throughput\" or \
+\"latency\"), msg_size, messages, seconds, msgs_per_sec, bytes_per_sec, p50_ns, p99_ns, \
+p999_ns (the round-trip percentiles; null in throughput rows). In latency rows, messages \
+counts round trips.";
+
+/// Which kind of segment NAME names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BackendArg {
+    /// POSIX shared memory (shm_open): NAME is `demo` or `/demo`
+    Posix,
+    /// System V shared memory (shmget): NAME is a key or PATH:ID for ftok
+    Sysv,
+    /// A file mapped MAP_SHARED: NAME is its path
+    File,
+}
+
+const NAME_HELP: &str = "The ring: a POSIX shared memory name (`demo`), a file path, or a \
+System V key or PATH:ID (see --backend)";
+
+const BACKEND_HELP: &str = "What NAME names [default: posix, or file when NAME has a '/' \
+after its first character]";
+
+/// `shmpipe write`.
+#[derive(Debug, Args)]
+pub(crate) struct WriteArgs {
+    #[arg(help = NAME_HELP)]
+    pub(crate) name: String,
+    /// The ring's data capacity: a power of two from 16 bytes to 1T, with an optional K, M,
+    /// G or T suffix (1K = 1024 bytes)
+    #[arg(long, short, value_name = "SIZE", default_value = "1M", value_parser = parse_capacity)]
+    pub(crate) capacity: u64,
+    #[arg(long, short, value_enum, help = BACKEND_HELP)]
+    pub(crate) backend: Option<BackendArg>,
+}
+
+/// `shmpipe read`.
+#[derive(Debug, Args)]
+pub(crate) struct ReadArgs {
+    #[arg(help = NAME_HELP)]
+    pub(crate) name: String,
+    /// How long to wait for the ring to appear, in seconds (fractions allowed); by default
+    /// `read` waits as long as it takes, like opening a FIFO
+    #[arg(long, short, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true)]
+    pub(crate) timeout: Option<Duration>,
+    #[arg(long, short, value_enum, help = BACKEND_HELP)]
+    pub(crate) backend: Option<BackendArg>,
+}
+
+/// `shmpipe stat`.
+#[derive(Debug, Args)]
+pub(crate) struct StatArgs {
+    #[arg(help = NAME_HELP)]
+    pub(crate) name: String,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[arg(long, short, value_enum, help = BACKEND_HELP)]
+    pub(crate) backend: Option<BackendArg>,
+}
+
+/// `shmpipe rm`.
+#[derive(Debug, Args)]
+pub(crate) struct RmArgs {
+    #[arg(help = NAME_HELP)]
+    pub(crate) name: String,
+    /// Remove the segment even if it is not a shmpipe segment
+    #[arg(long, short)]
+    pub(crate) force: bool,
+    #[arg(long, short, value_enum, help = BACKEND_HELP)]
+    pub(crate) backend: Option<BackendArg>,
+}
+
+/// A transport `shmpipe bench` can measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TransportArg {
+    /// shmpipe, `send` and `recv` (a copy on each side)
+    Ring,
+    /// shmpipe, `reserve`/`commit` and `recv_ref` (in place)
+    RingZerocopy,
+    /// shmpipe, `batch()` on both sides: many records per publish and per release
+    RingBatch,
+    /// An anonymous pipe of the default size
+    Pipe,
+    /// A pipe enlarged to /proc/sys/fs/pipe-max-size with F_SETPIPE_SZ
+    #[value(name = "pipe-1m")]
+    Pipe1m,
+    /// A Unix stream socket pair
+    Unix,
+    /// A Unix seqpacket socket pair
+    Seqpacket,
+}
+
+impl TransportArg {
+    /// The name in the output (as on the command line).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            TransportArg::Ring => "ring",
+            TransportArg::RingZerocopy => "ring-zerocopy",
+            TransportArg::RingBatch => "ring-batch",
+            TransportArg::Pipe => "pipe",
+            TransportArg::Pipe1m => "pipe-1m",
+            TransportArg::Unix => "unix",
+            TransportArg::Seqpacket => "seqpacket",
+        }
+    }
+}
+
+/// What `shmpipe bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BenchMode {
+    /// Throughput and latency
+    Both,
+    /// Messages and bytes per second, one way
+    Throughput,
+    /// Ping-pong round trips
+    Latency,
+}
+
+/// `shmpipe bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Message sizes in bytes, comma-separated, with an optional K or M suffix (1 byte to 16M)
+    #[arg(long, value_name = "SIZES", value_delimiter = ',', default_value = "8,64,4K,64K",
+          value_parser = parse_message_size)]
+    pub(crate) sizes: Vec<usize>,
+    /// Transports to compare, comma-separated
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "ring,pipe,unix"
+    )]
+    pub(crate) transports: Vec<TransportArg>,
+    /// Time per measurement (each transport, size and mode), in seconds (fractions allowed)
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_seconds,
+          allow_negative_numbers = true)]
+    pub(crate) seconds: Duration,
+    /// Measure throughput, latency, or both
+    #[arg(long, value_enum, default_value = "both")]
+    pub(crate) mode: BenchMode,
+    /// The ring capacity [default: four records, and at least 4M]
+    #[arg(long, value_name = "SIZE", value_parser = parse_capacity)]
+    pub(crate) capacity: Option<u64>,
+    /// Print one JSON array instead of tables
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `shmpipe bench-peer`: internal.
+#[derive(Debug, Args)]
+pub(crate) struct BenchPeerArgs {
+    /// What to do, as the parent wrote it
+    pub(crate) spec: String,
+}
+
+/// Parses a benchmark message size: 1 byte to 16M.
+fn parse_message_size(text: &str) -> Result<usize, String> {
+    let bytes = parse_size(text)?;
+    if !(1..=16 << 20).contains(&bytes) {
+        return Err(format!(
+            "{text} is not a message size from 1 byte to 16M; use sizes such as 8,64,4K,64K"
+        ));
+    }
+    Ok(bytes as usize)
+}
+
+/// Parses a byte count with an optional binary suffix: `65536`, `64K`, `1M`, `1G`, `1T`
+/// (also `KB`/`KiB` and lower case; 1K = 1024).
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    const HINT: &str =
+        "use a number of bytes with an optional K, M, G or T suffix, such as 64K or 1M";
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, suffix) = text.split_at(digits_end);
+    if digits.is_empty() {
+        return Err(format!("{text:?} is not a size; {HINT}"));
+    }
+    let shift = match suffix.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(format!("{suffix:?} is not a size suffix; {HINT}")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{text} is too large"))
+}
+
+/// Parses a ring capacity: a size that is a power of two in the range the library allows.
+fn parse_capacity(text: &str) -> Result<u64, String> {
+    let bytes = parse_size(text)?;
+    if !bytes.is_power_of_two() || !(shmpipe::MIN_CAPACITY..=shmpipe::MAX_CAPACITY).contains(&bytes)
+    {
+        return Err(format!(
+            "{text} ({bytes} bytes) is not a power of two from 16 bytes to 1T; use a size such as 64K, 1M or 16M"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Parses a number of seconds, such as `5` or `0.5`.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| {
+            format!("{text:?} is not a number of seconds; use a number such as 5 or 0.5")
+        })
+}
+
+/// Prints a clap error and returns its exit status: help and version go to stdout with 0;
+/// a usage error is one line on stderr (`shmpipe: ...`, its tips in parentheses) with 2.
+pub(crate) fn usage_error(e: clap::Error) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(2)
+        }
+        _ => {
+            super::say(&one_line(&e.render().to_string()));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Folds clap's multi-line error into one line: the error itself, then its tips and possible
+/// values in parentheses; the usage and "for more information" lines are left out.
+fn one_line(rendered: &str) -> String {
+    let mut main = String::new();
+    let mut extra = Vec::new();
+    for line in rendered.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with("Usage:") || line.starts_with("For more information")
+        {
+            continue;
+        }
+        if main.is_empty() {
+            main = line.strip_prefix("error: ").unwrap_or(line).to_owned();
+        } else {
+            extra.push(
+                line.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+            );
+        }
+    }
+    let help = match std::env::args().nth(1) {
+        Some(sub) if ["write", "read", "stat", "rm", "bench"].contains(&sub.as_str()) => {
+            format!("shmpipe {sub} --help")
+        }
+        _ => "shmpipe --help".to_owned(),
+    };
+    if extra.is_empty() {
+        format!("{main}; see `{help}`")
+    } else if main.ends_with(':') {
+        // "the following required arguments were not provided:" and the list.
+        format!("{main} {}; see `{help}`", extra.join(", "))
+    } else {
+        format!("{main} ({}); see `{help}`", extra.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("1m"), Ok(1 << 20));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("2T"), Ok(2 << 40));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("K").is_err());
+        assert!(parse_size("1X").is_err());
+        assert!(parse_size("-1K").is_err());
+        assert!(parse_size("1.5M").is_err());
+        assert!(parse_size("99999999999999999999").is_err());
+        assert!(parse_size("20000000T").is_err());
+    }
+
+    #[test]
+    fn capacities_are_powers_of_two_in_range() {
+        assert_eq!(parse_capacity("64K"), Ok(65536));
+        assert!(parse_capacity("100K").is_err());
+        assert!(parse_capacity("8").is_err());
+        assert!(parse_capacity("2T").is_err());
+    }
+
+    #[test]
+    fn seconds_may_be_fractional_but_not_negative() {
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_seconds("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
+        assert!(parse_seconds("inf").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

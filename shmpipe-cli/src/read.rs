@@ -1,0 +1,111 @@
+//! `shmpipe read NAME`: waits for the ring to appear, then writes each record to stdout
+//! straight from shared memory (`recv_ref` + `write(2)`) until end-of-stream.
+
+use std::fs::File;
+use std::time::{Duration, Instant};
+
+use shmpipe::{OpenError, RecvError, Ring, RingOptions, Segment};
+
+use super::args::ReadArgs;
+use super::io::{self, Stop};
+use super::{names, signals, Failure, Outcome, SLICE};
+
+/// How long a ring may exist without being initialised before `read` gives up on it.
+const INIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs `shmpipe read`.
+pub(crate) fn run(args: ReadArgs) -> Outcome {
+    let segment = names::segment(&args.name, args.backend)?;
+    signals::install().map_err(|e| Failure::runtime(format!("cannot handle signals: {e}")))?;
+    let mut output =
+        io::stdout().map_err(|e| Failure::runtime(format!("cannot use stdout: {e}")))?;
+    let ring = open(&segment, args.timeout)?;
+    copy(&ring, &segment, &mut output)
+}
+
+/// Opens the ring, waiting for it to appear (up to `timeout`, or forever).
+fn open(segment: &Segment, timeout: Option<Duration>) -> Result<Ring, Failure> {
+    let start = Instant::now();
+    let mut uninitialised_since: Option<Instant> = None;
+    loop {
+        if let Some(signal) = signals::caught() {
+            return Err(Failure::signal(signal));
+        }
+        let left = timeout.map(|t| t.saturating_sub(start.elapsed()));
+        let slice = left.map_or(SLICE, |left| left.min(SLICE));
+        let attempt = RingOptions::new()
+            .wait_for_creation(true)
+            .timeout(Some(slice))
+            .open(segment);
+        match attempt {
+            Ok(ring) => return Ok(ring),
+            Err(OpenError::NotFound { .. }) => uninitialised_since = None,
+            Err(e @ OpenError::NotInitialised { .. }) => {
+                let since = *uninitialised_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= INIT_GRACE {
+                    return Err(Failure::runtime(e.to_string()));
+                }
+            }
+            Err(e @ OpenError::InvalidName { .. }) => return Err(Failure::usage(e.to_string())),
+            Err(e) => return Err(Failure::runtime(e.to_string())),
+        }
+        if left.is_some_and(|left| left <= slice) {
+            let secs = timeout.unwrap_or_default().as_secs_f64();
+            return Err(Failure::runtime(format!(
+                "{segment} did not appear within {secs} seconds"
+            )));
+        }
+    }
+}
+
+/// Attaches the reader and copies every record to stdout.
+fn copy(ring: &Ring, segment: &Segment, output: &mut File) -> Outcome {
+    let mut reader = ring
+        .reader()
+        .map_err(|e| Failure::runtime(format!("cannot attach to {segment} as its reader: {e}")))?;
+    // Sleep at once on an empty ring instead of spinning first: records are large, so the
+    // next one is rarely a few microseconds away, and a spin takes CPU from the writer.
+    reader.set_spin(Duration::ZERO);
+    let mut delivered = 0u64;
+    loop {
+        if let Some(signal) = signals::caught() {
+            return Err(Failure::signal(signal));
+        }
+        match reader.recv_ref_timeout(SLICE) {
+            Ok(Some(record)) => match io::write_all(output, &record) {
+                Ok(()) => delivered += record.len() as u64,
+                Err(Stop::Signal(signal)) => return Err(Failure::signal(signal)),
+                // Stdout closed (`| head`): stop quietly, like a pipeline does.
+                Err(Stop::Closed) => return Ok(()),
+                Err(Stop::Failed(e)) => {
+                    return Err(Failure::runtime(format!("writing stdout failed: {e}")))
+                }
+            },
+            Ok(None) => return Ok(()),
+            Err(RecvError::Timeout) => writer_still_coming(ring)?,
+            Err(RecvError::PeerDied { pid }) => {
+                return Err(Failure::runtime(format!(
+                "the writer (pid {pid}) died; all {delivered} bytes it had written were delivered"
+            )))
+            }
+            Err(e) => {
+                return Err(Failure::runtime(format!(
+                    "reading {segment} failed after {delivered} bytes: {e}"
+                )))
+            }
+        }
+    }
+}
+
+/// While no writer has attached, checks that the ring's creator (which attaches it) lives.
+fn writer_still_coming(ring: &Ring) -> Outcome {
+    let status = ring.status();
+    if status.writer.pid.is_none() && !status.creator_alive {
+        return Err(Failure::runtime(format!(
+            "the creator of {} (pid {}) died before attaching a writer",
+            ring.description(),
+            status.creator_pid
+        )));
+    }
+    Ok(())
+}

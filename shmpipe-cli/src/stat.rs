@@ -1,0 +1,222 @@
+//! `shmpipe stat NAME`: what is in a segment's header, like `ipcs -m -i`, as text or JSON.
+//! A corrupted or foreign segment is described, not refused.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use shmpipe::{Inspection, OpenError, RawHeader, SideStatus};
+
+use super::args::StatArgs;
+use super::{names, Failure, Outcome};
+
+/// Runs `shmpipe stat`.
+pub(crate) fn run(args: StatArgs) -> Outcome {
+    let segment = names::segment(&args.name, args.backend)?;
+    let found = shmpipe::inspect(&segment).map_err(|e| match e {
+        OpenError::NotFound { .. } => Failure::runtime(format!("{segment} does not exist")),
+        e @ OpenError::InvalidName { .. } => Failure::usage(e.to_string()),
+        e => Failure::runtime(e.to_string()),
+    })?;
+    let text = if args.json {
+        json(&found)
+    } else {
+        text(&found)
+    };
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::runtime(format!("writing stdout failed: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// One word for the segment as a whole.
+fn verdict(found: &Inspection) -> &'static str {
+    if found.is_valid() {
+        "valid"
+    } else if found.is_blank() {
+        "uninitialised"
+    } else if !found.is_shmpipe() {
+        "not a shmpipe segment"
+    } else {
+        "corrupted"
+    }
+}
+
+/// `n` bytes, with a binary unit when that helps: `1048576 bytes (1.0 MiB)`.
+fn bytes(n: u64) -> String {
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{n} bytes ({value:.1} {})", units[unit])
+}
+
+fn pid_text(pid: u32, alive: bool) -> String {
+    format!("pid {pid} ({})", if alive { "alive" } else { "dead" })
+}
+
+fn side_text(side: &SideStatus) -> String {
+    let mut text = side.state.to_string();
+    if let Some(pid) = side.pid {
+        let _ = write!(text, ", {}", pid_text(pid, side.alive));
+    }
+    let _ = write!(text, ", position {}", side.position);
+    if side.sleeping {
+        text.push_str(", sleeping");
+    }
+    text
+}
+
+/// The text report: one `field  value` line each.
+fn text(found: &Inspection) -> String {
+    let mut lines: Vec<(&str, String)> = vec![
+        ("ring", found.segment.clone()),
+        ("status", verdict(found).to_owned()),
+        ("segment size", bytes(found.segment_size)),
+    ];
+    if let Some(h) = found.header.as_ref().filter(|_| found.is_shmpipe()) {
+        lines.extend(header_lines(h, found));
+    }
+    for problem in &found.problems {
+        lines.push(("problem", problem.clone()));
+    }
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (key, value) in lines {
+        let _ = writeln!(out, "{key:<width$}  {value}");
+    }
+    out
+}
+
+fn header_lines(h: &RawHeader, found: &Inspection) -> Vec<(&'static str, String)> {
+    let backend = match h.backend {
+        Some(b) => b.to_string(),
+        None => format!("unknown (code {})", h.backend_code),
+    };
+    let used = match found.used() {
+        Some(used) if h.capacity > 0 => format!(
+            "{used} of {} bytes ({:.1}%)",
+            h.capacity,
+            used as f64 * 100.0 / h.capacity as f64
+        ),
+        _ => "unknown (the positions are inconsistent)".to_owned(),
+    };
+    let name = if h.keeps_name() {
+        "kept after both sides attach"
+    } else {
+        "removed once both sides attach"
+    };
+    vec![
+        ("backend", backend),
+        (
+            "layout",
+            format!(
+                "version {}, header {} bytes, {}-bit{}",
+                h.version,
+                h.header_size,
+                h.pointer_bits,
+                if h.init == 1 { "" } else { ", not initialised" }
+            ),
+        ),
+        ("capacity", bytes(h.capacity)),
+        ("flags", format!("{:#x} (name {name})", h.flags)),
+        ("creator", pid_text(h.creator_pid, h.creator_alive)),
+        ("writer", side_text(&h.writer)),
+        ("reader", side_text(&h.reader)),
+        ("in use", used),
+    ]
+}
+
+/// A JSON string literal.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn side_json(side: &SideStatus) -> String {
+    format!(
+        r#"{{"state":{},"pid":{},"alive":{},"position":{},"sleeping":{}}}"#,
+        quote(&side.state.to_string()),
+        side.pid.map_or("null".to_owned(), |p| p.to_string()),
+        side.alive,
+        side.position,
+        side.sleeping
+    )
+}
+
+/// The JSON report: one object on one line.
+fn json(found: &Inspection) -> String {
+    let header = match &found.header {
+        None => "null".to_owned(),
+        Some(h) => format!(
+            concat!(
+                r#"{{"magic":{},"version":{},"header_size":{},"capacity":{},"flags":{},"#,
+                r#""keep_name":{},"initialised":{},"pointer_bits":{},"backend":{},"#,
+                r#""creator":{{"pid":{},"alive":{}}},"writer":{},"reader":{}}}"#
+            ),
+            quote(&String::from_utf8_lossy(&h.magic)),
+            h.version,
+            h.header_size,
+            h.capacity,
+            h.flags,
+            h.keeps_name(),
+            h.init == 1,
+            h.pointer_bits,
+            h.backend.map_or("null".to_owned(), |b| quote(b.name())),
+            h.creator_pid,
+            h.creator_alive,
+            side_json(&h.writer),
+            side_json(&h.reader),
+        ),
+    };
+    let problems: Vec<String> = found.problems.iter().map(|p| quote(p)).collect();
+    format!(
+        "{{\"ring\":{},\"status\":{},\"valid\":{},\"segment_size\":{},\"used\":{},\"header\":{},\"problems\":[{}]}}\n",
+        quote(&found.segment),
+        quote(verdict(found)),
+        found.is_valid(),
+        found.segment_size,
+        found.used().map_or("null".to_owned(), |u| u.to_string()),
+        header,
+        problems.join(",")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(quote("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
+    }
+
+    #[test]
+    fn byte_counts_get_a_unit() {
+        assert_eq!(bytes(10), "10 bytes");
+        assert_eq!(bytes(1 << 20), "1048576 bytes (1.0 MiB)");
+    }
+}

@@ -1,0 +1,251 @@
+//! `shmpipe write NAME`: creates the ring (replacing a stale one), copies stdin into it in
+//! large records read straight into the ring (`reserve` + `read(2)`), closes it at end of
+//! input and waits until the reader has read everything.
+
+use std::fs::File;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use shmpipe::{CreateError, OpenError, Ring, RingOptions, RoleState, Segment, SendError, Writer};
+
+use super::args::WriteArgs;
+use super::io::{self, Stop};
+use super::{names, say, signals, Failure, Outcome, SLICE};
+
+/// The largest record the writer sends: large enough that per-record costs vanish, small
+/// enough that the reader works on one record while the writer fills the next.
+const MAX_RECORD: u64 = 1 << 20;
+
+/// How long a segment may stay blank (its creator still initialising it) before it counts as
+/// left behind by a crash.
+const BLANK_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs `shmpipe write`.
+pub(crate) fn run(args: WriteArgs) -> Outcome {
+    let segment = names::segment(&args.name, args.backend)?;
+    signals::install().map_err(|e| Failure::runtime(format!("cannot handle signals: {e}")))?;
+    let mut input = io::stdin().map_err(|e| Failure::runtime(format!("cannot use stdin: {e}")))?;
+    let ring = create(&segment, args.capacity)?;
+    let mut writer = ring.writer().map_err(|e| {
+        let _ = ring.remove_name();
+        Failure::runtime(format!("cannot attach to {segment} as its writer: {e}"))
+    })?;
+    // Sleep at once when the ring is full instead of spinning first: the reader frees room a
+    // large record at a time, so a spin rarely sees it and only takes CPU from the reader
+    // (on a 2-vCPU machine this made the stream about 1.5 times as fast).
+    writer.set_spin(Duration::ZERO);
+    let mut sent = 0u64;
+    match copy(&mut writer, &mut input, &mut sent) {
+        Ok(()) => drain(&ring, writer, sent),
+        Err(failure) => {
+            // Closing lets the reader drain what was sent, then see end-of-stream.
+            writer.close();
+            forget_if_unread(&ring);
+            Err(failure)
+        }
+    }
+}
+
+/// Creates the ring exclusively. A stale ring holding the name (writer and creator dead) is
+/// removed and created again, with a notice.
+fn create(segment: &Segment, capacity: u64) -> Result<Ring, Failure> {
+    let options = RingOptions::new().capacity(capacity);
+    for _ in 0..5 {
+        match options.create(segment) {
+            Ok(ring) => return Ok(ring),
+            Err(CreateError::AlreadyExists { .. }) => {
+                if let Some(reason) = stale(segment)? {
+                    match shmpipe::remove(segment) {
+                        Ok(()) => say(&format!("replacing a stale ring at {segment}: {reason}")),
+                        // Someone else removed it first: just try again.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(Failure::runtime(format!(
+                                "cannot remove the stale ring at {segment} ({reason}): {e}"
+                            )))
+                        }
+                    }
+                }
+            }
+            Err(e @ (CreateError::InvalidName { .. } | CreateError::InvalidCapacity { .. })) => {
+                return Err(Failure::usage(e.to_string()))
+            }
+            Err(e) => return Err(Failure::runtime(e.to_string())),
+        }
+    }
+    Err(Failure::runtime(format!(
+        "{segment} keeps being created and removed by other processes; try again"
+    )))
+}
+
+/// Judges the segment that holds the name: `Some(why)` if it is stale and may be replaced,
+/// `None` if it is gone (create again), a failure if it is in use or not a ring.
+fn stale(segment: &Segment) -> Result<Option<String>, Failure> {
+    let start = Instant::now();
+    loop {
+        if let Some(signal) = signals::caught() {
+            return Err(Failure::signal(signal));
+        }
+        let found = match shmpipe::inspect(segment) {
+            Ok(found) => found,
+            Err(OpenError::NotFound { .. }) => return Ok(None),
+            Err(e) => {
+                return Err(Failure::runtime(format!(
+                    "{segment} already exists and cannot be inspected: {e}"
+                )))
+            }
+        };
+        let waited = start.elapsed() >= BLANK_GRACE;
+        if found.is_blank() {
+            if waited {
+                return Ok(Some(
+                    "its creator never initialised it (it probably crashed)".into(),
+                ));
+            }
+        } else if !found.is_shmpipe() {
+            return Err(Failure::runtime(format!(
+                "{segment} already exists and is not a shmpipe segment; pick another name, or remove it with `shmpipe rm --force`"
+            )));
+        } else if let Some(h) = found.header {
+            if let (Some(pid), true) = (h.writer.pid, h.writer.alive) {
+                return Err(Failure::runtime(format!(
+                    "{segment} already has a writer (pid {pid})"
+                )));
+            }
+            if !h.creator_alive {
+                return Ok(Some(match h.writer.pid {
+                    Some(pid) => format!("its writer (pid {pid}) is gone"),
+                    None => format!(
+                        "its creator (pid {}) is gone and no writer ever attached",
+                        h.creator_pid
+                    ),
+                }));
+            }
+            // The creator lives: it is about to attach its writer (or is a program that
+            // created the ring for another writer). Give it the grace period.
+            if waited {
+                return Err(Failure::runtime(format!(
+                    "{segment} is in use: its creator (pid {}) is alive",
+                    h.creator_pid
+                )));
+            }
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The record size: a quarter of the ring (up to 1 MiB) less the 8-byte record header, so
+/// that four full records fill the ring exactly and no space goes to padding.
+fn record_len(writer: &Writer) -> usize {
+    let quarter = (writer.capacity() / 4).min(MAX_RECORD) as usize;
+    quarter.saturating_sub(8).min(writer.max_message()).max(1)
+}
+
+/// Copies stdin into the ring until end of input: each record is reserved in the ring and
+/// filled by one `read(2)` straight from stdin (no copy in between), then committed.
+fn copy(writer: &mut Writer, input: &mut File, sent: &mut u64) -> Outcome {
+    let len = record_len(writer);
+    loop {
+        if let Some(signal) = signals::caught() {
+            return Err(Failure::signal(signal));
+        }
+        let mut grant = match writer.reserve_timeout(len, SLICE) {
+            Ok(grant) => grant,
+            Err(SendError::Timeout) => continue,
+            Err(e) => return Err(send_failure(e, *sent)),
+        };
+        match io::read_some(input, &mut grant) {
+            // End of input: the grant is dropped unused.
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                grant
+                    .commit(n)
+                    .map_err(|e| Failure::runtime(e.to_string()))?;
+                *sent += n as u64;
+            }
+            Err(Stop::Signal(signal)) => return Err(Failure::signal(signal)),
+            Err(Stop::Closed) => {
+                return Err(Failure::runtime("reading stdin failed: it is closed"))
+            }
+            Err(Stop::Failed(e)) => {
+                return Err(Failure::runtime(format!("reading stdin failed: {e}")))
+            }
+        }
+    }
+}
+
+/// Closes the ring and waits until the reader has read everything (or closed, or died),
+/// checking for Ctrl-C while it waits.
+fn drain(ring: &Ring, writer: Writer, sent: u64) -> Outcome {
+    let (done, result) = mpsc::channel();
+    thread::spawn(move || done.send(writer.close_and_wait(None)));
+    loop {
+        match result.recv_timeout(SLICE) {
+            Ok(Ok(())) => return reader_came(ring),
+            Ok(Err(e)) => return Err(drain_failure(e, sent)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(signal) = signals::caught() {
+                    // The ring is closed already: a reader still gets everything, then
+                    // end-of-stream.
+                    forget_if_unread(ring);
+                    return Err(Failure::signal(signal));
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Failure::runtime(
+                    "waiting for the reader failed unexpectedly",
+                ))
+            }
+        }
+    }
+}
+
+/// Waits until a reader has attached, as a FIFO's writer does: with nothing left unread the
+/// drain is over at once, but the ring must stay until a reader has come to see its
+/// end-of-stream (it then removes the name, or closes the ring itself).
+fn reader_came(ring: &Ring) -> Outcome {
+    loop {
+        let reader = ring.status().reader;
+        if reader.pid.is_some() || reader.state != RoleState::Vacant {
+            return Ok(());
+        }
+        if let Some(signal) = signals::caught() {
+            forget_if_unread(ring);
+            return Err(Failure::signal(signal));
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// When giving up before any reader attached, removes the name: nobody would ever read the
+/// ring, and it would be left behind in `/dev/shm` or `ipcs -m`.
+fn forget_if_unread(ring: &Ring) {
+    if ring.status().reader.pid.is_none() {
+        let _ = ring.remove_name();
+    }
+}
+
+/// A failed send, as the line to print.
+fn send_failure(e: SendError, sent: u64) -> Failure {
+    Failure::runtime(match e {
+        SendError::Closed => format!(
+            "the reader closed the ring after {sent} bytes were sent; the rest of stdin was not sent"
+        ),
+        SendError::PeerDied { pid } => format!(
+            "the reader (pid {pid}) died after {sent} bytes were sent; the rest of stdin was not sent"
+        ),
+        e => format!("sending failed after {sent} bytes: {e}"),
+    })
+}
+
+/// A failed wait for the reader at the end, as the line to print.
+fn drain_failure(e: SendError, sent: u64) -> Failure {
+    Failure::runtime(match e {
+        SendError::Closed => format!("the reader closed the ring before reading all {sent} bytes"),
+        SendError::PeerDied { pid } => {
+            format!("the reader (pid {pid}) died before reading all {sent} bytes")
+        }
+        e => format!("waiting for the reader to read all {sent} bytes failed: {e}"),
+    })
+}

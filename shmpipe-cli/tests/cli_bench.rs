@@ -1,0 +1,196 @@
+//! `shmpipe bench`, run as the real binary with tiny measurements: the JSON carries exactly
+//! the documented JSON fields with sane values, the table has both sections, and bad
+//! arguments exit 2 with one line. Every run is bounded by a deadline.
+#![cfg(not(loom))]
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+mod support;
+
+use support::{collect, Proc};
+
+/// A bench run with tiny measurements still starts many peers: give it longer than one step.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Runs `shmpipe ARGS`, killing it if it outlives the deadline.
+fn run(args: &[&str]) -> Output {
+    run_with_pid(args).0
+}
+
+/// Runs `shmpipe ARGS` like [`run`], and also returns its pid.
+fn run_with_pid(args: &[&str]) -> (Output, u32) {
+    let mut proc = Proc::spawn(args, Stdio::null(), Stdio::piped());
+    let pid = proc.pid();
+    let stdout = collect(proc.stdout());
+    let ended = proc.wait_for(DEADLINE);
+    let output = Output {
+        status: ended.status,
+        stdout: stdout.finish(),
+        stderr: ended.stderr.into_bytes(),
+    };
+    (output, pid)
+}
+
+const FIELDS: [&str; 10] = [
+    "transport",
+    "mode",
+    "msg_size",
+    "messages",
+    "seconds",
+    "msgs_per_sec",
+    "bytes_per_sec",
+    "p50_ns",
+    "p99_ns",
+    "p999_ns",
+];
+
+#[test]
+fn json_rows_have_exactly_the_design_fields() {
+    let (out, pid) = run_with_pid(&[
+        "bench",
+        "--seconds",
+        "0.05",
+        "--sizes",
+        "64",
+        "--transports",
+        "ring,pipe,unix",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    let rows: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON value");
+    let rows = rows.as_array().expect("an array");
+    assert_eq!(rows.len(), 6, "three transports, two modes: {rows:?}");
+    for row in rows {
+        let object = row.as_object().expect("objects");
+        let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut want = FIELDS.to_vec();
+        want.sort_unstable();
+        assert_eq!(keys, want);
+        assert_eq!(row["msg_size"], 64);
+        let messages = row["messages"].as_u64().expect("an integer count");
+        let seconds = row["seconds"].as_f64().unwrap();
+        let rate = row["msgs_per_sec"].as_f64().unwrap();
+        let bytes = row["bytes_per_sec"].as_f64().unwrap();
+        assert!(messages > 0 && seconds > 0.0 && rate > 0.0, "{row}");
+        let expected = messages as f64 / seconds;
+        assert!((rate - expected).abs() <= expected * 1e-3 + 1.0, "{row}");
+        assert!((bytes - rate * 64.0).abs() <= bytes * 1e-3 + 64.0, "{row}");
+        match row["mode"].as_str() {
+            Some("throughput") => {
+                for p in ["p50_ns", "p99_ns", "p999_ns"] {
+                    assert!(row[p].is_null(), "{p} in {row}");
+                }
+            }
+            Some("latency") => {
+                let p50 = row["p50_ns"].as_u64().expect("p50");
+                let p99 = row["p99_ns"].as_u64().expect("p99");
+                let p999 = row["p999_ns"].as_u64().expect("p99.9");
+                assert!(0 < p50 && p50 <= p99 && p99 <= p999, "{row}");
+            }
+            other => panic!("mode {other:?}"),
+        }
+    }
+    let transports: Vec<&str> = rows
+        .iter()
+        .map(|r| r["transport"].as_str().unwrap())
+        .collect();
+    for t in ["ring", "pipe", "unix"] {
+        assert_eq!(transports.iter().filter(|&&x| x == t).count(), 2, "{t}");
+    }
+    // Nothing left behind in /dev/shm: the bench's ring names carry its pid.
+    let prefix = format!("shmpipe-bench-{pid}-");
+    let leftovers: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn the_table_has_throughput_and_latency_sections() {
+    let out = run(&[
+        "bench",
+        "--seconds",
+        "0.05",
+        "--sizes",
+        "8,4K",
+        "--transports",
+        "ring,ring-batch,ring-zerocopy,pipe-1m,seqpacket",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("shmpipe bench: "), "{stdout}");
+    assert!(stdout.contains("throughput (one way)"), "{stdout}");
+    assert!(stdout.contains("latency (ping-pong round trip"), "{stdout}");
+    for t in ["ring-batch", "ring-zerocopy", "pipe-1m", "seqpacket"] {
+        assert_eq!(
+            stdout.matches(&format!("\n{t} ")).count(),
+            4,
+            "{t}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    for args in [
+        &["bench", "--sizes", "0"][..],
+        &["bench", "--sizes", "64,huge"],
+        &["bench", "--sizes", "32M"],
+        &["bench", "--transports", "carrier-pigeon"],
+        &["bench", "--seconds", "-1"],
+        &["bench", "--seconds", "soon"],
+        &["bench", "--mode", "sideways"],
+        &["bench", "--capacity", "100K"],
+        &["bench", "extra"],
+    ] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("shmpipe: "), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn a_message_larger_than_the_ring_fails_with_a_clear_line() {
+    let out = run(&[
+        "bench",
+        "--seconds",
+        "0.05",
+        "--sizes",
+        "64K",
+        "--capacity",
+        "16K",
+        "--transports",
+        "ring",
+        "--mode",
+        "throughput",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("does not fit a ring of 16384 bytes"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_lists_bench_but_not_the_peer() {
+    let out = run(&["--help"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("bench"), "{stdout}");
+    assert!(!stdout.contains("bench-peer"), "{stdout}");
+}

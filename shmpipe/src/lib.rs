@@ -1,0 +1,86 @@
+//! # shmpipe
+//!
+//! A lock-free single-producer / single-consumer ring buffer in shared memory, so that two
+//! processes (or two threads) exchange messages at memory speed instead of through the kernel,
+//! with everything a pipe gives: flow control, blocking with timeouts, end-of-stream when the
+//! writer closes, an error (not a `SIGPIPE`) when the reader closes, and a clear error when the
+//! peer dies.
+//!
+//! ```
+//! let (mut writer, mut reader) = shmpipe::channel(4096)?;
+//! writer.send(b"hello")?;
+//! drop(writer); // closes: the reader drains, then sees end-of-stream
+//! let mut buf = [0u8; 64];
+//! assert_eq!(reader.recv(&mut buf)?, Some(5));
+//! assert_eq!(&buf[..5], b"hello");
+//! assert_eq!(reader.recv(&mut buf)?, None);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Across processes, create a ring in a named segment and open it from the other side:
+//!
+//! ```no_run
+//! use shmpipe::{Ring, Segment};
+//! // process 1
+//! let ring = Ring::create(&Segment::posix("demo"), 1 << 20)?;
+//! let mut writer = ring.writer()?;
+//! writer.send(b"across processes")?;
+//! // process 2
+//! let ring = Ring::open(&Segment::posix("demo"))?;
+//! let mut reader = ring.reader()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The segment can be POSIX shared memory (the default), System V, a file mapped
+//! `MAP_SHARED`, an anonymous mapping inherited across `fork`, or a sealed `memfd` passed over
+//! a Unix socket. The layout is specified in `docs/LAYOUT.md` of the repository.
+//!
+//! ## Platform
+//!
+//! Linux only (x86_64 and aarch64 are tested; any 64-bit little- or big-endian Linux target
+//! builds), kernel 3.17 or newer: blocking uses process-shared `futex(2)` wait/wake on words in
+//! the shared segment, the memfd backend uses `memfd_create(2)` and file seals (3.17),
+//! ownership uses open-file-description locks (`F_OFD_SETLK`, 3.15), and `/dev/shm` must be a
+//! tmpfs for the POSIX backend. Other targets fail to compile with a message saying so.
+#![deny(unsafe_op_in_unsafe_fn)]
+// The loom build compiles out the OS segments, leaving some helpers unused.
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "shmpipe supports Linux only: it blocks with futex(2) on words in shared memory, creates \
+     sealed segments with memfd_create(2) and tells live peers from dead ones with Linux file \
+     locks and /proc; none of these exist in the same form on this target"
+);
+
+mod error;
+#[cfg(not(loom))]
+mod inspect;
+mod layout;
+mod memory;
+mod process;
+mod protocol;
+mod reader;
+mod ring;
+#[cfg(not(loom))]
+mod segment;
+mod sync;
+#[cfg(all(not(loom), feature = "test-hooks"))]
+mod tamper;
+mod wait;
+mod writer;
+
+pub use error::{AttachError, CreateError, OpenError, RecvError, Role, SendError};
+#[cfg(not(loom))]
+pub use inspect::{inspect, Inspection, RawHeader};
+pub use layout::{Backend, HEADER_SIZE, LAYOUT_VERSION, MAX_CAPACITY, MIN_CAPACITY};
+pub use reader::{Reader, RecvBatch, RecvRef};
+#[cfg(not(loom))]
+pub use ring::remove;
+#[cfg(loom)]
+#[doc(hidden)]
+pub use ring::LoomSegment;
+pub use ring::{channel, Ring, RingOptions, RoleState, SideStatus, Status};
+#[cfg(not(loom))]
+pub use segment::{Segment, SysvKey};
+pub use writer::{Batch, Grant, Writer};

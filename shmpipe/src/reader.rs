@@ -1,0 +1,580 @@
+//! The `Reader` handle: receives records by copy or in place, or as a byte stream.
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::RecvError;
+use crate::memory::Memory;
+use crate::protocol::{self, Poll, ReaderState, RecordRef};
+use crate::sync::Lent;
+use crate::wait::{self, Attempt, Gave, Wait};
+
+/// The receiving end of a ring. There is exactly one per ring, across all processes.
+///
+/// `Send` but neither `Clone` nor `Sync`. Receiving returns `Ok(None)` at end-of-stream: after
+/// the writer closed and every record was delivered. Dropping the reader closes the ring: the
+/// writer's next send fails with `Closed`.
+///
+/// ```compile_fail
+/// fn shared<T: Sync>(_: &T) {}
+/// let (_writer, reader) = shmpipe::channel(64).unwrap();
+/// shared(&reader); // a Reader is not Sync
+/// ```
+///
+/// ```compile_fail
+/// let (_writer, reader) = shmpipe::channel(64).unwrap();
+/// let second = reader.clone(); // a Reader is not Clone: one reader per ring
+/// ```
+pub struct Reader {
+    memory: Arc<Memory>,
+    state: ReaderState,
+    spin: Duration,
+    closed: bool,
+    /// The record being read, held (not yet released) across calls: one a `recv` refused as
+    /// too large, or one `BufRead` has partly consumed (`consumed` bytes of it).
+    current: Option<(RecordRef, usize)>,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl Reader {
+    pub(crate) fn new(memory: Arc<Memory>, state: ReaderState, spin: Duration) -> Self {
+        Reader {
+            memory,
+            state,
+            spin,
+            closed: false,
+            current: None,
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// The ring's data capacity in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.memory.geometry.capacity
+    }
+
+    /// The largest message the ring carries.
+    pub fn max_message(&self) -> usize {
+        protocol::max_message(self.capacity())
+    }
+
+    /// Sets how long a blocked receive spins before it sleeps.
+    pub fn set_spin(&mut self, spin: Duration) {
+        self.spin = spin;
+    }
+
+    /// The unread part of the next record (held as `current` until finished), or `None` at
+    /// end-of-stream.
+    ///
+    /// The first look at the ring is inlined into the caller; only an empty ring (or a padding
+    /// record, the end of the stream, an error) takes the out-of-line waiting path, which looks
+    /// again.
+    #[inline]
+    fn next(&mut self, wait: Wait) -> Result<Option<(usize, usize)>, RecvError> {
+        if let Some((record, consumed)) = self.current {
+            return Ok(Some((record.offset + consumed, record.len - consumed)));
+        }
+        if let Some(record) = self.state.try_next_fast(&self.memory.ring()) {
+            self.current = Some((record, 0));
+            return Ok(Some((record.offset, record.len)));
+        }
+        self.next_slow(wait)
+    }
+
+    /// `next` when no record was published at the first look.
+    #[cold]
+    #[inline(never)]
+    fn next_slow(&mut self, wait: Wait) -> Result<Option<(usize, usize)>, RecvError> {
+        let ring = self.memory.ring();
+        let header = ring.header;
+        let state = &mut self.state;
+        let found = wait::wait_for(
+            header,
+            &header.reader,
+            &header.writer,
+            wait,
+            self.spin,
+            || match state.poll(&ring) {
+                Ok(Poll::Record(record)) => Attempt::Ready(Some(record)),
+                Ok(nothing) => {
+                    // Before waiting, and at end-of-stream, publish what was released without
+                    // a store yet (a skipped padding record, a receive batch): a writer waiting
+                    // for that room, or for the reader to drain (`Writer::close_and_wait`),
+                    // would otherwise wait for ever.
+                    if state.publish_skipped(&ring) {
+                        wait::futex_wake(header, &header.writer.wake);
+                    }
+                    if nothing == Poll::Eof {
+                        Attempt::Ready(None)
+                    } else {
+                        Attempt::NotYet
+                    }
+                }
+                Err(e) => Attempt::Failed(e),
+            },
+        )
+        .map_err(|gave| match gave {
+            Gave::Failed(e) => e,
+            Gave::WouldBlock => RecvError::Empty,
+            Gave::TimedOut => RecvError::Timeout,
+            Gave::PeerDied(owner) => RecvError::PeerDied { pid: owner.pid() },
+        })?;
+        Ok(found.map(|record| {
+            self.current = Some((record, 0));
+            (record.offset, record.len)
+        }))
+    }
+
+    /// Releases the current record to the writer and wakes it if it sleeps.
+    #[inline]
+    fn finish_current(&mut self) {
+        self.finish_current_then(false);
+    }
+
+    /// Releases the current record, now or (`defer`) with the receive batch; see `release`.
+    #[inline]
+    fn finish_current_then(&mut self, defer: bool) {
+        if let Some((record, _)) = self.current.take() {
+            self.release(record, defer);
+        }
+    }
+
+    /// Releases `record` to the writer: published now (waking the writer if it sleeps), or
+    /// (`defer`, a receive batch) once an eighth of the ring is released, so the writer never
+    /// waits long for room.
+    #[inline]
+    fn release(&mut self, record: RecordRef, defer: bool) {
+        let ring = self.memory.ring();
+        if defer {
+            self.state.release_deferred(&ring, record);
+            self.publish_if_due();
+        } else if self.state.release(&ring, record) {
+            wait::futex_wake(ring.header, &ring.header.writer.wake);
+        }
+    }
+
+    /// In a receive batch: publishes the releases once an eighth of the ring is released.
+    #[inline]
+    fn publish_if_due(&mut self) {
+        if self.state.unpublished_bytes() >= self.capacity() / 8 {
+            self.publish_released();
+        }
+    }
+
+    /// Publishes records released but not yet published, waking the writer if it sleeps.
+    fn publish_released(&mut self) {
+        let ring = self.memory.ring();
+        if self.state.publish_skipped(&ring) {
+            wait::futex_wake(ring.header, &ring.header.writer.wake);
+        }
+    }
+
+    #[inline]
+    fn copy_out(&mut self, buf: &mut [u8], wait: Wait) -> Result<Option<usize>, RecvError> {
+        self.copy_out_then(buf, wait, false)
+    }
+
+    /// Copies the next record into `buf` and releases it, now or (`defer`) with the batch.
+    ///
+    /// The common case (no record held, a data record published, `buf` big enough) is inlined
+    /// into the caller; everything else takes `copy_out_more`.
+    #[inline(always)]
+    fn copy_out_then(
+        &mut self,
+        buf: &mut [u8],
+        wait: Wait,
+        defer: bool,
+    ) -> Result<Option<usize>, RecvError> {
+        if self.current.is_none() {
+            let ring = self.memory.ring();
+            if let Some(record) = self.state.try_next_fast(&ring) {
+                if let Some(dst) = buf.get_mut(..record.len) {
+                    // SAFETY: `try_next_fast` validated that `record.len` bytes at
+                    // `record.offset` are a published record, ours until released below.
+                    unsafe { ring.data.read(record.offset, dst) };
+                    self.release(record, defer);
+                    return Ok(Some(record.len));
+                }
+            }
+        }
+        self.copy_out_more(buf, wait, defer)
+    }
+
+    /// `copy_out_then` past its common case: a held record, an empty ring, padding, a record
+    /// too big for `buf`, end-of-stream or an error.
+    #[inline(never)]
+    fn copy_out_more(
+        &mut self,
+        buf: &mut [u8],
+        wait: Wait,
+        defer: bool,
+    ) -> Result<Option<usize>, RecvError> {
+        let Some((offset, len)) = self.next(wait)? else {
+            return Ok(None);
+        };
+        if len > buf.len() {
+            return Err(RecvError::BufferTooSmall {
+                needed: len,
+                available: buf.len(),
+            });
+        }
+        // SAFETY: `next` validated that `len` bytes at `offset` are a published record, held by
+        // us until `finish_current` releases it.
+        unsafe { self.memory.ring().data.read(offset, &mut buf[..len]) };
+        self.finish_current_then(defer);
+        Ok(Some(len))
+    }
+
+    /// Receives the next record into `buf`, waiting (spinning, then sleeping) as long as
+    /// needed. Returns its length, or `None` at end-of-stream.
+    ///
+    /// A record longer than `buf` is `BufferTooSmall` and stays in the ring for a bigger
+    /// buffer. `PeerDied` comes only after every record the dead writer committed.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// writer.send(b"abc")?;
+    /// drop(writer);
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(reader.recv(&mut buf)?, Some(3));
+    /// assert_eq!(reader.recv(&mut buf)?, None); // end-of-stream
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
+        self.copy_out(buf, Wait::Forever)
+    }
+
+    /// Receives the next record if one is there now; `Empty` otherwise.
+    ///
+    /// A non-empty ring stays non-empty until this reader takes from it; an empty one may fill
+    /// at any moment.
+    ///
+    /// ```
+    /// let (_writer, mut reader) = shmpipe::channel(256)?;
+    /// let mut buf = [0u8; 8];
+    /// assert!(matches!(reader.try_recv(&mut buf), Err(shmpipe::RecvError::Empty)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
+        self.copy_out(buf, Wait::Never)
+    }
+
+    /// Receives the next record, waiting at most `timeout`; `Timeout` after that.
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<Option<usize>, RecvError> {
+        self.copy_out(buf, Wait::timeout(timeout))
+    }
+
+    fn lend(&mut self, wait: Wait) -> Result<Option<RecvRef<'_>>, RecvError> {
+        let Some((offset, len)) = self.next(wait)? else {
+            return Ok(None);
+        };
+        // SAFETY: a published record held by us until the guard releases it.
+        let lent = unsafe { self.memory.ring().data.lend(offset, len) };
+        Ok(Some(RecvRef { reader: self, lent }))
+    }
+
+    /// Receives the next record in place (zero-copy): the guard dereferences to the record's
+    /// bytes in shared memory and releases them to the writer when dropped.
+    ///
+    /// The bytes live in memory the writer's process can also write to; a correct writer does
+    /// not touch a record until it is released, but a hostile one could change it while you
+    /// read. Copy out (with [`recv`](Self::recv)) what must not change under you.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// writer.send(b"in place")?;
+    /// let record = reader.recv_ref()?.expect("a record");
+    /// assert_eq!(&*record, b"in place");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_ref(&mut self) -> Result<Option<RecvRef<'_>>, RecvError> {
+        self.lend(Wait::Forever)
+    }
+
+    /// Like [`recv_ref`](Self::recv_ref), but `Empty` if nothing is there now.
+    pub fn try_recv_ref(&mut self) -> Result<Option<RecvRef<'_>>, RecvError> {
+        self.lend(Wait::Never)
+    }
+
+    /// Like [`recv_ref`](Self::recv_ref), but `Timeout` after `timeout`.
+    pub fn recv_ref_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<RecvRef<'_>>, RecvError> {
+        self.lend(Wait::timeout(timeout))
+    }
+
+    /// Starts a receive batch: records received through it are released to the writer
+    /// together, with one store of the read position and one check for a sleeping writer,
+    /// instead of one of each per record (the mirror of [`Writer::batch`](crate::Writer::batch)).
+    /// Released records are published when an eighth of the ring has been received, before the
+    /// reader waits on an empty ring, and when the batch is dropped; until then the writer does
+    /// not see their space.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(1024)?;
+    /// for i in 0u8..10 {
+    ///     writer.send(&[i])?;
+    /// }
+    /// let mut buf = [0u8; 1];
+    /// let mut batch = reader.batch();
+    /// for i in 0u8..10 {
+    ///     assert_eq!(batch.recv(&mut buf)?, Some(1));
+    ///     assert_eq!(buf[0], i);
+    /// }
+    /// drop(batch); // one release for ten records
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn batch(&mut self) -> RecvBatch<'_> {
+        RecvBatch { reader: self }
+    }
+
+    /// Receives a plain-old-data value sent with `send_value`. A record of another length is
+    /// `LengthMismatch` and stays in the ring.
+    pub fn recv_value<T: bytemuck::Pod>(&mut self) -> Result<Option<T>, RecvError> {
+        self.value_then(Wait::Forever, false)
+    }
+
+    /// `recv_value`, releasing the record now or (`defer`) with the receive batch.
+    fn value_then<T: bytemuck::Pod>(
+        &mut self,
+        wait: Wait,
+        defer: bool,
+    ) -> Result<Option<T>, RecvError> {
+        let Some((offset, len)) = self.next(wait)? else {
+            return Ok(None);
+        };
+        let expected = std::mem::size_of::<T>();
+        if len != expected {
+            return Err(RecvError::LengthMismatch {
+                expected,
+                found: len,
+            });
+        }
+        let mut value = T::zeroed();
+        // SAFETY: a published record of exactly `size_of::<T>()` bytes, held by us.
+        unsafe {
+            self.memory
+                .ring()
+                .data
+                .read(offset, bytemuck::bytes_of_mut(&mut value))
+        };
+        self.finish_current_then(defer);
+        Ok(Some(value))
+    }
+
+    /// Closes the ring from the reader's side: the writer's next send fails with `Closed`
+    /// (a pipe's `EPIPE`, without a `SIGPIPE`). Dropping the reader does the same.
+    pub fn close(mut self) {
+        self.close_now();
+    }
+
+    /// Loom only: the process holding this reader dies here. The handle goes without closing
+    /// the ring, and the modelled process table reports its owner dead, so the writer sees
+    /// `PeerDied` and a new reader may take the role over.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn crash(mut self) {
+        let header = self.memory.header();
+        let owner = crate::layout::Owner(header.reader.owner.load(crate::sync::Ordering::Relaxed));
+        header.os.kill(owner);
+        self.closed = true;
+    }
+
+    fn close_now(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            let ring = self.memory.ring();
+            if self.state.close(&ring) {
+                wait::futex_wake(ring.header, &ring.header.writer.wake);
+            }
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.close_now();
+    }
+}
+
+/// The records' payloads as one byte stream, for `io::copy` and friends. End-of-stream is a
+/// read of 0; a dead writer is `ConnectionAborted` after its last committed byte.
+impl std::io::BufRead for Reader {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        loop {
+            match self.next(Wait::Forever)? {
+                None => return Ok(&[]),
+                Some((_, 0)) => self.finish_current(),
+                Some((offset, len)) => {
+                    // SAFETY: a published record held as `current` until consumed; the
+                    // returned slice borrows `self`, which keeps the memory mapped.
+                    let lent = unsafe { self.memory.ring().data.lend(offset, len) };
+                    // SAFETY: as above.
+                    return Ok(unsafe { lent.as_slice() });
+                }
+            }
+        }
+    }
+
+    fn consume(&mut self, amt: usize) {
+        if let Some((record, consumed)) = &mut self.current {
+            *consumed = (*consumed + amt).min(record.len);
+            if *consumed == record.len {
+                self.finish_current();
+            }
+        }
+    }
+}
+
+impl std::io::Read for Reader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// Records received together ([`Reader::batch`]); their release is published when dropped.
+pub struct RecvBatch<'a> {
+    reader: &'a mut Reader,
+}
+
+impl RecvBatch<'_> {
+    /// Receives the next record into `buf`, as [`Reader::recv`] does, releasing it with the
+    /// batch.
+    #[inline]
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
+        self.reader.copy_out_then(buf, Wait::Forever, true)
+    }
+
+    /// Receives the next record if one is there now; `Empty` otherwise (after publishing what
+    /// the batch released).
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
+        self.reader.copy_out_then(buf, Wait::Never, true)
+    }
+
+    /// Receives the next record, waiting at most `timeout`; `Timeout` after that.
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<Option<usize>, RecvError> {
+        self.reader.copy_out_then(buf, Wait::timeout(timeout), true)
+    }
+
+    /// Receives plain-old-data values sent with `send_value` or
+    /// [`Batch::send_values`](crate::Batch::send_values) into `out`: waits (as `recv` does) for
+    /// the first, then takes every further one already published, up to `out.len()`, with one
+    /// look at the write position. Returns how many it stored; 0 at end-of-stream (or for an
+    /// empty `out`). A record of another length is `LengthMismatch` if it comes first, and
+    /// otherwise ends the run, staying in the ring for the next call.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(4096)?;
+    /// writer.batch().send_values(&[7u32; 5])?;
+    /// drop(writer);
+    /// let mut got = [0u32; 4];
+    /// let mut batch = reader.batch();
+    /// assert_eq!(batch.recv_values(&mut got)?, 4);
+    /// assert_eq!(batch.recv_values(&mut got)?, 1);
+    /// assert_eq!(batch.recv_values(&mut got)?, 0); // end-of-stream
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_values<T: bytemuck::Pod>(&mut self, out: &mut [T]) -> Result<usize, RecvError> {
+        self.values_into(out, Wait::Forever)
+    }
+
+    /// Like [`recv_values`](Self::recv_values), but `Empty` if no value is there now.
+    pub fn try_recv_values<T: bytemuck::Pod>(&mut self, out: &mut [T]) -> Result<usize, RecvError> {
+        self.values_into(out, Wait::Never)
+    }
+
+    fn values_into<T: bytemuck::Pod>(
+        &mut self,
+        out: &mut [T],
+        wait: Wait,
+    ) -> Result<usize, RecvError> {
+        let Some(slot) = out.first_mut() else {
+            return Ok(0);
+        };
+        let Some(first) = self.reader.value_then(wait, true)? else {
+            return Ok(0);
+        };
+        *slot = first;
+        let len = std::mem::size_of::<T>();
+        let ring = self.reader.memory.ring();
+        let (offset, n) = self.reader.state.next_run(&ring, len, out.len() - 1);
+        let size = crate::protocol::record_size(len) as usize;
+        for (i, slot) in out[1..=n].iter_mut().enumerate() {
+            // SAFETY: `next_run` found `n` published records of exactly `len` bytes, back to
+            // back from `offset`, ours until released below.
+            unsafe {
+                ring.data
+                    .read(offset + i * size, bytemuck::bytes_of_mut(slot))
+            };
+        }
+        self.reader.state.release_run(len, n);
+        self.reader.publish_if_due();
+        Ok(1 + n)
+    }
+
+    /// Publishes the releases of the batch so far.
+    pub fn publish(&mut self) {
+        self.reader.publish_released();
+    }
+}
+
+impl Drop for RecvBatch<'_> {
+    fn drop(&mut self) {
+        self.reader.publish_released();
+    }
+}
+
+/// A record lent in place ([`Reader::recv_ref`]). Dereferences to its bytes; released to the
+/// writer when dropped.
+pub struct RecvRef<'a> {
+    reader: &'a mut Reader,
+    lent: Lent,
+}
+
+impl Deref for RecvRef<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the guard borrows the reader, which keeps the memory mapped and holds the
+        // record unreleased while the guard lives.
+        unsafe { self.lent.as_slice() }
+    }
+}
+
+impl Drop for RecvRef<'_> {
+    fn drop(&mut self) {
+        // End loom's tracking of the bytes before they go back to the writer.
+        // SAFETY: the replacement lends nothing (zero length at the same place).
+        let empty = unsafe { self.reader.memory.ring().data.lend(0, 0) };
+        drop(std::mem::replace(&mut self.lent, empty));
+        self.reader.finish_current();
+    }
+}

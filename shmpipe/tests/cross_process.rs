@@ -1,0 +1,669 @@
+//! Rings between real processes, for every backend: a spawned copy of this test binary (or a
+//! `fork`ed child for the anonymous mapping) is the peer. Streams of sequence-numbered records
+//! of varying length go through a small ring that wraps thousands of times, and the receiver
+//! checks every one. Also: kill -9 of either side, second-writer refusal, stale takeover, every
+//! open error, corrupted positions and records, and name cleanup.
+#![cfg(not(loom))]
+
+#[path = "support/peers.rs"]
+mod peers;
+use peers::{describe, parse, reap, spawn_peer, unique};
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::FileExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use shmpipe::{
+    AttachError, OpenError, RecvError, Ring, RingOptions, Role, Segment, SendError, HEADER_SIZE,
+};
+
+/// Records streamed per backend (override with `SHMPIPE_TEST_RECORDS` for a quick run).
+fn stream_len() -> u64 {
+    std::env::var("SHMPIPE_TEST_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000)
+}
+
+/// Every wait in these tests ends by this deadline.
+const DEADLINE: Duration = Duration::from_secs(60);
+/// The ring the streams go through: small, so it wraps thousands of times.
+const SMALL_RING: u64 = 4096;
+
+/// Record `i`: 8 to 300 bytes, the sequence number then a pattern derived from it.
+fn record(i: u64, buf: &mut Vec<u8>) -> &[u8] {
+    let len = 8 + (i.wrapping_mul(7919) % 293) as usize;
+    buf.clear();
+    buf.extend_from_slice(&i.to_le_bytes());
+    buf.extend((8..len).map(|j| (i as u8).wrapping_mul(31).wrapping_add(j as u8)));
+    buf
+}
+
+/// Checks that `got` is record `i` exactly.
+fn check(i: u64, got: &[u8], scratch: &mut Vec<u8>) {
+    let want = record(i, scratch);
+    if got != want {
+        let seq = got
+            .get(..8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()));
+        panic!(
+            "record {i}: got {} bytes (sequence {seq:?}), want {} bytes",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+/// A segment of each named backend, unique to this test.
+fn posix() -> Segment {
+    Segment::posix(unique("shmpipe-xp"))
+}
+fn sysv() -> Segment {
+    let n = unique("k");
+    let h = n.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    Segment::sysv_key((h & 0x3fff_ffff) as i32 | 0x4000_0000)
+}
+fn file() -> Segment {
+    Segment::file(std::env::temp_dir().join(unique("shmpipe-xp-file")))
+}
+
+/// Removes a test's segment even if the test failed half-way.
+struct Cleanup(Segment);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = shmpipe::remove(&self.0);
+    }
+}
+
+/// Waits until the peer prints `ready` on stdout (after the test harness's own lines).
+fn wait_ready(child: &mut Child) {
+    let out = child.stdout.take().unwrap();
+    // The peer prints before it blocks or fails, and a failed peer closes the pipe, so this
+    // returns; the peer's own waits have deadlines.
+    for line in BufReader::new(out).lines() {
+        if line.unwrap().trim() == "ready" {
+            return;
+        }
+    }
+    panic!("peer {} exited without getting ready", child.id());
+}
+
+/// The peer's side of each test. Runs only when `SHMPIPE_PEER` is set; otherwise it is a
+/// test that does nothing.
+#[test]
+fn peer_main() {
+    let Ok(task) = std::env::var("SHMPIPE_PEER") else {
+        return;
+    };
+    let words: Vec<&str> = task.split(' ').collect();
+    let open = |spec: &str| {
+        if let Some(path) = spec.strip_prefix("memfd:") {
+            let socket = UnixStream::connect(path).unwrap();
+            RingOptions::new().receive_memfd(&socket).unwrap()
+        } else {
+            RingOptions::new()
+                .timeout(Some(DEADLINE))
+                .open(&parse(spec))
+                .unwrap()
+        }
+    };
+    let code = match words[..] {
+        // Send `count` records (or forever if "forever"), then close.
+        ["write", spec, count] => {
+            let ring = open(spec);
+            let mut w = ring.writer().unwrap();
+            let mut buf = Vec::new();
+            let count = count.parse().unwrap_or(u64::MAX);
+            for i in 0..count {
+                w.send(record(i, &mut buf)).unwrap();
+            }
+            0
+        }
+        // Receive and check `count` records, then expect end-of-stream.
+        ["read", spec, count] => {
+            let ring = open(spec);
+            let mut r = ring.reader().unwrap();
+            let count: u64 = count.parse().unwrap();
+            let mut buf = vec![0u8; 512];
+            let mut scratch = Vec::new();
+            for i in 0..count {
+                let n = r.recv_timeout(&mut buf, DEADLINE).unwrap().unwrap();
+                check(i, &buf[..n], &mut scratch);
+            }
+            assert_eq!(r.recv_timeout(&mut buf, DEADLINE).unwrap(), None);
+            0
+        }
+        // Receive `count` records, say so, then stall without reading.
+        ["read-then-stall", spec, count] => {
+            let ring = open(spec);
+            let mut r = ring.reader().unwrap();
+            let mut buf = vec![0u8; 512];
+            for _ in 0..count.parse::<u64>().unwrap() {
+                r.recv_timeout(&mut buf, DEADLINE).unwrap().unwrap();
+            }
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            std::thread::sleep(DEADLINE);
+            1
+        }
+        // Attach the writer, send `count` records, say so, then hang (to be killed).
+        ["write-then-hang", spec, count] => {
+            let ring = open(spec);
+            let mut w = ring.writer().unwrap();
+            let mut buf = Vec::new();
+            for i in 0..count.parse::<u64>().unwrap() {
+                w.send(record(i, &mut buf)).unwrap();
+            }
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            std::thread::sleep(DEADLINE);
+            std::mem::forget(w);
+            1
+        }
+        // Try to attach a second writer: must be refused, naming `holder`.
+        ["second-writer", spec, holder] => {
+            let ring = open(spec);
+            match ring.writer() {
+                Err(AttachError::AlreadyAttached {
+                    role: Role::Writer,
+                    pid,
+                }) if pid.to_string() == holder => 0,
+                other => {
+                    eprintln!("unexpected: {other:?}");
+                    1
+                }
+            }
+        }
+        _ => panic!("unknown peer task {task:?}"),
+    };
+    std::process::exit(code);
+}
+
+/// Streams `stream_len()` records from a spawned writer to us over `segment`.
+fn stream_from_peer(segment: Segment) {
+    let _cleanup = Cleanup(segment.clone());
+    let ring = Ring::create(&segment, SMALL_RING).unwrap();
+    let count = stream_len();
+    let mut child = spawn_peer(
+        "SHMPIPE_PEER",
+        &["write", &describe(&segment), &count.to_string()],
+    );
+    let mut reader = ring.reader().unwrap();
+    drop(ring);
+    receive_stream(&mut reader, count);
+    assert!(reap(&mut child, DEADLINE).success());
+}
+
+fn receive_stream(reader: &mut shmpipe::Reader, count: u64) {
+    let mut buf = vec![0u8; 512];
+    let mut scratch = Vec::new();
+    for i in 0..count {
+        match reader.recv_timeout(&mut buf, DEADLINE) {
+            Ok(Some(n)) => check(i, &buf[..n], &mut scratch),
+            other => panic!("record {i}: {other:?}"),
+        }
+    }
+    assert_eq!(reader.recv_timeout(&mut buf, DEADLINE).unwrap(), None);
+}
+
+#[test]
+fn posix_stream_between_processes_loses_nothing() {
+    stream_from_peer(posix());
+}
+
+#[test]
+fn sysv_stream_between_processes_loses_nothing() {
+    stream_from_peer(sysv());
+}
+
+#[test]
+fn file_stream_between_processes_loses_nothing() {
+    stream_from_peer(file());
+}
+
+#[test]
+fn posix_stream_to_a_peer_reader_loses_nothing() {
+    let segment = posix();
+    let _cleanup = Cleanup(segment.clone());
+    let ring = Ring::create(&segment, SMALL_RING).unwrap();
+    let count = stream_len() / 10;
+    let mut child = spawn_peer(
+        "SHMPIPE_PEER",
+        &["read", &describe(&segment), &count.to_string()],
+    );
+    let mut writer = ring.writer().unwrap();
+    let mut buf = Vec::new();
+    for i in 0..count {
+        writer
+            .send_timeout(record(i, &mut buf), DEADLINE)
+            .unwrap_or_else(|e| panic!("record {i}: {e}"));
+    }
+    drop(writer);
+    assert!(reap(&mut child, DEADLINE).success());
+}
+
+#[test]
+fn memfd_stream_to_an_unrelated_process_loses_nothing() {
+    let path = std::env::temp_dir().join(unique("shmpipe-xp-sock"));
+    let listener = UnixListener::bind(&path).unwrap();
+    let ring = RingOptions::new()
+        .capacity(SMALL_RING)
+        .create_memfd()
+        .unwrap();
+    let count = stream_len();
+    let spec = format!("memfd:{}", path.display());
+    let mut child = spawn_peer("SHMPIPE_PEER", &["write", &spec, &count.to_string()]);
+    listener.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    let socket = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && start.elapsed() < DEADLINE => {
+                std::thread::sleep(Duration::from_millis(2))
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    socket.set_nonblocking(false).unwrap();
+    ring.send_memfd(&socket).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let mut reader = ring.reader().unwrap();
+    drop(ring);
+    receive_stream(&mut reader, count);
+    assert!(reap(&mut child, DEADLINE).success());
+}
+
+#[test]
+fn anonymous_stream_across_fork_loses_nothing() {
+    let ring = RingOptions::new()
+        .capacity(SMALL_RING)
+        .create_anonymous()
+        .unwrap();
+    let count = stream_len();
+    // SAFETY: the child only runs the ring protocol and `_exit`s; it never returns into the
+    // test harness and never unwinds (a failure is an exit status).
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut w = ring.writer().unwrap();
+            let mut buf = Vec::new();
+            for i in 0..count {
+                w.send(record(i, &mut buf)).unwrap();
+            }
+        }))
+        .is_ok();
+        // SAFETY: `_exit` ends the forked child without running the parent's destructors.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut reader = ring.reader().unwrap();
+    receive_stream(&mut reader, count);
+    let start = Instant::now();
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "child did not exit");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+}
+
+#[test]
+fn killed_writer_gives_every_committed_record_then_peer_died() {
+    let segment = posix();
+    let _cleanup = Cleanup(segment.clone());
+    let ring = Ring::create(&segment, SMALL_RING).unwrap();
+    let mut child = spawn_peer("SHMPIPE_PEER", &["write", &describe(&segment), "forever"]);
+    let mut reader = ring.reader().unwrap();
+    let mut buf = vec![0u8; 512];
+    let mut scratch = Vec::new();
+    let mut i = 0;
+    while i < 20_000 {
+        let n = reader.recv_timeout(&mut buf, DEADLINE).unwrap().unwrap();
+        check(i, &buf[..n], &mut scratch);
+        i += 1;
+    }
+    child.kill().unwrap(); // SIGKILL, mid-stream
+    let killed = Instant::now();
+    let died = loop {
+        match reader.recv_timeout(&mut buf, DEADLINE) {
+            Ok(Some(n)) => {
+                check(i, &buf[..n], &mut scratch);
+                i += 1;
+            }
+            Err(RecvError::PeerDied { pid }) => break pid,
+            other => panic!("after record {i}: {other:?}"),
+        }
+    };
+    assert_eq!(died, child.id());
+    eprintln!(
+        "reader saw the writer's death {:?} after the kill, after {i} intact records",
+        killed.elapsed()
+    );
+    reap(&mut child, DEADLINE);
+}
+
+#[test]
+fn killed_reader_fails_the_blocked_writer_with_peer_died() {
+    let segment = posix();
+    let _cleanup = Cleanup(segment.clone());
+    let ring = Ring::create(&segment, SMALL_RING).unwrap();
+    let mut child = spawn_peer(
+        "SHMPIPE_PEER",
+        &["read-then-stall", &describe(&segment), "10"],
+    );
+    let mut writer = ring.writer().unwrap();
+    let mut buf = Vec::new();
+    for i in 0..10 {
+        writer.send_timeout(record(i, &mut buf), DEADLINE).unwrap();
+    }
+    wait_ready(&mut child);
+    // Fill the ring so the writer blocks, then kill the reader.
+    let mut i = 10;
+    while writer.try_send(record(i, &mut buf)).is_ok() {
+        i += 1;
+    }
+    child.kill().unwrap();
+    let killed = Instant::now();
+    match writer.send_timeout(record(i, &mut buf), DEADLINE) {
+        Err(SendError::PeerDied { pid }) => assert_eq!(pid, child.id()),
+        other => panic!("unexpected {other:?}"),
+    }
+    eprintln!(
+        "writer saw the reader's death {:?} after the kill",
+        killed.elapsed()
+    );
+    reap(&mut child, DEADLINE);
+}
+
+#[test]
+fn second_writer_in_another_process_is_refused_with_our_pid() {
+    let segment = posix();
+    let _cleanup = Cleanup(segment.clone());
+    let ring = RingOptions::new().keep_name(true).create(&segment).unwrap();
+    let _writer = ring.writer().unwrap();
+    let me = std::process::id().to_string();
+    let mut child = spawn_peer("SHMPIPE_PEER", &["second-writer", &describe(&segment), &me]);
+    assert!(reap(&mut child, DEADLINE).success());
+}
+
+#[test]
+fn a_dead_writers_claim_is_taken_over() {
+    let segment = posix();
+    let _cleanup = Cleanup(segment.clone());
+    let ring = RingOptions::new()
+        .capacity(SMALL_RING)
+        .keep_name(true)
+        .create(&segment)
+        .unwrap();
+    let mut child = spawn_peer(
+        "SHMPIPE_PEER",
+        &["write-then-hang", &describe(&segment), "3"],
+    );
+    wait_ready(&mut child);
+    // The live writer cannot be displaced.
+    assert!(matches!(
+        ring.writer(),
+        Err(AttachError::AlreadyAttached { .. })
+    ));
+    child.kill().unwrap();
+    reap(&mut child, DEADLINE); // reaped: the pid is gone
+    let mut writer = ring.writer().expect("take over the dead writer's claim");
+    let mut reader = ring.reader().unwrap();
+    let mut buf = Vec::new();
+    writer.send(record(3, &mut buf)).unwrap();
+    drop(writer);
+    receive_stream(&mut reader, 4);
+}
+
+#[test]
+fn name_is_removed_once_both_sides_attach() {
+    for segment in [posix(), sysv(), file()] {
+        let _cleanup = Cleanup(segment.clone());
+        let ring = Ring::create(&segment, SMALL_RING).unwrap();
+        let _w = ring.writer().unwrap();
+        assert!(
+            Ring::open(&segment).is_ok(),
+            "{segment}: still there with one side"
+        );
+        let _r = ring.reader().unwrap();
+        assert!(
+            matches!(Ring::open(&segment), Err(OpenError::NotFound { .. })),
+            "{segment}: name still there after both sides attached"
+        );
+    }
+}
+
+#[test]
+fn keep_name_keeps_it() {
+    let segment = posix();
+    let _cleanup = Cleanup(segment.clone());
+    let ring = RingOptions::new().keep_name(true).create(&segment).unwrap();
+    let _w = ring.writer().unwrap();
+    let _r = ring.reader().unwrap();
+    assert!(Ring::open(&segment).is_ok());
+}
+
+#[test]
+fn creating_an_existing_name_is_refused() {
+    let segment = posix();
+    let _cleanup = Cleanup(segment.clone());
+    let _ring = Ring::create(&segment, 4096).unwrap();
+    let err = Ring::create(&segment, 4096).unwrap_err();
+    assert!(
+        matches!(err, shmpipe::CreateError::AlreadyExists { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn opening_a_missing_name_is_not_found_or_waits() {
+    let segment = posix();
+    assert!(matches!(
+        Ring::open(&segment),
+        Err(OpenError::NotFound { .. })
+    ));
+    let start = Instant::now();
+    let err = RingOptions::new()
+        .wait_for_creation(true)
+        .timeout(Some(Duration::from_millis(50)))
+        .open(&segment)
+        .unwrap_err();
+    assert!(matches!(err, OpenError::NotFound { .. }), "{err:?}");
+    assert!(start.elapsed() >= Duration::from_millis(50));
+}
+
+/// The path of a POSIX segment's backing file on Linux.
+fn shm_path(segment: &Segment) -> PathBuf {
+    match segment {
+        Segment::Posix(name) => PathBuf::from("/dev/shm").join(name.trim_start_matches('/')),
+        _ => unreachable!(),
+    }
+}
+
+/// Creates a kept POSIX ring, lets `damage` edit its file, then opens it.
+fn open_damaged(damage: impl FnOnce(&std::fs::File)) -> Result<Ring, OpenError> {
+    let segment = posix();
+    let _cleanup = Cleanup(segment.clone());
+    drop(
+        RingOptions::new()
+            .capacity(4096)
+            .keep_name(true)
+            .create(&segment)
+            .unwrap(),
+    );
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(shm_path(&segment))
+        .unwrap();
+    damage(&file);
+    RingOptions::new()
+        .timeout(Some(Duration::from_millis(100)))
+        .open(&segment)
+}
+
+#[test]
+fn wrong_magic_is_refused() {
+    let err = open_damaged(|f| f.write_all_at(b"NOTARING", 0).unwrap()).unwrap_err();
+    assert!(matches!(err, OpenError::BadMagic { found, .. } if &found == b"NOTARING"));
+    assert!(err.to_string().contains("not a shmpipe segment"), "{err}");
+}
+
+#[test]
+fn wrong_version_is_refused() {
+    let err = open_damaged(|f| f.write_all_at(&99u32.to_ne_bytes(), 8).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OpenError::VersionMismatch {
+                found: 99,
+                expected: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn other_endianness_is_refused() {
+    let err = open_damaged(|f| {
+        f.write_all_at(&0x0102_0304u32.swap_bytes().to_ne_bytes(), 28)
+            .unwrap()
+    })
+    .unwrap_err();
+    assert!(matches!(err, OpenError::Incompatible { .. }), "{err:?}");
+}
+
+#[test]
+fn impossible_capacity_is_corrupted() {
+    let err = open_damaged(|f| f.write_all_at(&1000u64.to_ne_bytes(), 16).unwrap()).unwrap_err();
+    assert!(matches!(err, OpenError::Corrupted { .. }), "{err:?}");
+}
+
+#[test]
+fn truncated_segment_is_refused_before_mapping_past_its_end() {
+    let err = open_damaged(|f| f.set_len(HEADER_SIZE as u64 + 1024).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OpenError::Truncated {
+                needed: 8192,
+                actual: 5120,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_segment_still_initialising_times_out_as_not_initialised() {
+    // The init word is 0 while the creator initialises.
+    let err = open_damaged(|f| f.write_all_at(&0u32.to_ne_bytes(), 32).unwrap()).unwrap_err();
+    assert!(matches!(err, OpenError::NotInitialised { .. }), "{err:?}");
+    // A segment not even sized yet looks the same.
+    let err = open_damaged(|f| f.set_len(0).unwrap()).unwrap_err();
+    assert!(matches!(err, OpenError::NotInitialised { .. }), "{err:?}");
+}
+
+/// A kept POSIX ring with both handles attached, and its backing file for tampering.
+fn tamperable() -> (Cleanup, std::fs::File, shmpipe::Writer, shmpipe::Reader) {
+    let segment = posix();
+    let cleanup = Cleanup(segment.clone());
+    let ring = RingOptions::new()
+        .capacity(4096)
+        .keep_name(true)
+        .create(&segment)
+        .unwrap();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(shm_path(&segment))
+        .unwrap();
+    let writer = ring.writer().unwrap();
+    let reader = ring.reader().unwrap();
+    (cleanup, file, writer, reader)
+}
+
+const WRITE_POSITION: u64 = 128;
+const READ_POSITION: u64 = 256;
+const DATA: u64 = HEADER_SIZE as u64;
+
+#[test]
+fn a_record_longer_than_what_was_published_is_corrupted() {
+    let (_c, file, mut writer, mut reader) = tamperable();
+    writer.send(b"12345678").unwrap();
+    file.write_all_at(&4000u32.to_ne_bytes(), DATA).unwrap();
+    let mut buf = [0u8; 64];
+    let err = reader.recv_timeout(&mut buf, DEADLINE).unwrap_err();
+    assert!(matches!(err, RecvError::Corrupted { .. }), "{err:?}");
+    assert!(err.to_string().contains("4000"), "{err}");
+}
+
+#[test]
+fn a_record_with_unknown_flags_is_corrupted() {
+    let (_c, file, mut writer, mut reader) = tamperable();
+    writer.send(b"12345678").unwrap();
+    file.write_all_at(&0x80u32.to_ne_bytes(), DATA + 4).unwrap();
+    let err = reader.recv_ref_timeout(DEADLINE).map(|_| ()).unwrap_err();
+    assert!(matches!(err, RecvError::Corrupted { .. }), "{err:?}");
+}
+
+#[test]
+fn a_padding_record_of_the_wrong_length_is_corrupted() {
+    let (_c, file, mut writer, mut reader) = tamperable();
+    writer.send(b"12345678").unwrap();
+    file.write_all_at(&1u32.to_ne_bytes(), DATA + 4).unwrap(); // flags: padding
+    let mut buf = [0u8; 64];
+    let err = reader.try_recv(&mut buf).unwrap_err();
+    assert!(matches!(err, RecvError::Corrupted { .. }), "{err:?}");
+}
+
+#[test]
+fn a_write_position_beyond_the_capacity_is_corrupted() {
+    let (_c, file, _writer, mut reader) = tamperable();
+    let mut buf = [0u8; 64];
+    for bad in [!7u64, 8192, 12] {
+        file.write_all_at(&bad.to_ne_bytes(), WRITE_POSITION)
+            .unwrap();
+        let err = reader.try_recv(&mut buf).unwrap_err();
+        assert!(matches!(err, RecvError::Corrupted { .. }), "{bad}: {err:?}");
+    }
+}
+
+#[test]
+fn a_read_position_ahead_of_the_writer_is_corrupted() {
+    let (_c, file, mut writer, _reader) = tamperable();
+    writer.send(&[0; 4000]).unwrap();
+    file.write_all_at(&8192u64.to_ne_bytes(), READ_POSITION)
+        .unwrap();
+    let err = writer.try_send(&[0; 100]).unwrap_err();
+    assert!(matches!(err, SendError::Corrupted { .. }), "{err:?}");
+}
+
+#[test]
+fn attaching_to_impossible_positions_is_corrupted() {
+    let segment = posix();
+    let _cleanup = Cleanup(segment.clone());
+    let ring = RingOptions::new().keep_name(true).create(&segment).unwrap();
+    let file = OpenOptions::new()
+        .write(true)
+        .open(shm_path(&segment))
+        .unwrap();
+    file.write_all_at(&12u64.to_ne_bytes(), WRITE_POSITION)
+        .unwrap();
+    assert!(matches!(ring.writer(), Err(AttachError::Corrupted { .. })));
+    assert!(matches!(ring.reader(), Err(AttachError::Corrupted { .. })));
+}

@@ -1,0 +1,506 @@
+//! Behaviour of the handles over a heap ring, between threads of one process. The same code
+//! runs over shared mappings (see `cross_process.rs`).
+#![cfg(not(loom))]
+
+use std::io::{BufRead, Read, Write};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use shmpipe::{channel, AttachError, RecvError, RingOptions, Role, SendError};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Record `i` of a test stream: 8 to 300 bytes, starting with the sequence number.
+fn record(i: u64, buf: &mut Vec<u8>) -> &[u8] {
+    let len = 8 + (i.wrapping_mul(7919) % 293) as usize;
+    buf.clear();
+    buf.extend_from_slice(&i.to_le_bytes());
+    buf.extend((8..len).map(|j| (i as u8).wrapping_add(j as u8)));
+    buf
+}
+
+#[test]
+fn one_message_round_trips() {
+    let (mut w, mut r) = channel(64).unwrap();
+    w.send(b"hello").unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(r.recv(&mut buf).unwrap(), Some(5));
+    assert_eq!(&buf[..5], b"hello");
+}
+
+#[test]
+fn zero_length_messages_are_delivered() {
+    let (mut w, mut r) = channel(64).unwrap();
+    w.send(b"").unwrap();
+    w.send(b"x").unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(r.recv(&mut buf).unwrap(), Some(0));
+    assert_eq!(r.recv(&mut buf).unwrap(), Some(1));
+}
+
+#[test]
+fn wraps_with_padding_record() {
+    // 64-byte ring, 24-byte records (9 + 7 padding + 8 header): the third one does not fit
+    // before the end and must be preceded by a padding record.
+    let (mut w, mut r) = channel(64).unwrap();
+    let mut buf = [0u8; 16];
+    for round in 0u8..50 {
+        w.try_send(&[round; 9]).unwrap();
+        w.try_send(&[round.wrapping_add(100); 9]).unwrap();
+        assert_eq!(r.try_recv(&mut buf).unwrap(), Some(9));
+        assert_eq!(&buf[..9], &[round; 9]);
+        assert_eq!(r.try_recv(&mut buf).unwrap(), Some(9));
+        assert_eq!(&buf[..9], &[round.wrapping_add(100); 9]);
+    }
+}
+
+/// Every payload length from 0 to 40 bytes (the inline 8-16-byte copy, `memcpy` on either
+/// side of it, records ending exactly at the end of the region, padding records), sent and
+/// received one at a time and in batches, through a 128-byte ring that wraps every few
+/// records: each arrives whole, with its own bytes, in order.
+#[test]
+fn every_short_length_round_trips_across_wraps() {
+    let (mut w, mut r) = channel(128).unwrap();
+    let mut buf = [0u8; 48];
+    let mut sent = 0u32;
+    for batched in [false, true] {
+        for round in 0..20u32 {
+            for len in 0..=40usize {
+                let msg: Vec<u8> = (0..len).map(|j| (sent as u8) ^ (j as u8 * 3)).collect();
+                if batched {
+                    w.batch().try_send(&msg).unwrap();
+                } else {
+                    w.try_send(&msg).unwrap();
+                }
+                buf.fill(0xee);
+                let got = if batched {
+                    r.batch().try_recv(&mut buf).unwrap()
+                } else {
+                    r.try_recv(&mut buf).unwrap()
+                };
+                assert_eq!(got, Some(len), "round {round}, length {len}");
+                assert_eq!(&buf[..len], &msg[..], "round {round}, length {len}");
+                assert!(
+                    buf[len..].iter().all(|&b| b == 0xee),
+                    "wrote past {len} bytes"
+                );
+                sent += 1;
+            }
+        }
+    }
+    assert!(matches!(r.try_recv(&mut buf), Err(RecvError::Empty)));
+}
+
+/// `send_values` / `recv_values` through a 128-byte ring that wraps (padding records): every
+/// value arrives once, in order, whichever way it was received; a record of another length
+/// ends a run and is `LengthMismatch` when it comes first, staying in the ring; end-of-stream
+/// is 0; a closed reader fails the send.
+#[test]
+fn values_stream_in_runs_across_wraps_and_stop_at_other_records() {
+    let (mut w, mut r) = channel(128).unwrap();
+    let mut next = 0u64;
+    let mut expect = 0u64;
+    let mut out = [0u64; 5];
+    for round in 0..200 {
+        let k = 1 + round % 6; // at most 6 records of 16 bytes: fits the ring
+        let values: Vec<u64> = (next..next + k).collect();
+        next += k;
+        w.batch().send_values(&values).unwrap();
+        let mut batch = r.batch();
+        let mut got = 0;
+        while got < k {
+            let n = batch.recv_values(&mut out).unwrap();
+            assert!(n >= 1 && n <= out.len(), "round {round}: {n}");
+            for v in &out[..n] {
+                assert_eq!(*v, expect, "round {round}");
+                expect += 1;
+            }
+            got += n as u64;
+        }
+        assert_eq!(got, k);
+    }
+    // A 4-byte record between two runs of u64 values.
+    w.batch().send_values(&[1u64, 2]).unwrap();
+    w.send(b"four").unwrap();
+    w.batch().send_values(&[3u64]).unwrap();
+    let mut batch = r.batch();
+    assert_eq!(batch.recv_values(&mut out).unwrap(), 2);
+    assert_eq!(out[..2], [1, 2]);
+    assert!(matches!(
+        batch.recv_values(&mut out),
+        Err(RecvError::LengthMismatch {
+            expected: 8,
+            found: 4
+        })
+    ));
+    drop(batch);
+    let mut buf = [0u8; 8];
+    assert_eq!(r.recv(&mut buf).unwrap(), Some(4));
+    assert_eq!(r.batch().recv_values(&mut out).unwrap(), 1);
+    assert_eq!(out[0], 3);
+    assert_eq!(r.batch().recv_values(&mut out[..0]).unwrap(), 0);
+    drop(w);
+    assert_eq!(r.batch().recv_values(&mut out).unwrap(), 0, "end-of-stream");
+
+    let (mut w, r) = channel(128).unwrap();
+    drop(r);
+    assert!(matches!(
+        w.batch().send_values(&[1u64, 2, 3]),
+        Err(SendError::Closed)
+    ));
+}
+
+/// A writer thread streams a million u64 values with `send_values` through a 256-byte ring
+/// (so it waits on a full ring all the time); the reader takes them with `recv_values`: all
+/// arrive, in order.
+#[test]
+fn threads_stream_a_million_values_without_loss() {
+    let (mut w, mut r) = channel(256).unwrap();
+    const N: u64 = 1_000_000;
+    let t = thread::spawn(move || {
+        let chunk: Vec<u64> = (0..100).collect();
+        let mut next = 0u64;
+        while next < N {
+            let k = (N - next).min(100);
+            let values: Vec<u64> = chunk[..k as usize].iter().map(|v| v + next).collect();
+            w.batch().send_values(&values).unwrap();
+            next += k;
+        }
+    });
+    let mut out = [0u64; 64];
+    let mut expect = 0u64;
+    let mut batch = r.batch();
+    loop {
+        let n = batch.recv_values(&mut out).unwrap();
+        if n == 0 {
+            break;
+        }
+        for v in &out[..n] {
+            assert_eq!(*v, expect);
+            expect += 1;
+        }
+    }
+    assert_eq!(expect, N);
+    t.join().unwrap();
+}
+
+#[test]
+fn full_ring_reports_full_and_empty_ring_reports_empty() {
+    let (mut w, mut r) = channel(32).unwrap();
+    let mut buf = [0u8; 32];
+    assert!(matches!(r.try_recv(&mut buf), Err(RecvError::Empty)));
+    w.try_send(&[1; 24]).unwrap(); // 32 bytes: exactly full
+    assert!(matches!(w.try_send(b""), Err(SendError::Full)));
+    assert_eq!(r.try_recv(&mut buf).unwrap(), Some(24));
+    assert!(matches!(r.try_recv(&mut buf), Err(RecvError::Empty)));
+    w.try_send(&[2; 24]).unwrap();
+}
+
+#[test]
+fn largest_message_fits_an_empty_ring_only() {
+    let (mut w, mut r) = channel(64).unwrap();
+    assert_eq!(w.max_message(), 56);
+    w.try_send(&[7; 8]).unwrap();
+    let mut buf = [0u8; 64];
+    r.try_recv(&mut buf).unwrap();
+    // The ring is empty but the write index is at 16: the 56-byte record needs a padding
+    // record first and waits for the reader to consume it.
+    let sender = thread::spawn(move || {
+        w.send(&[9; 56]).unwrap();
+        w
+    });
+    assert_eq!(r.recv_timeout(&mut buf, DEADLINE).unwrap(), Some(56));
+    assert!(buf[..56].iter().all(|&b| b == 9));
+    sender.join().unwrap();
+}
+
+#[test]
+fn oversize_message_is_refused_naming_both_sizes() {
+    let (mut w, _r) = channel(64).unwrap();
+    let err = w.send(&[0; 57]).unwrap_err();
+    assert!(
+        matches!(err, SendError::TooLarge { len: 57, max: 56 }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("57") && text.contains("56"), "{text}");
+}
+
+#[test]
+fn reader_sees_eof_after_drain() {
+    let (mut w, mut r) = channel(256).unwrap();
+    for i in 0u8..5 {
+        w.send(&[i; 10]).unwrap();
+    }
+    w.close();
+    let mut buf = [0u8; 16];
+    for i in 0u8..5 {
+        assert_eq!(r.recv(&mut buf).unwrap(), Some(10));
+        assert_eq!(buf[0], i);
+    }
+    assert_eq!(r.recv(&mut buf).unwrap(), None);
+    assert_eq!(r.recv(&mut buf).unwrap(), None, "end-of-stream is sticky");
+}
+
+#[test]
+fn dropping_the_writer_wakes_a_sleeping_reader_with_eof() {
+    let (w, mut r) = channel(256).unwrap();
+    let t = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        drop(w);
+    });
+    let mut buf = [0u8; 8];
+    assert_eq!(r.recv_timeout(&mut buf, DEADLINE).unwrap(), None);
+    t.join().unwrap();
+}
+
+#[test]
+fn writer_send_fails_after_reader_closes() {
+    let (mut w, r) = channel(256).unwrap();
+    w.send(b"before").unwrap();
+    r.close();
+    assert!(matches!(w.send(b"after"), Err(SendError::Closed)));
+    let err: std::io::Error = w.write(b"x").unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn reader_close_wakes_a_writer_blocked_on_a_full_ring() {
+    let (mut w, r) = channel(32).unwrap();
+    w.send(&[0; 24]).unwrap();
+    let t = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        drop(r);
+    });
+    assert!(matches!(
+        w.send_timeout(&[0; 24], DEADLINE),
+        Err(SendError::Closed)
+    ));
+    t.join().unwrap();
+}
+
+#[test]
+fn timeouts_expire() {
+    let (mut w, mut r) = channel(32).unwrap();
+    let mut buf = [0u8; 32];
+    let start = Instant::now();
+    assert!(matches!(
+        r.recv_timeout(&mut buf, Duration::from_millis(30)),
+        Err(RecvError::Timeout)
+    ));
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    w.send(&[0; 24]).unwrap();
+    let start = Instant::now();
+    assert!(matches!(
+        w.send_timeout(b"more", Duration::from_millis(30)),
+        Err(SendError::Timeout)
+    ));
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    assert!(matches!(
+        w.reserve_timeout(4, Duration::from_millis(1)),
+        Err(SendError::Timeout)
+    ));
+}
+
+#[test]
+fn too_small_buffer_leaves_the_record_in_the_ring() {
+    let (mut w, mut r) = channel(256).unwrap();
+    w.send(b"twelve bytes").unwrap();
+    let mut small = [0u8; 4];
+    let err = r.recv(&mut small).unwrap_err();
+    assert!(matches!(
+        err,
+        RecvError::BufferTooSmall {
+            needed: 12,
+            available: 4
+        }
+    ));
+    let mut big = [0u8; 16];
+    assert_eq!(r.recv(&mut big).unwrap(), Some(12));
+    assert_eq!(&big[..12], b"twelve bytes");
+}
+
+#[test]
+fn reserve_commit_and_in_place_receive() {
+    let (mut w, mut r) = channel(256).unwrap();
+    let mut grant = w.reserve(10).unwrap();
+    grant[..3].copy_from_slice(b"abc");
+    grant.commit(3).unwrap();
+    let record = r.recv_ref().unwrap().unwrap();
+    assert_eq!(&*record, b"abc");
+    drop(record);
+    assert!(matches!(r.try_recv_ref(), Err(RecvError::Empty)));
+}
+
+#[test]
+fn abandoned_grant_publishes_nothing_and_overlong_commit_is_refused() {
+    let (mut w, mut r) = channel(256).unwrap();
+    {
+        let _abandoned = w.reserve(10).unwrap();
+    }
+    let grant = w.reserve(4).unwrap();
+    assert!(matches!(
+        grant.commit(5),
+        Err(SendError::GrantExceeded {
+            len: 5,
+            reserved: 4
+        })
+    ));
+    assert!(matches!(r.try_recv_ref(), Err(RecvError::Empty)));
+    w.send(b"ok").unwrap();
+    assert_eq!(&*r.recv_ref().unwrap().unwrap(), b"ok");
+}
+
+#[test]
+fn batch_is_published_on_drop() {
+    let (mut w, mut r) = channel(1024).unwrap();
+    let mut batch = w.batch();
+    for i in 0u8..10 {
+        batch.send(&[i]).unwrap();
+    }
+    let mut buf = [0u8; 4];
+    assert!(matches!(r.try_recv(&mut buf), Err(RecvError::Empty)));
+    drop(batch);
+    for i in 0u8..10 {
+        assert_eq!(r.try_recv(&mut buf).unwrap(), Some(1));
+        assert_eq!(buf[0], i);
+    }
+}
+
+#[test]
+fn batch_larger_than_the_ring_streams_through() {
+    let (mut w, mut r) = channel(64).unwrap();
+    let t = thread::spawn(move || {
+        let mut batch = w.batch();
+        for i in 0u32..1000 {
+            batch.send(&i.to_le_bytes()).unwrap();
+        }
+    });
+    let mut buf = [0u8; 4];
+    for i in 0u32..1000 {
+        assert_eq!(r.recv_timeout(&mut buf, DEADLINE).unwrap(), Some(4));
+        assert_eq!(u32::from_le_bytes(buf), i);
+    }
+    assert_eq!(r.recv_timeout(&mut buf, DEADLINE).unwrap(), None);
+    t.join().unwrap();
+}
+
+#[test]
+fn typed_values_round_trip_and_wrong_sizes_stay_in_the_ring() {
+    let (mut w, mut r) = channel(256).unwrap();
+    w.send_value(&42u64).unwrap();
+    w.send_value(&[1u16, 2, 3]).unwrap();
+    assert_eq!(r.recv_value::<u64>().unwrap(), Some(42));
+    assert!(matches!(
+        r.recv_value::<u64>(),
+        Err(RecvError::LengthMismatch {
+            expected: 8,
+            found: 6
+        })
+    ));
+    assert_eq!(r.recv_value::<[u16; 3]>().unwrap(), Some([1, 2, 3]));
+}
+
+#[test]
+fn io_write_and_read_carry_a_byte_stream() {
+    let (mut w, mut r) = channel(128).unwrap();
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let expected = data.clone();
+    let t = thread::spawn(move || {
+        w.write_all(&data).unwrap();
+    });
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).unwrap();
+    t.join().unwrap();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn bufread_lines_span_records() {
+    let (mut w, mut r) = channel(256).unwrap();
+    w.send(b"first li").unwrap();
+    w.send(b"ne\nsecond line\n").unwrap();
+    w.send(b"").unwrap();
+    w.send(b"third").unwrap();
+    drop(w);
+    let lines: Vec<String> = (&mut r).lines().map(Result::unwrap).collect();
+    assert_eq!(lines, ["first line", "second line", "third"]);
+}
+
+#[test]
+fn second_writer_and_reader_are_refused_with_the_pid() {
+    let ring = RingOptions::new().capacity(64).heap().unwrap();
+    let _w = ring.writer().unwrap();
+    let _r = ring.reader().unwrap();
+    let me = std::process::id();
+    match ring.writer() {
+        Err(AttachError::AlreadyAttached {
+            role: Role::Writer,
+            pid,
+        }) => assert_eq!(pid, me),
+        other => panic!("unexpected {other:?}"),
+    }
+    match ring.reader() {
+        Err(
+            e @ AttachError::AlreadyAttached {
+                role: Role::Reader, ..
+            },
+        ) => assert!(e.to_string().contains(&me.to_string())),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn a_closed_role_cannot_be_attached_again() {
+    let ring = RingOptions::new().capacity(64).heap().unwrap();
+    ring.writer().unwrap().close();
+    assert!(matches!(
+        ring.writer(),
+        Err(AttachError::Closed { role: Role::Writer })
+    ));
+}
+
+#[test]
+fn invalid_capacities_are_refused() {
+    for cap in [0, 8, 100, 3 << 20] {
+        let err = RingOptions::new().capacity(cap).heap().unwrap_err();
+        assert!(
+            matches!(err, shmpipe::CreateError::InvalidCapacity { .. }),
+            "{cap}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn threads_stream_a_million_varying_records_without_loss() {
+    const N: u64 = 1_000_000;
+    let (mut w, mut r) = channel(4096).unwrap();
+    let t = thread::spawn(move || {
+        let mut buf = Vec::new();
+        for i in 0..N {
+            w.send(record(i, &mut buf)).unwrap();
+        }
+    });
+    let mut expected = Vec::new();
+    let mut got = vec![0u8; 512];
+    for i in 0..N {
+        let n = r.recv_timeout(&mut got, DEADLINE).unwrap().unwrap();
+        assert_eq!(&got[..n], record(i, &mut expected), "record {i}");
+    }
+    assert_eq!(r.recv_timeout(&mut got, DEADLINE).unwrap(), None);
+    t.join().unwrap();
+}
+
+#[test]
+fn status_reports_positions_and_roles() {
+    let ring = RingOptions::new().capacity(256).heap().unwrap();
+    let mut w = ring.writer().unwrap();
+    w.send(&[0; 8]).unwrap();
+    let s = ring.status();
+    assert_eq!(s.capacity, 256);
+    assert_eq!(s.used(), 16);
+    assert_eq!(s.writer.pid, Some(std::process::id()));
+    assert!(s.writer.alive);
+    assert_eq!(s.reader.pid, None);
+    assert_eq!(s.reader.state, shmpipe::RoleState::Vacant);
+}
