@@ -509,3 +509,56 @@ fn values_stream_in_runs() {
         t.join().unwrap();
     });
 }
+
+/// The pipe(2) idiom across `fork`: the writer handle is copied into a second process, which
+/// drops its copy at once while the first keeps sending, then closes. The reader, waiting in
+/// a third thread, gets every record, then end-of-stream: never `PeerDied` (the role lived on
+/// in the other copy), never an early end-of-stream (the copy dropped first was not the last).
+///
+/// Checks close by the last holder (`ownership::release_locks`): the hold lock taken on the
+/// presence description decides who is last (mutant `close-not-last-holder`: end-of-stream
+/// before the record), and the transition lock held from before the handle's description is
+/// closed until after CLOSED is stored keeps a closing role from looking dead to the reader's
+/// liveness test (`ownership::Liveness::peer_is_dead`; mutant `close-without-transition`:
+/// `PeerDied`).
+#[test]
+fn forked_writer_closes_with_its_last_copy() {
+    loom::model(|| {
+        let ring = RingOptions::new().capacity(16).heap().unwrap();
+        let mut writer = ring.writer().unwrap();
+        let mut reader = ring.reader().unwrap();
+        let copy = writer.loom_fork();
+        let r = thread::spawn(move || recv_all(&mut reader));
+        let child = thread::spawn(move || drop(copy));
+        writer.send(&msg(0, 3)).unwrap();
+        drop(writer);
+        child.join().unwrap();
+        assert_eq!(r.join().unwrap(), [msg(0, 3)]);
+    });
+}
+
+/// A second writer claims the role while the first closes it: it is told the role is taken
+/// (the close had not begun) or closed, and never takes the role over as if the first had
+/// died.
+///
+/// Checks that a claim waits for the role's transition lock before it takes the hold lock
+/// (`ownership::claim_locks`; mutant `claim-without-transition`: the claimant finds the hold
+/// lock free and the state still ATTACHED in the middle of the close, and takes over).
+#[test]
+fn claim_after_close_is_refused() {
+    loom::model(|| {
+        let ring = Arc::new(RingOptions::new().capacity(16).heap().unwrap());
+        let writer = ring.writer().unwrap();
+        let other = ring.clone();
+        let t = thread::spawn(move || other.writer().map(|w| w.abort()));
+        drop(writer);
+        let second = t.join().unwrap();
+        assert!(
+            matches!(
+                second,
+                Err(AttachError::AlreadyAttached { .. } | AttachError::Closed { .. })
+            ),
+            "{second:?}"
+        );
+    });
+}

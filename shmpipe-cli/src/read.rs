@@ -10,9 +10,6 @@ use super::args::ReadArgs;
 use super::io::{self, Stop};
 use super::{names, signals, Failure, Outcome, SLICE};
 
-/// How long a ring may exist without being initialised before `read` gives up on it.
-const INIT_GRACE: Duration = Duration::from_secs(2);
-
 /// Runs `shmpipe read`.
 pub(crate) fn run(args: ReadArgs) -> Outcome {
     let segment = names::segment(&args.name, args.backend)?;
@@ -23,10 +20,12 @@ pub(crate) fn run(args: ReadArgs) -> Outcome {
     copy(&ring, &segment, &mut output)
 }
 
-/// Opens the ring, waiting for it to appear (up to `timeout`, or forever).
+/// Opens the ring, waiting for it to appear and be initialised (up to `timeout`, or
+/// forever). A creator that died before initialising it is reported at once (the kernel's
+/// answer), never guessed from how long it takes.
 fn open(segment: &Segment, timeout: Option<Duration>) -> Result<Ring, Failure> {
     let start = Instant::now();
-    let mut uninitialised_since: Option<Instant> = None;
+    let mut uninitialised: bool;
     loop {
         if let Some(signal) = signals::caught() {
             return Err(Failure::signal(signal));
@@ -39,21 +38,19 @@ fn open(segment: &Segment, timeout: Option<Duration>) -> Result<Ring, Failure> {
             .open(segment);
         match attempt {
             Ok(ring) => return Ok(ring),
-            Err(OpenError::NotFound { .. }) => uninitialised_since = None,
-            Err(e @ OpenError::NotInitialised { .. }) => {
-                let since = *uninitialised_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= INIT_GRACE {
-                    return Err(Failure::runtime(e.to_string()));
-                }
-            }
+            Err(OpenError::NotFound { .. }) => uninitialised = false,
+            // Its creator is still at it (a large ring takes a while to reserve).
+            Err(OpenError::NotInitialised { .. }) => uninitialised = true,
             Err(e @ OpenError::InvalidName { .. }) => return Err(Failure::usage(e.to_string())),
             Err(e) => return Err(Failure::runtime(e.to_string())),
         }
         if left.is_some_and(|left| left <= slice) {
-            let secs = timeout.unwrap_or_default().as_secs_f64();
-            return Err(Failure::runtime(format!(
-                "{segment} did not appear within {secs} seconds"
-            )));
+            let secs = start.elapsed().as_secs_f64();
+            return Err(Failure::runtime(if uninitialised {
+                format!("{segment} exists but its creator had not finished initialising it after {secs:.1} seconds")
+            } else {
+                format!("{segment} did not appear within {secs:.1} seconds")
+            }));
         }
     }
 }
@@ -97,12 +94,13 @@ fn copy(ring: &Ring, segment: &Segment, output: &mut File) -> Outcome {
     }
 }
 
-/// While no writer has attached, checks that the ring's creator (which attaches it) lives.
+/// While no writer has attached, checks that some other process still has the ring open
+/// (its creator, which attaches the writer): the kernel's answer, through file locks.
 fn writer_still_coming(ring: &Ring) -> Outcome {
     let status = ring.status();
     if status.writer.pid.is_none() && !status.creator_alive {
         return Err(Failure::runtime(format!(
-            "the creator of {} (pid {}) died before attaching a writer",
+            "the creator of {} (pid {}) is gone and no writer ever attached",
             ring.description(),
             status.creator_pid
         )));

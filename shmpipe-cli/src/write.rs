@@ -5,9 +5,9 @@
 use std::fs::File;
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use shmpipe::{CreateError, OpenError, Ring, RingOptions, RoleState, Segment, SendError, Writer};
+use shmpipe::{CreateError, Ring, RingOptions, RoleState, Segment, SendError, Writer};
 
 use super::args::WriteArgs;
 use super::io::{self, Stop};
@@ -16,10 +16,6 @@ use super::{names, say, signals, Failure, Outcome, SLICE};
 /// The largest record the writer sends: large enough that per-record costs vanish, small
 /// enough that the reader works on one record while the writer fills the next.
 const MAX_RECORD: u64 = 1 << 20;
-
-/// How long a segment may stay blank (its creator still initialising it) before it counts as
-/// left behind by a crash.
-const BLANK_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs `shmpipe write`.
 pub(crate) fn run(args: WriteArgs) -> Outcome {
@@ -38,100 +34,39 @@ pub(crate) fn run(args: WriteArgs) -> Outcome {
     let mut sent = 0u64;
     match copy(&mut writer, &mut input, &mut sent) {
         Ok(()) => drain(&ring, writer, sent),
-        Err(failure) => {
-            // Closing lets the reader drain what was sent, then see end-of-stream.
+        Err(Stopped::Input(failure)) => {
+            // The input ended badly, as `cat` failing mid-file would: closing lets the reader
+            // drain what was sent, then see end-of-stream.
             writer.close();
+            forget_if_unread(&ring);
+            Err(failure)
+        }
+        Err(Stopped::Ring(failure)) => {
+            // The ring itself failed under us: never let what was sent look complete. The
+            // reader gets what was published, then "the writer died".
+            writer.abort();
             forget_if_unread(&ring);
             Err(failure)
         }
     }
 }
 
-/// Creates the ring exclusively. A stale ring holding the name (writer and creator dead) is
-/// removed and created again, with a notice.
+/// Creates the ring exclusively; a stale ring holding the name (a ring of ours that no
+/// process has open any more, as a crash leaves it) is replaced atomically, with a notice.
+/// Anything else holding the name is left alone and named in the error.
 fn create(segment: &Segment, capacity: u64) -> Result<Ring, Failure> {
-    let options = RingOptions::new().capacity(capacity);
-    for _ in 0..5 {
-        match options.create(segment) {
-            Ok(ring) => return Ok(ring),
-            Err(CreateError::AlreadyExists { .. }) => {
-                if let Some(reason) = stale(segment)? {
-                    match shmpipe::remove(segment) {
-                        Ok(()) => say(&format!("replacing a stale ring at {segment}: {reason}")),
-                        // Someone else removed it first: just try again.
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            return Err(Failure::runtime(format!(
-                                "cannot remove the stale ring at {segment} ({reason}): {e}"
-                            )))
-                        }
-                    }
-                }
+    let options = RingOptions::new().capacity(capacity).replace_stale(true);
+    match options.create(segment) {
+        Ok(ring) => {
+            if let Some(what) = ring.replaced() {
+                say(&format!("replaced a stale ring at {segment}: {what}"));
             }
-            Err(e @ (CreateError::InvalidName { .. } | CreateError::InvalidCapacity { .. })) => {
-                return Err(Failure::usage(e.to_string()))
-            }
-            Err(e) => return Err(Failure::runtime(e.to_string())),
+            Ok(ring)
         }
-    }
-    Err(Failure::runtime(format!(
-        "{segment} keeps being created and removed by other processes; try again"
-    )))
-}
-
-/// Judges the segment that holds the name: `Some(why)` if it is stale and may be replaced,
-/// `None` if it is gone (create again), a failure if it is in use or not a ring.
-fn stale(segment: &Segment) -> Result<Option<String>, Failure> {
-    let start = Instant::now();
-    loop {
-        if let Some(signal) = signals::caught() {
-            return Err(Failure::signal(signal));
+        Err(e @ (CreateError::InvalidName { .. } | CreateError::InvalidCapacity { .. })) => {
+            Err(Failure::usage(e.to_string()))
         }
-        let found = match shmpipe::inspect(segment) {
-            Ok(found) => found,
-            Err(OpenError::NotFound { .. }) => return Ok(None),
-            Err(e) => {
-                return Err(Failure::runtime(format!(
-                    "{segment} already exists and cannot be inspected: {e}"
-                )))
-            }
-        };
-        let waited = start.elapsed() >= BLANK_GRACE;
-        if found.is_blank() {
-            if waited {
-                return Ok(Some(
-                    "its creator never initialised it (it probably crashed)".into(),
-                ));
-            }
-        } else if !found.is_shmpipe() {
-            return Err(Failure::runtime(format!(
-                "{segment} already exists and is not a shmpipe segment; pick another name, or remove it with `shmpipe rm --force`"
-            )));
-        } else if let Some(h) = found.header {
-            if let (Some(pid), true) = (h.writer.pid, h.writer.alive) {
-                return Err(Failure::runtime(format!(
-                    "{segment} already has a writer (pid {pid})"
-                )));
-            }
-            if !h.creator_alive {
-                return Ok(Some(match h.writer.pid {
-                    Some(pid) => format!("its writer (pid {pid}) is gone"),
-                    None => format!(
-                        "its creator (pid {}) is gone and no writer ever attached",
-                        h.creator_pid
-                    ),
-                }));
-            }
-            // The creator lives: it is about to attach its writer (or is a program that
-            // created the ring for another writer). Give it the grace period.
-            if waited {
-                return Err(Failure::runtime(format!(
-                    "{segment} is in use: its creator (pid {}) is alive",
-                    h.creator_pid
-                )));
-            }
-        }
-        thread::sleep(Duration::from_millis(20));
+        Err(e) => Err(Failure::runtime(e.to_string())),
     }
 }
 
@@ -142,18 +77,25 @@ fn record_len(writer: &Writer) -> usize {
     quarter.saturating_sub(8).min(writer.max_message()).max(1)
 }
 
+/// Why copying stopped early: the input (close the ring, as a pipe's writer would), or the
+/// ring (abort, so the reader never takes a cut stream for a whole one).
+enum Stopped {
+    Input(Failure),
+    Ring(Failure),
+}
+
 /// Copies stdin into the ring until end of input: each record is reserved in the ring and
 /// filled by one `read(2)` straight from stdin (no copy in between), then committed.
-fn copy(writer: &mut Writer, input: &mut File, sent: &mut u64) -> Outcome {
+fn copy(writer: &mut Writer, input: &mut File, sent: &mut u64) -> Result<(), Stopped> {
     let len = record_len(writer);
     loop {
         if let Some(signal) = signals::caught() {
-            return Err(Failure::signal(signal));
+            return Err(Stopped::Input(Failure::signal(signal)));
         }
         let mut grant = match writer.reserve_timeout(len, SLICE) {
             Ok(grant) => grant,
             Err(SendError::Timeout) => continue,
-            Err(e) => return Err(send_failure(e, *sent)),
+            Err(e) => return Err(Stopped::Input(send_failure(e, *sent))),
         };
         match io::read_some(input, &mut grant) {
             // End of input: the grant is dropped unused.
@@ -161,15 +103,26 @@ fn copy(writer: &mut Writer, input: &mut File, sent: &mut u64) -> Outcome {
             Ok(n) => {
                 grant
                     .commit(n)
-                    .map_err(|e| Failure::runtime(e.to_string()))?;
+                    .map_err(|e| Stopped::Ring(Failure::runtime(e.to_string())))?;
                 *sent += n as u64;
             }
-            Err(Stop::Signal(signal)) => return Err(Failure::signal(signal)),
+            Err(Stop::Signal(signal)) => return Err(Stopped::Input(Failure::signal(signal))),
             Err(Stop::Closed) => {
-                return Err(Failure::runtime("reading stdin failed: it is closed"))
+                return Err(Stopped::Input(Failure::runtime(
+                    "reading stdin failed: it is closed",
+                )))
+            }
+            // read(2) into the ring's memory failing with EFAULT: the pages behind the ring
+            // are gone (another process truncated its file), not a fault of stdin.
+            Err(Stop::Failed(e)) if e.raw_os_error() == Some(libc::EFAULT) => {
+                return Err(Stopped::Ring(Failure::runtime(format!(
+                    "the ring's memory is no longer backed after {sent} bytes (another process truncated or resized its segment); the reader will see the stream cut, not ended"
+                ))))
             }
             Err(Stop::Failed(e)) => {
-                return Err(Failure::runtime(format!("reading stdin failed: {e}")))
+                return Err(Stopped::Input(Failure::runtime(format!(
+                    "reading stdin failed: {e}"
+                ))))
             }
         }
     }

@@ -47,6 +47,16 @@ pub enum CreateError {
         /// The segment, as a user would name it.
         segment: String,
     },
+    /// With [`RingOptions::replace_stale`](crate::RingOptions::replace_stale): something
+    /// holds the name that is not provably a stale ring of ours (a live ring, a file or
+    /// segment of someone else's, a ring another process is replacing at this moment), so it
+    /// was left alone.
+    Occupied {
+        /// The segment, as a user would name it.
+        segment: String,
+        /// What is there, and what to do about it.
+        reason: String,
+    },
     /// A system limit is too small for this ring (`shmmax`, free space in `/dev/shm`, ...).
     ResourceLimit {
         /// The segment.
@@ -88,6 +98,9 @@ impl fmt::Display for CreateError {
                 f,
                 "{segment} already exists; remove it (`shmpipe rm`) or pick another name"
             ),
+            CreateError::Occupied { segment, reason } => {
+                write!(f, "{segment} already exists and was left alone: {reason}")
+            }
             CreateError::ResourceLimit { segment, limit, .. } => {
                 write!(f, "cannot create {segment}: {limit}")
             }
@@ -136,6 +149,12 @@ pub enum OpenError {
         segment: String,
         /// How long we waited for the init word.
         waited: Duration,
+    },
+    /// The segment's header was never initialised and nobody has it open any more: its
+    /// creator died first (the kernel's answer: no process holds its presence lock).
+    Abandoned {
+        /// The segment.
+        segment: String,
     },
     /// The segment does not start with the shmpipe magic: it is something else.
     BadMagic {
@@ -206,11 +225,21 @@ impl fmt::Display for OpenError {
             OpenError::InvalidName { name, reason } => write!(f, "invalid segment name {name:?}: {reason}"),
             OpenError::NotInitialised { segment, waited } => write!(
                 f,
-                "{segment} exists but its creator did not finish initialising it within {waited:?}; it may have crashed: remove it with `shmpipe rm`"
+                "{segment} exists but its creator, still running, did not finish initialising it within {:.1} s; try again with a longer timeout",
+                waited.as_secs_f64()
+            ),
+            OpenError::Abandoned { segment } => write!(
+                f,
+                "{segment} was never initialised and its creator is gone (it crashed while creating it); `shmpipe write` replaces it, or remove it with `shmpipe rm --force`"
+            ),
+            OpenError::BadMagic { segment, found } if *found == crate::layout::MAGIC_V1 => write!(
+                f,
+                "{segment} is a ring of layout version 1 (shmring), which this build does not read (it reads version {}); use a matching version, or remove it with `shmpipe rm --force`",
+                crate::layout::LAYOUT_VERSION
             ),
             OpenError::BadMagic { segment, found } => write!(
                 f,
-                "{segment} is not a shmpipe segment (it starts with {:?}, not \"SHMRING\\0\")",
+                "{segment} is not a shmpipe segment (it starts with {:?}, not \"SHMPIPE\\0\")",
                 String::from_utf8_lossy(found)
             ),
             OpenError::VersionMismatch { segment, found, expected } => write!(
@@ -268,6 +297,21 @@ pub enum AttachError {
         /// What is wrong.
         reason: String,
     },
+    /// Another process kept the role in the middle of a claim or a close for seconds (it may
+    /// be stopped); try again.
+    Busy {
+        /// The role asked for.
+        role: Role,
+    },
+    /// A system call needed to hold the role failed (the role lock: see `docs/LAYOUT.md`).
+    Os {
+        /// The call.
+        op: &'static str,
+        /// The role asked for.
+        role: Role,
+        /// The error.
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for AttachError {
@@ -282,11 +326,26 @@ impl fmt::Display for AttachError {
                 "this ring's {role} has already closed it; create a new ring"
             ),
             AttachError::Corrupted { reason } => write!(f, "the ring is corrupted: {reason}"),
+            AttachError::Busy { role } => write!(
+                f,
+                "another process has been claiming or closing this ring's {role} for seconds (is it stopped?); try again"
+            ),
+            AttachError::Os { op, role, source } => write!(
+                f,
+                "cannot hold this ring's {role} role: {op} failed: {source}"
+            ),
         }
     }
 }
 
-impl std::error::Error for AttachError {}
+impl std::error::Error for AttachError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AttachError::Os { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
 
 /// Why a send failed. Nothing was published when a send fails.
 #[derive(Debug)]

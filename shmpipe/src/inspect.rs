@@ -2,12 +2,13 @@
 //! in shared memory, and each problem with it as a sentence, without refusing the segment the
 //! way [`RingOptions::open`](crate::RingOptions::open) does. Nothing is written.
 
-use crate::error::OpenError;
+use crate::error::{OpenError, Role};
 use crate::layout::{
-    self, Backend, Owner, ENDIAN_MARK, HEADER_SIZE, INIT_READY, KNOWN_FLAGS, LAYOUT_VERSION, MAGIC,
+    self, Backend, ENDIAN_MARK, HEADER_SIZE, INIT_READY, KNOWN_FLAGS, LAYOUT_VERSION, MAGIC,
     MAX_CAPACITY, MIN_CAPACITY,
 };
 use crate::memory::Memory;
+use crate::ownership::{locks, Liveness, PRESENCE_BYTE};
 use crate::ring::{RoleState, SideStatus};
 use crate::segment::{self, Segment};
 use crate::sync::Ordering;
@@ -32,8 +33,9 @@ impl Inspection {
         self.problems.is_empty()
     }
 
-    /// Does the segment start with the shmpipe magic (`"SHMRING\0"`)? A segment that does not
-    /// was made by something else, or never got a header.
+    /// Does the segment start with the shmpipe magic (`"SHMPIPE\0"`)? A segment that does not
+    /// was made by something else (or by layout version 1, `"SHMRING\0"`), or never got a
+    /// header.
     pub fn is_shmpipe(&self) -> bool {
         self.header.is_some_and(|h| h.magic == MAGIC)
     }
@@ -48,6 +50,14 @@ impl Inspection {
         }
     }
 
+    /// Is it a stale ring: a ring of this layout that no process has open any more (the
+    /// kernel's answer), as a crash leaves it? What `RingOptions::replace_stale` replaces and
+    /// `shmpipe rm` removes without `--force`.
+    pub fn is_stale(&self) -> bool {
+        self.header
+            .is_some_and(|h| h.magic == MAGIC && h.version == LAYOUT_VERSION && !h.in_use)
+    }
+
     /// Bytes committed by the writer and not yet released by the reader, when the positions
     /// make sense.
     pub fn used(&self) -> Option<u64> {
@@ -60,7 +70,7 @@ impl Inspection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RawHeader {
-    /// The first eight bytes; `b"SHMRING\0"` for a shmpipe segment.
+    /// The first eight bytes; `b"SHMPIPE\0"` for a shmpipe segment.
     pub magic: [u8; 8],
     /// The layout version.
     pub version: u32,
@@ -76,10 +86,14 @@ pub struct RawHeader {
     pub pointer_bits: u32,
     /// The init word: 1 once the creator finished writing the header.
     pub init: u32,
-    /// The creator's pid.
+    /// The creator's pid, as its own PID namespace numbers it.
     pub creator_pid: u32,
-    /// Whether the creator is still alive (and is the same process, not a recycled pid).
+    /// Whether the ring's creator may still be at work: some process has the ring open (file
+    /// locks; System V rings: the creator's pid and start time).
     pub creator_alive: bool,
+    /// Whether any process has the ring open (the kernel's answer: the presence lock, see
+    /// `docs/LAYOUT.md`; System V rings: the creator's or a holder's pid is alive).
+    pub in_use: bool,
     /// The backend code as stored.
     pub backend_code: u32,
     /// The backend that code names, if it names one.
@@ -118,7 +132,7 @@ impl RawHeader {
 /// ```
 pub fn inspect(segment: &Segment) -> Result<Inspection, OpenError> {
     let description = segment.to_string();
-    let mapping = match segment::open(segment) {
+    let mapping = match segment::open(segment, segment::Purpose::Inspect) {
         Ok(mapping) => mapping,
         Err(OpenError::NotInitialised { .. }) => {
             return Ok(short(
@@ -142,6 +156,10 @@ pub fn inspect(segment: &Segment) -> Result<Inspection, OpenError> {
     let header = unsafe { Memory::header_of(&mapping) };
     let id = &header.identity;
     let creator = header.creator();
+    let liveness = match mapping.file() {
+        Some(fd) => Liveness::Locks(fd),
+        None => Liveness::Pids,
+    };
     let backend_code = id.backend.load(Ordering::Relaxed);
     let raw = RawHeader {
         magic: id.magic.load(Ordering::Relaxed).to_ne_bytes(),
@@ -157,20 +175,30 @@ pub fn inspect(segment: &Segment) -> Result<Inspection, OpenError> {
         // or with the fields it had written so far, at worst; `Ring::open` is the synchronised
         // path (`Header::is_ready`).
         init: id.init.load(Ordering::Relaxed),
-        creator_pid: creator.pid(),
-        creator_alive: creator.pid() != 0 && !crate::process::is_dead(creator),
+        creator_pid: creator as u32,
+        creator_alive: creator != 0 && anyone_present(&liveness, creator),
         backend_code,
         backend: Backend::from_code(backend_code),
-        writer: SideStatus::of(&header.writer),
-        reader: SideStatus::of(&header.reader),
+        writer: SideStatus::of(header, &liveness, Role::Writer),
+        reader: SideStatus::of(header, &liveness, Role::Reader),
+        in_use: anyone_present(&liveness, creator),
     };
     let segment_size = mapping.len() as u64;
     Ok(Inspection {
-        problems: problems(&raw, segment_size, creator),
+        problems: problems(&raw, segment_size),
         segment: description,
         segment_size,
         header: Some(raw),
     })
+}
+
+/// Does any process have the ring open? File locks where there is a file; System V: is the
+/// creator or a role's holder alive, by pid.
+fn anyone_present(liveness: &Liveness<'_>, creator: u64) -> bool {
+    match liveness {
+        Liveness::Locks(fd) => locks::holder(*fd, PRESENCE_BYTE).is_some(),
+        _ => creator != 0 && !crate::process::is_dead(layout::Owner(creator)),
+    }
 }
 
 /// The inspection of a segment too short to hold a header.
@@ -184,14 +212,18 @@ fn short(segment: String, segment_size: u64, problem: String) -> Inspection {
 }
 
 /// Everything wrong with a header, as sentences.
-fn problems(h: &RawHeader, segment_size: u64, creator: Owner) -> Vec<String> {
+fn problems(h: &RawHeader, segment_size: u64) -> Vec<String> {
     let mut out = Vec::new();
     if h.magic != MAGIC {
-        out.push(if h.magic == [0; 8] {
+        out.push(if h.magic == layout::MAGIC_V1 {
+            format!(
+                "this is a ring of layout version 1 (shmring), which this build does not read (it reads version {LAYOUT_VERSION})"
+            )
+        } else if h.magic == [0; 8] {
             "the header is blank (no magic number): its creator has not written it yet, or crashed before it did".to_owned()
         } else {
             format!(
-                "the magic number is {:?}, not \"SHMRING\\0\": this is not a shmpipe segment",
+                "the magic number is {:?}, not \"SHMPIPE\\0\": this is not a shmpipe segment",
                 String::from_utf8_lossy(&h.magic)
             )
         });
@@ -199,12 +231,15 @@ fn problems(h: &RawHeader, segment_size: u64, creator: Owner) -> Vec<String> {
         return out;
     }
     if h.init != INIT_READY {
-        let who = if creator.pid() == 0 {
+        let who = if h.creator_pid == 0 {
             "its creator".to_owned()
-        } else if h.creator_alive {
-            format!("its creator (pid {}, alive)", creator.pid())
+        } else if h.in_use {
+            format!("its creator (pid {}, still at it)", h.creator_pid)
         } else {
-            format!("its creator (pid {}, now dead)", creator.pid())
+            format!(
+                "its creator (pid {}, gone: nobody has it open)",
+                h.creator_pid
+            )
         };
         out.push(format!(
             "the init word is {}, not {INIT_READY}: {who} has not finished initialising the header",

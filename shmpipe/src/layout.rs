@@ -1,4 +1,4 @@
-//! The shared-memory layout, version 1: a `#[repr(C)]` header at offset 0 and the data region
+//! The shared-memory layout, version 2: a `#[repr(C)]` header at offset 0 and the data region
 //! at `HEADER_SIZE`. This is a public contract, specified byte by byte in `docs/LAYOUT.md`;
 //! changing it bumps [`LAYOUT_VERSION`].
 //!
@@ -8,10 +8,14 @@
 
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
-/// The magic bytes at offset 0: `b"SHMRING\0"`.
-pub const MAGIC: [u8; 8] = *b"SHMRING\0";
-/// The layout version this crate reads and writes.
-pub const LAYOUT_VERSION: u32 = 1;
+/// The magic bytes at offset 0: `b"SHMPIPE\0"`.
+pub const MAGIC: [u8; 8] = *b"SHMPIPE\0";
+/// The magic of layout version 1 (`shmring`), recognised only to name it in errors.
+pub(crate) const MAGIC_V1: [u8; 8] = *b"SHMRING\0";
+/// The layout version this crate reads and writes. Version 2 (shmpipe) replaced version 1
+/// (shmring): roles are held by file locks instead of pids, and the holder and creator words
+/// record a pid and a PID namespace instead of a pid and a start time.
+pub const LAYOUT_VERSION: u32 = 2;
 /// Bytes before the data region (one page).
 pub const HEADER_SIZE: usize = 4096;
 /// The smallest capacity a ring may have, in bytes.
@@ -110,9 +114,12 @@ pub(crate) struct IdentityLine {
     pub endian: AtomicU32,
     /// 0 while the creator initialises, [`INIT_READY`] once every other field is written.
     pub init: AtomicU32,
+    /// The creator's pid, as its own PID namespace numbers it (informative).
     pub creator_pid: AtomicU32,
-    /// The creator's start time in clock ticks since boot (`/proc/PID/stat` field 22).
-    pub creator_start: AtomicU64,
+    /// The low 32 bits of the inode of the creator's PID namespace (0 if unknown), so a pid
+    /// from another namespace is shown as such; System V rings: the creator's start time
+    /// (clock ticks since boot), their liveness being by pid.
+    pub creator_ns: AtomicU64,
     pub pointer_bits: AtomicU32,
     pub backend: AtomicU32,
     #[cfg(not(loom))]
@@ -132,7 +139,9 @@ pub(crate) struct SideLine {
     pub state: AtomicU32,
     /// This side's futex word: [`WAKE_SLEEPING`] while it sleeps, the peer resets and wakes.
     pub wake: AtomicU32,
-    /// Who holds the role: `pid | (start_ticks as u32) << 32`, 0 when vacant.
+    /// Who holds (or last held) the role, informative: `pid | namespace << 32` (the low 32
+    /// bits of the holder's PID-namespace inode); System V rings: `pid | start_ticks << 32`.
+    /// 0 when nobody ever attached. Liveness never reads it (see `ownership`).
     pub owner: AtomicU64,
     #[cfg(not(loom))]
     _cold_pad: [u8; 48],
@@ -173,7 +182,7 @@ const _: () = {
     assert!(offset_of!(IdentityLine, endian) == 28);
     assert!(offset_of!(IdentityLine, init) == 32);
     assert!(offset_of!(IdentityLine, creator_pid) == 36);
-    assert!(offset_of!(IdentityLine, creator_start) == 40);
+    assert!(offset_of!(IdentityLine, creator_ns) == 40);
     assert!(offset_of!(IdentityLine, pointer_bits) == 48);
     assert!(offset_of!(IdentityLine, backend) == 52);
     assert!(offset_of!(SideLine, position) == 0);
@@ -233,7 +242,7 @@ impl Header {
                 endian: AtomicU32::new(0),
                 init: AtomicU32::new(0),
                 creator_pid: AtomicU32::new(0),
-                creator_start: AtomicU64::new(0),
+                creator_ns: AtomicU64::new(0),
                 pointer_bits: AtomicU32::new(0),
                 backend: AtomicU32::new(0),
             },
@@ -246,7 +255,7 @@ impl Header {
 
     /// Fills in a zeroed header and publishes it: every identity field first, then the init
     /// word with `Release`.
-    pub(crate) fn initialise(&self, geometry: Geometry, creator: Owner) {
+    pub(crate) fn initialise(&self, geometry: Geometry, creator: u64) {
         let id = &self.identity;
         id.magic.store(u64::from_ne_bytes(MAGIC), Ordering::Relaxed);
         id.version.store(LAYOUT_VERSION, Ordering::Relaxed);
@@ -254,8 +263,8 @@ impl Header {
         id.capacity.store(geometry.capacity, Ordering::Relaxed);
         id.flags.store(geometry.flags, Ordering::Relaxed);
         id.endian.store(ENDIAN_MARK, Ordering::Relaxed);
-        id.creator_pid.store(creator.pid(), Ordering::Relaxed);
-        id.creator_start.store(creator.0 >> 32, Ordering::Relaxed);
+        id.creator_pid.store(creator as u32, Ordering::Relaxed);
+        id.creator_ns.store(creator >> 32, Ordering::Relaxed);
         id.pointer_bits.store(usize::BITS, Ordering::Relaxed);
         id.backend.store(geometry.backend.code(), Ordering::Relaxed);
         // SYNC POINT (init): publishes every identity field above to an opener's Acquire load
@@ -334,11 +343,20 @@ impl Header {
         })
     }
 
-    /// The creator's identity as recorded in the header.
-    pub(crate) fn creator(&self) -> Owner {
+    /// The creator's word as recorded in the header: `pid | namespace << 32` (System V:
+    /// `pid | start << 32`).
+    pub(crate) fn creator(&self) -> u64 {
         let pid = self.identity.creator_pid.load(Ordering::Relaxed);
-        let start = self.identity.creator_start.load(Ordering::Relaxed);
-        Owner::new(pid, start)
+        let ns = self.identity.creator_ns.load(Ordering::Relaxed);
+        u64::from(pid) | ((ns & 0xffff_ffff) << 32)
+    }
+
+    /// One role's line.
+    pub(crate) fn side(&self, role: crate::error::Role) -> &SideLine {
+        match role {
+            crate::error::Role::Writer => &self.writer,
+            crate::error::Role::Reader => &self.reader,
+        }
     }
 }
 

@@ -58,6 +58,8 @@ mod error;
 mod inspect;
 mod layout;
 mod memory;
+mod ownership;
+#[cfg(not(loom))]
 mod process;
 mod protocol;
 mod reader;

@@ -3,6 +3,7 @@
 //! the layout is re-read from shared memory after `open`.
 
 use crate::layout::{Backend, Geometry, Header};
+use crate::ownership::Liveness;
 use crate::protocol::RingRef;
 use crate::sync::DataRegion;
 
@@ -66,6 +67,21 @@ impl Memory {
     /// The backend the segment was created with.
     pub(crate) fn backend(&self) -> Backend {
         self.geometry.backend
+    }
+
+    /// How the liveness of this ring's roles is known (see `ownership`).
+    pub(crate) fn liveness(&self) -> Liveness<'_> {
+        match &self.backing {
+            #[cfg(not(loom))]
+            Backing::Mapped(mapping) => match mapping.file() {
+                Some(fd) => Liveness::Locks(fd),
+                None => Liveness::Pids,
+            },
+            #[cfg(not(loom))]
+            Backing::Heap { .. } => Liveness::InProcess,
+            #[cfg(loom)]
+            Backing::Loom(_) => Liveness::Loom(&self.header().os),
+        }
     }
 
     /// A pointer to byte `offset` of the segment as laid out (header at 0, data region at

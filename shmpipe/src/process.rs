@@ -1,56 +1,35 @@
-//! Who we are and whether a peer is alive, robust against recycled pids.
+//! Pids: whether the process a System V ring's holder word names is alive, robust against
+//! recycled pids (the fd-based segments use file locks instead: see `ownership`), and which
+//! PID namespace this process is in.
 //!
 //! A role's owner word records a pid and the low 32 bits of that process's start time (field
 //! 22 of `/proc/PID/stat`, clock ticks since boot). A peer is alive when `/proc/PID/stat`
 //! exists, is not a zombie, and shows the same start time: a pid recycled by a newer process
 //! has a later start time, and a killed peer that its parent has not reaped yet is a zombie.
 
-use crate::layout::{Header, Owner};
+use std::os::unix::fs::MetadataExt;
 
-/// This process's owner word.
-#[cfg(not(loom))]
+use crate::layout::Owner;
+
+/// This process's owner word (System V rings): its pid and start time.
 pub(crate) fn current() -> Owner {
     let pid = std::process::id();
     let start = read_stat(pid).map(|s| s.start_ticks).unwrap_or(0);
     Owner::new(pid, start)
 }
 
-/// Under loom: the creator of a ring (pid 1); each handle is a process of its own, from
-/// `claimant`.
-#[cfg(loom)]
-pub(crate) fn current() -> Owner {
-    Owner::new(1, 0)
-}
-
-/// The owner word a handle claiming a role of the ring at `header` records: this process.
-#[cfg(not(loom))]
-#[inline]
-pub(crate) fn claimant(_header: &Header) -> Owner {
-    current()
-}
-
-/// Under loom every handle is a process of its own, numbered by the header's model of the
-/// process table, so a model can kill one and let another take its role over.
-#[cfg(loom)]
-pub(crate) fn claimant(header: &Header) -> Owner {
-    header.os.spawn()
-}
-
-/// Is the process `owner` names, which holds (or held) a role of the ring at `header`, gone?
-#[cfg(not(loom))]
-#[inline]
-pub(crate) fn is_dead_in(_header: &Header, owner: Owner) -> bool {
-    is_dead(owner)
-}
-
-/// Under loom: has a model killed it (`Writer::crash`, `Reader::crash`)?
-#[cfg(loom)]
-pub(crate) fn is_dead_in(header: &Header, owner: Owner) -> bool {
-    header.os.is_dead(owner)
+/// The low 32 bits of the inode of this process's PID namespace (`/proc/self/ns/pid`), or 0
+/// when it cannot be read: recorded beside a pid so `stat` can tell a pid of another
+/// namespace from one of its own.
+pub(crate) fn pid_namespace() -> u32 {
+    std::fs::metadata("/proc/self/ns/pid")
+        .map(|m| m.ino() as u32)
+        .unwrap_or(0)
 }
 
 /// Is the process that `owner` names gone (exited, killed, zombie, or its pid recycled)?
-#[cfg(not(loom))]
+/// Only for System V rings, whose liveness is by pid (see `ownership`): wrong across PID
+/// namespaces, as documented.
 pub(crate) fn is_dead(owner: Owner) -> bool {
     let pid = owner.pid();
     if pid == 0 || pid > i32::MAX as u32 {
@@ -68,20 +47,11 @@ pub(crate) fn is_dead(owner: Owner) -> bool {
     }
 }
 
-/// Under loom a process found without its ring (the creator, in `Ring::status`) never dies;
-/// the handles' processes are in the header's table (`is_dead_in`).
-#[cfg(loom)]
-pub(crate) fn is_dead(_owner: Owner) -> bool {
-    false
-}
-
-#[cfg(not(loom))]
 struct Stat {
     zombie: bool,
     start_ticks: u64,
 }
 
-#[cfg(not(loom))]
 fn read_stat(pid: u32) -> Option<Stat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&text)
@@ -89,7 +59,6 @@ fn read_stat(pid: u32) -> Option<Stat> {
 
 /// Parses `/proc/PID/stat`. The command name (field 2) is in parentheses and may itself hold
 /// spaces and parentheses, so fields are counted from the last `)`.
-#[cfg(not(loom))]
 fn parse_stat(text: &str) -> Option<Stat> {
     let rest = &text[text.rfind(')')? + 1..];
     let mut fields = rest.split_ascii_whitespace();
@@ -101,7 +70,7 @@ fn parse_stat(text: &str) -> Option<Stat> {
     })
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -20,9 +20,7 @@
 //! `Corrupted` error, never an out-of-bounds access.
 
 use crate::error::{AttachError, RecvError, Role, SendError};
-use crate::layout::{
-    Header, Owner, SideLine, STATE_ATTACHED, STATE_CLOSED, WAKE_IDLE, WAKE_SLEEPING,
-};
+use crate::layout::{Header, SideLine, STATE_CLOSED, WAKE_IDLE, WAKE_SLEEPING};
 use crate::sync::{DataRegion, Ordering};
 
 /// Bytes of a record header.
@@ -139,53 +137,6 @@ pub(crate) fn end_sleep(own: &SideLine) {
     own.wake.swap(WAKE_IDLE, Ordering::Relaxed);
 }
 
-/// Claims `role` for `me`. A vacant role is taken; a role held by a process that `is_dead`
-/// reports dead is taken over; a live holder is reported by pid; a closed role stays closed.
-pub(crate) fn claim(
-    ring: &RingRef<'_>,
-    role: Role,
-    me: Owner,
-    is_dead: impl Fn(Owner) -> bool,
-) -> Result<(), AttachError> {
-    let line = ring.side(role);
-    let mut current = line.owner.load(Ordering::Relaxed);
-    loop {
-        if line.state.load(Ordering::Relaxed) == STATE_CLOSED {
-            return Err(AttachError::Closed { role });
-        }
-        if current != 0 && !is_dead(Owner(current)) {
-            return Err(AttachError::AlreadyAttached {
-                role,
-                pid: Owner(current).pid(),
-            });
-        }
-        // Mutual exclusion comes from the read-modify-write itself: exactly one
-        // compare-exchange from `current` succeeds, whatever the ordering (loom model
-        // `role_claim_race`).
-        // SYNC POINT (attach): Acquire pairs with the Release RMW in a racing claimer's
-        // `both_attached`, which this RMW may read from; see there. No loom model can check
-        // it (loom orders the RMWs on one word in one total order); the proof is in
-        // `both_attached`.
-        match line
-            .owner
-            .compare_exchange(current, me.0, Ordering::Acquire, Ordering::Relaxed)
-        {
-            Ok(_) => break,
-            Err(now) => current = now,
-        }
-    }
-    line.state.store(STATE_ATTACHED, Ordering::Relaxed);
-    Ok(())
-}
-
-/// Gives `role` up without closing it (used when attaching fails after the claim).
-pub(crate) fn unclaim(ring: &RingRef<'_>, role: Role, me: Owner) {
-    let _ = ring
-        .side(role)
-        .owner
-        .compare_exchange(me.0, 0, Ordering::Relaxed, Ordering::Relaxed);
-}
-
 /// Have both roles been claimed? Called right after `own` was claimed, to decide whether the
 /// segment's name can be removed.
 pub(crate) fn both_attached(ring: &RingRef<'_>, own: Role) -> bool {
@@ -238,7 +189,7 @@ fn check_positions(ring: &RingRef<'_>, write: u64, read: u64) -> Result<(), Atta
 }
 
 /// The writer's private state.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct WriterState {
     /// The position last stored to the shared write position.
     published: u64,
@@ -258,8 +209,8 @@ impl WriterState {
         let read = ring.header.reader.position.load(Ordering::Acquire);
         // Relaxed: only the holder of the writer role stores this word. A vacant role's word was
         // never stored; a dead writer's stores all happen before our claim, because we found it
-        // dead through the kernel (`process::is_dead` reads /proc), whose exit and lookup paths
-        // are ordered by its own locks (`wait_for`'s last look relies on the same). So we load
+        // dead through the kernel (its role lock was free: its death released it, and the
+        // kernel orders that release before our lock; `wait_for`'s last look relies on the same). So we load
         // the dead writer's last commit. (A claimer that gave the role back after a failed
         // attach stored nothing, and attach fails only on a corrupted header.)
         let write = ring.header.writer.position.load(Ordering::Relaxed);
@@ -507,7 +458,7 @@ pub(crate) enum Poll {
 }
 
 /// The reader's private state.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct ReaderState {
     /// The end of the records released so far; ahead of `stored` while a skipped padding
     /// record or a receive batch has not been published yet.
@@ -791,8 +742,10 @@ impl ReaderState {
 
     /// Marks the reader closed; the writer's next send fails. Returns whether to wake it.
     pub(crate) fn close(&mut self, ring: &RingRef<'_>) -> bool {
-        // `publish` may consume the writer's "sleeping" flag: keep its answer.
-        let woke = self.publish(ring);
+        // `publish` may consume the writer's "sleeping" flag: keep its answer. Only what this
+        // handle released and has not stored: a copy of the handle left in another process by
+        // `fork` holds an older position, which must never move the shared one back.
+        let woke = self.publish_skipped(ring);
         // The close publishes no data to the reader side of the protocol; a writer sleeping on
         // a full ring sees it through the sleep/wake handshake (the swap below; loom model
         // `reader_close_while_writer_blocked`, a deadlock without the wake-up).

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::RecvError;
+use crate::error::Role;
 use crate::memory::Memory;
+use crate::ownership::{peer_died, Token};
 use crate::protocol::{self, Poll, ReaderState, RecordRef};
 use crate::sync::Lent;
 use crate::wait::{self, Attempt, Gave, Wait};
@@ -32,7 +34,8 @@ pub struct Reader {
     memory: Arc<Memory>,
     state: ReaderState,
     spin: Duration,
-    closed: bool,
+    /// What proves this handle holds its role (see `ownership`); `None` once let go.
+    token: Option<Token>,
     /// The record being read, held (not yet released) across calls: one a `recv` refused as
     /// too large, or one `BufRead` has partly consumed (`consumed` bytes of it).
     current: Option<(RecordRef, usize)>,
@@ -48,12 +51,17 @@ impl std::fmt::Debug for Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(memory: Arc<Memory>, state: ReaderState, spin: Duration) -> Self {
+    pub(crate) fn new(
+        memory: Arc<Memory>,
+        state: ReaderState,
+        spin: Duration,
+        token: Token,
+    ) -> Self {
         Reader {
             memory,
             state,
             spin,
-            closed: false,
+            token: Some(token),
             current: None,
             _not_sync: PhantomData,
         }
@@ -102,7 +110,7 @@ impl Reader {
         let found = wait::wait_for(
             header,
             &header.reader,
-            &header.writer,
+            peer_died(&self.memory, self.token.as_ref(), Role::Writer),
             wait,
             self.spin,
             || match state.poll(&ring) {
@@ -128,7 +136,7 @@ impl Reader {
             Gave::Failed(e) => e,
             Gave::WouldBlock => RecvError::Empty,
             Gave::TimedOut => RecvError::Timeout,
-            Gave::PeerDied(owner) => RecvError::PeerDied { pid: owner.pid() },
+            Gave::PeerDied(pid) => RecvError::PeerDied { pid },
         })?;
         Ok(found.map(|record| {
             self.current = Some((record, 0));
@@ -388,29 +396,70 @@ impl Reader {
     /// Loom only: the process holding this reader dies here. The handle goes without closing
     /// the ring, and the modelled process table reports its owner dead, so the writer sees
     /// `PeerDied` and a new reader may take the role over.
-    #[cfg(loom)]
-    #[doc(hidden)]
-    pub fn crash(mut self) {
-        let header = self.memory.header();
-        let owner = crate::layout::Owner(header.reader.owner.load(crate::sync::Ordering::Relaxed));
-        header.os.kill(owner);
-        self.closed = true;
+    /// Lets go of the role without closing the ring, as if this process had died here:
+    /// records committed but not yet published are lost, and the writer sees the reader as
+    /// dead (`PeerDied`, after everything published) instead of a close. For a
+    /// program that must not let a half-done stream look complete (its input failed, its
+    /// ring was truncated under it); in every other case drop or close the handle.
+    ///
+    /// ```
+    /// let (_writer, reader) = shmpipe::channel(1024)?;
+    /// reader.abort();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn abort(mut self) {
+        match self.token.take() {
+            #[cfg(loom)]
+            Some(crate::ownership::Token::Loom(ofd)) => self.memory.header().os.crash(ofd),
+            // Dropping the token (its file description) is the death the peer sees.
+            token => drop(token),
+        }
     }
 
+    /// Loom only: the process holding this reader dies here (see [`abort`](Self::abort)).
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn crash(self) {
+        self.abort();
+    }
+
+    /// Loom only: a copy of this handle in another (modelled) process, as `fork` makes: the
+    /// role ends when the last copy is dropped.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_fork(&self) -> Self {
+        let token = match &self.token {
+            Some(crate::ownership::Token::Loom(ofd)) => {
+                self.memory.header().os.fork(*ofd);
+                Some(crate::ownership::Token::Loom(*ofd))
+            }
+            _ => None,
+        };
+        Reader {
+            memory: self.memory.clone(),
+            state: self.state.clone(),
+            spin: self.spin,
+            token,
+            current: None,
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// Closes the role if this is its last copy in any process (see `ownership`), after
+    /// publishing what this handle has pending.
     fn close_now(&mut self) {
-        if !self.closed {
-            self.closed = true;
+        if let Some(token) = self.token.take() {
             let ring = self.memory.ring();
-            if self.state.close(&ring) {
+            let state = &mut self.state;
+            let mut woke = state.publish_skipped(&ring);
+            woke |= self
+                .memory
+                .liveness()
+                .release(token, Role::Reader, || state.close(&ring));
+            if woke {
                 wait::futex_wake(ring.header, &ring.header.writer.wake);
             }
         }
-    }
-}
-
-impl Drop for Reader {
-    fn drop(&mut self) {
-        self.close_now();
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{AttachError, CreateError, OpenError, Role};
-use crate::layout::{self, Backend, Geometry, Owner, FLAG_KEEP_NAME};
+use crate::layout::{self, Backend, Geometry, FLAG_KEEP_NAME};
 use crate::memory::Memory;
 use crate::protocol::{self, ReaderState, WriterState};
 use crate::reader::Reader;
@@ -29,6 +29,7 @@ pub struct RingOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) wait_for_creation: bool,
     pub(crate) spin: Duration,
+    pub(crate) replace_stale: bool,
 }
 
 impl Default for RingOptions {
@@ -40,6 +41,7 @@ impl Default for RingOptions {
             timeout: Some(Duration::from_secs(1)),
             wait_for_creation: false,
             spin: DEFAULT_SPIN,
+            replace_stale: false,
         }
     }
 }
@@ -87,6 +89,35 @@ impl RingOptions {
         self
     }
 
+    /// Let [`create`](Self::create) replace a stale ring that holds the name (default:
+    /// `false`, an existing name is `AlreadyExists`): a ring of this layout that no process
+    /// has open any more, as a crash leaves it, so a program restarts cleanly after a crash.
+    /// Whether anyone has it open is the kernel's answer (file locks; System V: the attach
+    /// count), never a guess from time. Anything else holding the name (a live ring, a file or
+    /// segment that is not a ring, a ring of layout version 1, a symbolic link) is left alone
+    /// and reported as [`CreateError::Occupied`], naming what is there.
+    ///
+    /// The replacement is atomic: the new ring is built under a temporary name and renamed
+    /// over the stale one only while the stale one is locked against other replacers and
+    /// openers, so of two processes replacing the same stale ring exactly one wins and the
+    /// other gets `Occupied` (or finds the winner's live ring). [`Ring::replaced`] tells
+    /// whether (and what) a create replaced.
+    ///
+    /// ```no_run
+    /// use shmpipe::{RingOptions, Segment};
+    /// let ring = RingOptions::new()
+    ///     .replace_stale(true)
+    ///     .create(&Segment::posix("jobs"))?;
+    /// if let Some(what) = ring.replaced() {
+    ///     eprintln!("replaced {what}");
+    /// }
+    /// # Ok::<(), shmpipe::CreateError>(())
+    /// ```
+    pub fn replace_stale(mut self, replace: bool) -> Self {
+        self.replace_stale = replace;
+        self
+    }
+
     /// How long a blocked handle spins before it sleeps on the futex (default 50 µs).
     /// Zero sleeps at once; longer trades CPU for latency.
     pub fn spin(mut self, spin: Duration) -> Self {
@@ -109,11 +140,12 @@ impl RingOptions {
     fn finish(&self, memory: Memory, description: String) -> Ring {
         memory
             .header()
-            .initialise(memory.geometry, crate::process::current());
+            .initialise(memory.geometry, creator_word(&memory));
         Ring {
             memory: Arc::new(memory),
             description,
             spin: self.spin,
+            replaced: None,
         }
     }
 
@@ -151,6 +183,18 @@ pub struct Ring {
     pub(crate) memory: Arc<Memory>,
     pub(crate) description: String,
     pub(crate) spin: Duration,
+    /// What a create with `replace_stale` replaced, if anything.
+    pub(crate) replaced: Option<String>,
+}
+
+/// The creator word a new header records: pid and PID namespace (System V: pid and start
+/// time, its liveness being by pid).
+fn creator_word(memory: &Memory) -> u64 {
+    match memory.liveness() {
+        #[cfg(not(loom))]
+        crate::ownership::Liveness::Pids => crate::process::current().0,
+        _ => crate::ownership::holder_word(),
+    }
 }
 
 impl std::fmt::Debug for Ring {
@@ -183,18 +227,22 @@ impl Ring {
         &self.description
     }
 
-    /// Attaches the ring's one writer. Fails if a live writer holds the role (naming its pid)
-    /// or the writer already closed the ring; a role held by a dead process is taken over.
+    /// Attaches the ring's one writer. Fails if a live writer holds the role (naming the pid
+    /// it recorded) or the writer already closed the ring; a role whose holder died is taken
+    /// over. Who is alive is the kernel's answer (see [`Writer`] on `fork`), not a pid's.
     pub fn writer(&self) -> Result<Writer, AttachError> {
-        let me = self.claim(Role::Writer)?;
+        let token = self
+            .memory
+            .liveness()
+            .claim(self.memory.header(), Role::Writer)?;
         let ring = self.memory.ring();
         match WriterState::attach(&ring) {
             Ok(state) => {
                 self.after_attach(Role::Writer);
-                Ok(Writer::new(self.memory.clone(), state, self.spin))
+                Ok(Writer::new(self.memory.clone(), state, self.spin, token))
             }
             Err(e) => {
-                protocol::unclaim(&ring, Role::Writer, me);
+                crate::ownership::unclaim_word(&ring.header.writer);
                 Err(e)
             }
         }
@@ -202,27 +250,27 @@ impl Ring {
 
     /// Attaches the ring's one reader. Fails like [`writer`](Ring::writer).
     pub fn reader(&self) -> Result<Reader, AttachError> {
-        let me = self.claim(Role::Reader)?;
+        let token = self
+            .memory
+            .liveness()
+            .claim(self.memory.header(), Role::Reader)?;
         let ring = self.memory.ring();
         match ReaderState::attach(&ring) {
             Ok(state) => {
                 self.after_attach(Role::Reader);
-                Ok(Reader::new(self.memory.clone(), state, self.spin))
+                Ok(Reader::new(self.memory.clone(), state, self.spin, token))
             }
             Err(e) => {
-                protocol::unclaim(&ring, Role::Reader, me);
+                crate::ownership::unclaim_word(&ring.header.reader);
                 Err(e)
             }
         }
     }
 
-    fn claim(&self, role: Role) -> Result<Owner, AttachError> {
-        let header = self.memory.header();
-        let me = crate::process::claimant(header);
-        protocol::claim(&self.memory.ring(), role, me, |owner| {
-            crate::process::is_dead_in(header, owner)
-        })?;
-        Ok(me)
+    /// What a create with [`RingOptions::replace_stale`] replaced (a sentence), or `None` if
+    /// the name was free.
+    pub fn replaced(&self) -> Option<&str> {
+        self.replaced.as_deref()
     }
 
     /// Once both roles are claimed nobody else needs the name: remove it unless asked to keep
@@ -253,15 +301,15 @@ impl Ring {
     /// read without synchronisation and may be stale by the time they are used.
     pub fn status(&self) -> Status {
         let header = self.memory.header();
-        let creator = header.creator();
+        let liveness = self.memory.liveness();
         Status {
             backend: self.backend(),
             version: layout::LAYOUT_VERSION,
             capacity: self.capacity(),
-            creator_pid: creator.pid(),
-            creator_alive: !crate::process::is_dead(creator),
-            writer: SideStatus::of(&header.writer),
-            reader: SideStatus::of(&header.reader),
+            creator_pid: header.creator() as u32,
+            creator_alive: liveness.others_present(header.creator()),
+            writer: SideStatus::of(header, &liveness, Role::Writer),
+            reader: SideStatus::of(header, &liveness, Role::Reader),
         }
     }
 }
@@ -309,24 +357,55 @@ pub struct SideStatus {
     pub position: u64,
     /// The role's state word.
     pub state: RoleState,
-    /// The pid holding the role, if any.
+    /// The pid that holds (or last held) the role, as its own PID namespace numbers it; see
+    /// [`same_namespace`](Self::same_namespace).
     pub pid: Option<u32>,
-    /// Whether that process is alive (and is the same process, not a recycled pid).
+    /// Whether a live process holds the role: the kernel's answer (a file lock held by the
+    /// handle; System V rings: the recorded pid and start time), right across PID namespaces
+    /// and `fork` for every backend but System V.
     pub alive: bool,
+    /// Whether `pid` is a pid of the PID namespace this process is in (`false` when the holder
+    /// is in another namespace, e.g. another container: the number means nothing here).
+    pub same_namespace: bool,
     /// Whether it is asleep on its futex word.
     pub sleeping: bool,
 }
 
 impl SideStatus {
-    /// A snapshot of one role's line, read without synchronisation.
-    pub(crate) fn of(line: &layout::SideLine) -> Self {
-        let owner = Owner(line.owner.load(Ordering::Relaxed));
+    /// A snapshot of one role's line, read without synchronisation, with its liveness.
+    pub(crate) fn of(
+        header: &layout::Header,
+        liveness: &crate::ownership::Liveness<'_>,
+        role: Role,
+    ) -> Self {
+        let line = header.side(role);
+        let word = line.owner.load(Ordering::Relaxed);
+        let state = RoleState::from_code(line.state.load(Ordering::Relaxed));
+        let held = liveness.role_alive(header, role).unwrap_or(false);
         SideStatus {
             position: line.position.load(Ordering::Relaxed),
-            state: RoleState::from_code(line.state.load(Ordering::Relaxed)),
-            pid: (owner.0 != 0).then(|| owner.pid()),
-            alive: owner.0 != 0 && !crate::process::is_dead(owner),
+            state,
+            pid: (word != 0).then(|| crate::ownership::holder_pid(word)),
+            alive: held && state == RoleState::Attached,
+            same_namespace: same_namespace(liveness, word),
             sleeping: line.wake.load(Ordering::Relaxed) == layout::WAKE_SLEEPING,
+        }
+    }
+}
+
+/// Is the pid in `word` (a holder or creator word) one of this process's PID namespace?
+pub(crate) fn same_namespace(liveness: &crate::ownership::Liveness<'_>, word: u64) -> bool {
+    match liveness {
+        #[cfg(not(loom))]
+        crate::ownership::Liveness::Pids => true,
+        #[cfg(not(loom))]
+        crate::ownership::Liveness::Locks(_) => {
+            let theirs = crate::ownership::holder_namespace(word);
+            theirs == 0 || theirs == crate::process::pid_namespace()
+        }
+        _ => {
+            let _ = word;
+            true
         }
     }
 }
@@ -340,9 +419,12 @@ pub struct Status {
     pub version: u32,
     /// The data capacity in bytes.
     pub capacity: u64,
-    /// The creating process.
+    /// The creating process's pid, as its own PID namespace numbers it (informative).
     pub creator_pid: u32,
-    /// Whether the creator is still alive.
+    /// Whether another process has the ring open (its creator, or a peer): the kernel's
+    /// answer through the presence lock (System V: the creator's pid is alive). A reader
+    /// waiting for a writer that was never attached uses it to tell a creator still at work
+    /// from one that is gone.
     pub creator_alive: bool,
     /// The writer's side.
     pub writer: SideStatus,
@@ -447,7 +529,7 @@ impl LoomSegment {
     pub fn create(&self) -> Ring {
         self.memory
             .header()
-            .initialise(self.memory.geometry, crate::process::current());
+            .initialise(self.memory.geometry, crate::ownership::holder_word());
         self.ring()
     }
 
@@ -478,6 +560,7 @@ impl LoomSegment {
             memory: self.memory.clone(),
             description: "a loom segment".into(),
             spin: self.spin,
+            replaced: None,
         }
     }
 }
@@ -486,7 +569,7 @@ impl LoomSegment {
 mod shared {
     use super::*;
     use crate::layout::HEADER_SIZE;
-    use crate::segment::{self, Mapping, Segment};
+    use crate::segment::{self, Mapping, Purpose, Segment, Stale, Verdict};
     use std::os::unix::net::UnixStream;
 
     impl RingOptions {
@@ -514,11 +597,64 @@ mod shared {
         /// writer.send(b"to whoever opens \"demo\"")?;
         /// # Ok::<(), Box<dyn std::error::Error>>(())
         /// ```
+        ///
+        /// With [`replace_stale`](Self::replace_stale), a stale ring holding the name is
+        /// replaced atomically; anything else there is [`CreateError::Occupied`].
         pub fn create(&self, segment: &Segment) -> Result<Ring, CreateError> {
             let geometry = self.geometry(segment.backend())?;
             let size = self.segment_size(segment.to_string())?;
-            let mapping = segment::create(segment, size, self.mode)?;
-            Ok(self.finish(Memory::mapped(mapping, geometry), segment.to_string()))
+            // A name that vanishes between the exclusive create and the verdict is created
+            // again; one that keeps coming back is a live contest, reported.
+            for _ in 0..8 {
+                match segment::create(segment, size, self.mode) {
+                    Ok(mapping) => {
+                        return Ok(
+                            self.finish(Memory::mapped(mapping, geometry), segment.to_string())
+                        )
+                    }
+                    Err(CreateError::AlreadyExists { .. }) if self.replace_stale => {}
+                    Err(e) => return Err(e),
+                }
+                match segment::judge_stale(segment)? {
+                    Verdict::Gone => continue,
+                    Verdict::Stale(stale) => return self.replace(segment, stale, size, geometry),
+                }
+            }
+            Err(CreateError::Occupied {
+                segment: segment.to_string(),
+                reason: "it keeps being created and removed by other processes; try again".into(),
+            })
+        }
+
+        /// Builds a new ring beside a stale one and moves it over the name (see
+        /// [`replace_stale`](Self::replace_stale)).
+        fn replace(
+            &self,
+            segment: &Segment,
+            stale: Stale,
+            size: usize,
+            geometry: Geometry,
+        ) -> Result<Ring, CreateError> {
+            let temporary = stale.temporary(segment);
+            let mut mapping =
+                segment::create(&temporary, size, self.mode).map_err(|e| match e {
+                    CreateError::AlreadyExists { .. } => CreateError::Occupied {
+                        segment: segment.to_string(),
+                        reason: "another process replaced the stale ring first".into(),
+                    },
+                    e => e,
+                })?;
+            // SAFETY: `segment::create` maps at least HEADER_SIZE bytes, page-aligned.
+            let header = unsafe { Memory::header_of(&mapping) };
+            header.initialise(geometry, crate::ownership::holder_word());
+            let what = stale.description.clone();
+            stale.install(&mut mapping, segment)?;
+            Ok(Ring {
+                memory: Arc::new(Memory::mapped(mapping, geometry)),
+                description: segment.to_string(),
+                spin: self.spin,
+                replaced: Some(what),
+            })
         }
 
         /// Creates a ring in an anonymous shared mapping: processes `fork`ed after this call
@@ -550,7 +686,7 @@ mod shared {
             let mut pause = Duration::from_micros(200);
             loop {
                 let timed_out = self.timeout.is_some_and(|t| start.elapsed() >= t);
-                match segment::open(segment) {
+                match segment::open(segment, Purpose::Use) {
                     Ok(mapping) => {
                         match self.validated(mapping, segment.to_string(), start, &mut pause) {
                             Ok(ring) => return Ok(ring),
@@ -583,6 +719,11 @@ mod shared {
             // SAFETY: `segment::open` maps at least HEADER_SIZE bytes, page-aligned.
             let header = unsafe { Memory::header_of(&mapping) };
             while !header.is_ready() {
+                if creator_gone(&mapping) {
+                    return Err(OpenError::Abandoned {
+                        segment: description,
+                    });
+                }
                 if self.timeout.is_some_and(|t| start.elapsed() >= t) {
                     return Err(OpenError::NotInitialised {
                         segment: description,
@@ -599,6 +740,7 @@ mod shared {
                 memory: Arc::new(Memory::mapped(mapping, geometry)),
                 description,
                 spin: self.spin,
+                replaced: None,
             })
         }
 
@@ -616,6 +758,15 @@ mod shared {
             let mut pause = Duration::from_micros(200);
             self.validated(mapping, description, start, &mut pause)
         }
+    }
+
+    /// Has the creator of a segment whose header is not initialised gone without initialising
+    /// it? The kernel's answer: nobody else holds the presence lock (the creator takes it
+    /// before it sizes the segment). System V segments cannot tell: `false`.
+    fn creator_gone(mapping: &Mapping) -> bool {
+        mapping.file().is_some_and(|fd| {
+            crate::ownership::locks::holder(fd, crate::ownership::PRESENCE_BYTE).is_none()
+        })
     }
 
     impl Ring {
@@ -646,6 +797,7 @@ mod shared {
             let fd = self
                 .memory
                 .mapping()
+                .filter(|_| self.backend() == Backend::Memfd)
                 .and_then(|m| m.memfd())
                 .ok_or_else(|| {
                     std::io::Error::new(
@@ -706,14 +858,19 @@ mod layout_tests {
         let mut magic = [0u8; 8];
         // SAFETY: the first 8 bytes of the header, read in a single-threaded test.
         unsafe { std::ptr::copy_nonoverlapping(base, magic.as_mut_ptr(), 8) };
-        assert_eq!(&magic, b"SHMRING\0");
-        assert_eq!(u32_at(base, 8), 1, "version");
+        assert_eq!(&magic, b"SHMPIPE\0");
+        assert_eq!(u32_at(base, 8), 2, "version");
         assert_eq!(u32_at(base, 12), 4096, "header size");
         assert_eq!(u64_at(base, 16), 256, "capacity");
         assert_eq!(u32_at(base, 24), 0, "flags");
         assert_eq!(u32_at(base, 28), 0x0102_0304, "endian marker");
         assert_eq!(u32_at(base, 32), 1, "init word");
         assert_eq!(u32_at(base, 36), std::process::id(), "creator pid");
+        assert_eq!(
+            u32_at(base, 40),
+            crate::process::pid_namespace(),
+            "creator PID namespace"
+        );
         assert_eq!(u32_at(base, 48), usize::BITS, "pointer bits");
         assert_eq!(u32_at(base, 52), 0, "backend: heap");
 

@@ -370,41 +370,135 @@ impl Parking {
     }
 }
 
-/// Loom's model of the rest of what the kernel keeps for a ring: the process table (so a
-/// model can kill the process holding a handle and let another take its role over) and the
-/// segment's name (so a model can see whether an attach removed it).
+/// Loom's model of the rest of what the kernel keeps for a ring: the open-file-description
+/// locks that tell live role holders from dead ones (see `ownership`), and the segment's name
+/// (so a model can see whether an attach removed it).
 ///
-/// Every handle that claims a role is a process of its own here. A death is published through
-/// a loom `Mutex`, so whoever finds a process dead happens-after everything it did: that is
-/// what the kernel gives a real peer that reads `/proc` (a process's exit and the `/proc`
-/// lookup are ordered by the kernel's own locks), and what `wait_for`'s "one last look"
-/// relies on. The flag in front of it keeps models where nobody dies free of extra states.
+/// A description is a number with a count of the (modelled) processes holding it: 0 is the
+/// ring's presence description, shared by everyone; each claim makes a new one; `fork` adds a
+/// holder; a holder's drop or death removes one, and the last one's going releases the
+/// description's locks, as the kernel does. The table sits behind a loom `Mutex`, so whoever
+/// finds a lock free happens-after the release that freed it: what the kernel's own lock on
+/// the file's lock list gives a real peer.
 #[cfg(loom)]
 #[derive(Debug, Default)]
 pub(crate) struct LoomOs {
-    last_pid: std::sync::atomic::AtomicU32,
-    anyone_died: std::sync::atomic::AtomicBool,
-    dead: loom::sync::Mutex<Vec<u32>>,
+    table: loom::sync::Mutex<LockTable>,
     names_removed: std::sync::atomic::AtomicU32,
+}
+
+/// The modelled locks: who holds each of the four role bytes, and each description's holders.
+#[cfg(loom)]
+#[derive(Debug, Default)]
+struct LockTable {
+    /// Holder counts, indexed by description (index 0, the presence description, unused).
+    holders: Vec<u32>,
+    /// The description holding each byte: writer hold, writer transition, reader hold,
+    /// reader transition.
+    locks: [Option<u32>; 4],
+}
+
+#[cfg(loom)]
+impl LockTable {
+    fn slot(byte: i64) -> usize {
+        match byte {
+            128 => 0,
+            129 => 1,
+            256 => 2,
+            _ => 3,
+        }
+    }
+
+    /// `F_OFD_SETLK` of a write lock: free, or already this description's.
+    fn try_lock(&mut self, ofd: u32, byte: i64) -> bool {
+        let slot = &mut self.locks[Self::slot(byte)];
+        match *slot {
+            Some(holder) if holder != ofd => false,
+            _ => {
+                *slot = Some(ofd);
+                true
+            }
+        }
+    }
+
+    fn unlock(&mut self, ofd: u32, byte: i64) {
+        let slot = &mut self.locks[Self::slot(byte)];
+        if *slot == Some(ofd) {
+            *slot = None;
+        }
+    }
+
+    /// One holder of `ofd` goes; the last one's going releases its locks.
+    fn close(&mut self, ofd: u32) {
+        let count = &mut self.holders[ofd as usize];
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            for slot in &mut self.locks {
+                if *slot == Some(ofd) {
+                    *slot = None;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(loom)]
+impl crate::ownership::Locks for LoomOs {
+    /// A modelled description's number (0: the presence description).
+    type Own = u32;
+
+    fn open_own(&self) -> std::io::Result<u32> {
+        let mut table = self.table.lock().unwrap();
+        if table.holders.is_empty() {
+            table.holders.push(0);
+        }
+        table.holders.push(1);
+        Ok(table.holders.len() as u32 - 1)
+    }
+
+    fn try_lock_own(&self, own: &u32, byte: i64) -> std::io::Result<bool> {
+        Ok(self.table.lock().unwrap().try_lock(*own, byte))
+    }
+
+    fn unlock_own(&self, own: &u32, byte: i64) {
+        self.table.lock().unwrap().unlock(*own, byte);
+    }
+
+    fn try_lock_presence(&self, byte: i64) -> std::io::Result<bool> {
+        Ok(self.table.lock().unwrap().try_lock(0, byte))
+    }
+
+    fn unlock_presence(&self, byte: i64) {
+        self.table.lock().unwrap().unlock(0, byte);
+    }
+
+    fn close_own(&self, own: u32) {
+        self.table.lock().unwrap().close(own);
+    }
+
+    fn held_elsewhere(&self, probe: Option<&u32>, byte: i64) -> bool {
+        let probe = probe.copied().unwrap_or(0);
+        let table = self.table.lock().unwrap();
+        table.locks[LockTable::slot(byte)].is_some_and(|holder| holder != probe)
+    }
+
+    /// Yields to the other threads; never gives up (loom explores the waits instead).
+    fn pause(&self, _tries: u32) -> bool {
+        loom::thread::yield_now();
+        true
+    }
 }
 
 #[cfg(loom)]
 impl LoomOs {
-    /// A fresh process for a handle about to claim a role (pid 1 is the creator).
-    pub(crate) fn spawn(&self) -> crate::layout::Owner {
-        let pid = self.last_pid.fetch_add(1, Ordering::Relaxed) + 2;
-        crate::layout::Owner::new(pid, 0)
+    /// A process holding description `ofd` forks: one more holder.
+    pub(crate) fn fork(&self, ofd: u32) {
+        self.table.lock().unwrap().holders[ofd as usize] += 1;
     }
 
-    /// The process `owner` names dies.
-    pub(crate) fn kill(&self, owner: crate::layout::Owner) {
-        self.dead.lock().unwrap().push(owner.pid());
-        self.anyone_died.store(true, Ordering::Relaxed);
-    }
-
-    /// Has the process `owner` names died?
-    pub(crate) fn is_dead(&self, owner: crate::layout::Owner) -> bool {
-        self.anyone_died.load(Ordering::Relaxed) && self.dead.lock().unwrap().contains(&owner.pid())
+    /// A process holding description `ofd` dies: one holder less.
+    pub(crate) fn crash(&self, ofd: u32) {
+        self.table.lock().unwrap().close(ofd);
     }
 
     /// The segment's name is removed (`Mapping::remove_name` in the real backends).

@@ -11,9 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::layout::{Header, Owner, SideLine, WAKE_SLEEPING};
+use crate::layout::{Header, SideLine, WAKE_SLEEPING};
 use crate::protocol;
-use crate::sync::{spin_hint, AtomicU32, Ordering};
+use crate::sync::{spin_hint, AtomicU32};
 
 /// How long a waiter sleeps before it checks that its peer is alive: a peer's death is noticed
 /// within this much time (plus the cost of one check).
@@ -72,17 +72,18 @@ pub(crate) enum Gave<E> {
     WouldBlock,
     /// The deadline passed.
     TimedOut,
-    /// The peer's process is gone (its owner word is given).
-    PeerDied(Owner),
+    /// The peer's process is gone (the pid it recorded is given).
+    PeerDied(u32),
 }
 
 /// Repeats `attempt` until it is ready, spinning for `spin` and then sleeping on `own.wake`,
-/// woken by the peer (whose role line is `peer`). Each failed attempt must leave the ring so
-/// the peer can progress (the writer publishes pending records before it reports "not yet").
+/// woken by the peer; `peer_died` says (once per slice slept) whether the peer is gone
+/// without closing, with the pid it recorded. Each failed attempt must leave the ring so the
+/// peer can progress (the writer publishes pending records before it reports "not yet").
 pub(crate) fn wait_for<T, E>(
     header: &Header,
     own: &SideLine,
-    peer: &SideLine,
+    peer_died: impl Fn() -> Option<u32>,
     wait: Wait,
     spin: Duration,
     mut attempt: impl FnMut() -> Attempt<T, E>,
@@ -98,7 +99,7 @@ pub(crate) fn wait_for<T, E>(
     if let Some(v) = spin_phase(spin, &mut attempt)? {
         return Ok(v);
     }
-    // The peer's liveness costs a read of /proc: check it once per slice slept without
+    // The peer's liveness costs two system calls: check it once per slice slept without
     // progress, not on every sleep (a ping-pong sleeps once per message).
     let mut last_liveness_check = Instant::now();
     loop {
@@ -118,11 +119,12 @@ pub(crate) fn wait_for<T, E>(
         }
         if cfg!(loom) || last_liveness_check.elapsed() >= LIVENESS_SLICE {
             last_liveness_check = Instant::now();
-            let peer_owner = Owner(peer.owner.load(Ordering::Relaxed));
-            if peer_owner.0 != 0 && crate::process::is_dead_in(header, peer_owner) {
+            if let Some(pid) = peer_died() {
                 protocol::end_sleep(own);
-                // Everything the peer did before it died is visible now: one last look.
-                return attempt().done().unwrap_or(Err(Gave::PeerDied(peer_owner)));
+                // Everything the peer did before it died is visible now (its death released
+                // its lock, and our test of the lock is ordered after that by the kernel):
+                // one last look.
+                return attempt().done().unwrap_or(Err(Gave::PeerDied(pid)));
             }
         }
         futex_wait(header, &own.wake, WAKE_SLEEPING, slice);

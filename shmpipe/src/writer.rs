@@ -6,8 +6,10 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::Role;
 use crate::error::SendError;
 use crate::memory::Memory;
+use crate::ownership::{peer_died, Token};
 use crate::protocol::{self, WriterState};
 use crate::sync::LentMut;
 use crate::wait::{self, Attempt, Gave, Wait};
@@ -31,7 +33,8 @@ pub struct Writer {
     memory: Arc<Memory>,
     state: WriterState,
     spin: Duration,
-    closed: bool,
+    /// What proves this handle holds its role (see `ownership`); `None` once let go.
+    token: Option<Token>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -44,12 +47,17 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(memory: Arc<Memory>, state: WriterState, spin: Duration) -> Self {
+    pub(crate) fn new(
+        memory: Arc<Memory>,
+        state: WriterState,
+        spin: Duration,
+        token: Token,
+    ) -> Self {
         Writer {
             memory,
             state,
             spin,
-            closed: false,
+            token: Some(token),
             _not_sync: PhantomData,
         }
     }
@@ -103,7 +111,7 @@ impl Writer {
         wait::wait_for(
             header,
             &header.writer,
-            &header.reader,
+            peer_died(&self.memory, self.token.as_ref(), Role::Reader),
             wait,
             self.spin,
             || match state.try_place(&ring, len) {
@@ -308,7 +316,7 @@ impl Writer {
         wait::wait_for(
             header,
             &header.writer,
-            &header.reader,
+            peer_died(&self.memory, self.token.as_ref(), Role::Reader),
             wait,
             self.spin,
             || match state.drained(&ring) {
@@ -324,20 +332,67 @@ impl Writer {
     /// the ring (committed but unpublished records are lost, as in a crash), and the modelled
     /// process table reports its owner dead, so the reader sees `PeerDied` and a new writer
     /// may take the role over.
-    #[cfg(loom)]
-    #[doc(hidden)]
-    pub fn crash(mut self) {
-        let header = self.memory.header();
-        let owner = crate::layout::Owner(header.writer.owner.load(crate::sync::Ordering::Relaxed));
-        header.os.kill(owner);
-        self.closed = true;
+    /// Lets go of the role without closing the ring, as if this process had died here:
+    /// records committed but not yet published are lost, and the reader sees the writer as
+    /// dead (`PeerDied`, after everything published) instead of end-of-stream. For a
+    /// program that must not let a half-done stream look complete (its input failed, its
+    /// ring was truncated under it); in every other case drop or close the handle.
+    ///
+    /// ```
+    /// let (writer, _reader) = shmpipe::channel(1024)?;
+    /// writer.abort();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn abort(mut self) {
+        match self.token.take() {
+            #[cfg(loom)]
+            Some(crate::ownership::Token::Loom(ofd)) => self.memory.header().os.crash(ofd),
+            // Dropping the token (its file description) is the death the peer sees.
+            token => drop(token),
+        }
     }
 
+    /// Loom only: the process holding this writer dies here (see [`abort`](Self::abort)).
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn crash(self) {
+        self.abort();
+    }
+
+    /// Loom only: a copy of this handle in another (modelled) process, as `fork` makes: the
+    /// role ends when the last copy is dropped.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_fork(&self) -> Self {
+        let token = match &self.token {
+            Some(crate::ownership::Token::Loom(ofd)) => {
+                self.memory.header().os.fork(*ofd);
+                Some(crate::ownership::Token::Loom(*ofd))
+            }
+            _ => None,
+        };
+        Writer {
+            memory: self.memory.clone(),
+            state: self.state.clone(),
+            spin: self.spin,
+            token,
+
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// Closes the role if this is its last copy in any process (see `ownership`), after
+    /// publishing what this handle has pending.
     fn close_now(&mut self) {
-        if !self.closed {
-            self.closed = true;
+        if let Some(token) = self.token.take() {
             let ring = self.memory.ring();
-            if self.state.close(&ring) {
+            let state = &mut self.state;
+            let mut woke = state.publish(&ring);
+            woke |= self
+                .memory
+                .liveness()
+                .release(token, Role::Writer, || state.close(&ring));
+            if woke {
                 wait::futex_wake(ring.header, &ring.header.reader.wake);
             }
         }
@@ -357,7 +412,7 @@ fn send_error(gave: Gave<SendError>) -> SendError {
         Gave::Failed(e) => e,
         Gave::WouldBlock => SendError::Full,
         Gave::TimedOut => SendError::Timeout,
-        Gave::PeerDied(owner) => SendError::PeerDied { pid: owner.pid() },
+        Gave::PeerDied(pid) => SendError::PeerDied { pid },
     }
 }
 

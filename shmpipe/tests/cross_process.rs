@@ -491,17 +491,25 @@ fn shm_path(segment: &Segment) -> PathBuf {
     }
 }
 
-/// Creates a kept POSIX ring, lets `damage` edit its file, then opens it.
+/// Creates a kept POSIX ring, lets `damage` edit its file, then opens it (with the creating
+/// `Ring` dropped: nobody else has it open).
 fn open_damaged(damage: impl FnOnce(&std::fs::File)) -> Result<Ring, OpenError> {
+    open_damaged_while(false, damage)
+}
+
+/// [`open_damaged`], with the creator's `Ring` still open if `creator_alive`.
+fn open_damaged_while(
+    creator_alive: bool,
+    damage: impl FnOnce(&std::fs::File),
+) -> Result<Ring, OpenError> {
     let segment = posix();
     let _cleanup = Cleanup(segment.clone());
-    drop(
-        RingOptions::new()
-            .capacity(4096)
-            .keep_name(true)
-            .create(&segment)
-            .unwrap(),
-    );
+    let creator = RingOptions::new()
+        .capacity(4096)
+        .keep_name(true)
+        .create(&segment)
+        .unwrap();
+    let _creator = creator_alive.then_some(creator);
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -528,7 +536,7 @@ fn wrong_version_is_refused() {
             err,
             OpenError::VersionMismatch {
                 found: 99,
-                expected: 1,
+                expected: 2,
                 ..
             }
         ),
@@ -570,12 +578,28 @@ fn truncated_segment_is_refused_before_mapping_past_its_end() {
 
 #[test]
 fn a_segment_still_initialising_times_out_as_not_initialised() {
-    // The init word is 0 while the creator initialises.
-    let err = open_damaged(|f| f.write_all_at(&0u32.to_ne_bytes(), 32).unwrap()).unwrap_err();
+    // The init word is 0 while the creator initialises (and has the segment open).
+    let err =
+        open_damaged_while(true, |f| f.write_all_at(&0u32.to_ne_bytes(), 32).unwrap()).unwrap_err();
     assert!(matches!(err, OpenError::NotInitialised { .. }), "{err:?}");
     // A segment not even sized yet looks the same.
-    let err = open_damaged(|f| f.set_len(0).unwrap()).unwrap_err();
+    let err = open_damaged_while(true, |f| f.set_len(0).unwrap()).unwrap_err();
     assert!(matches!(err, OpenError::NotInitialised { .. }), "{err:?}");
+}
+
+#[test]
+fn a_segment_whose_creator_died_before_initialising_it_is_abandoned_at_once() {
+    let start = std::time::Instant::now();
+    let err = open_damaged_while(false, |f| f.write_all_at(&0u32.to_ne_bytes(), 32).unwrap())
+        .unwrap_err();
+    assert!(matches!(err, OpenError::Abandoned { .. }), "{err:?}");
+    assert!(err.to_string().contains("creator is gone"), "{err}");
+    // Known from the kernel at once, not after a timeout.
+    assert!(
+        start.elapsed() < Duration::from_millis(90),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 /// A kept POSIX ring with both handles attached, and its backing file for tampering.

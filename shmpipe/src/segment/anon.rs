@@ -1,14 +1,16 @@
-//! Anonymous `MAP_SHARED` mappings: no name, shared with the children forked afterwards.
+//! Anonymous shared rings: no name, shared with the children forked afterwards. The memory is
+//! a memfd mapped `MAP_SHARED` (the same pages as `MAP_ANONYMOUS | MAP_SHARED`), so the ring
+//! has a file for the role locks that tell live holders from dead ones (see `ownership`); the
+//! descriptor is close-on-exec and never passed anywhere.
 
-use super::{check_size, create_os, fd, Mapping};
+use super::{memfd, Mapping};
 use crate::error::CreateError;
 
-/// What error messages call an anonymous mapping.
-const WHAT: &str = "anonymous shared mapping";
-
-/// Maps `size` zero-filled bytes `MAP_SHARED | MAP_ANONYMOUS`: shared with every child
-/// forked later, freed with the last mapping.
+/// Maps `size` zero-filled bytes shared with every child forked later, freed with the last
+/// mapping and descriptor.
 pub(crate) fn create_anonymous(size: usize) -> Result<Mapping, CreateError> {
-    check_size(size)?;
-    fd::map(None, size).map_err(|e| create_os("mmap", WHAT, e))
+    let mut mapping = memfd::create_memfd(size)?;
+    // Not for passing: an anonymous ring is shared by `fork` only.
+    mapping.memfd = false;
+    Ok(mapping)
 }

@@ -9,9 +9,12 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::ptr::{self, NonNull};
 use std::time::Duration;
 
-use super::{bytes, create_os, open_os, Mapping, Named, Unmap};
+use super::{bytes, create_os, open_os, Mapping, Named, Purpose, Unmap};
 use crate::error::{CreateError, OpenError};
 use crate::layout::HEADER_SIZE;
+use crate::ownership::locks;
+use crate::ownership::PRESENCE_BYTE;
+use std::os::fd::OwnedFd;
 
 /// Which file a name referred to: device and inode number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,13 +46,25 @@ pub(super) enum Room {
 /// Sets the mode of a new, empty file (when `mode` is given), sizes it to `size` bytes,
 /// reserves the space, and maps it. The file was created empty by the caller, so the mapping
 /// reads as zeros.
+///
+/// The creator takes the presence lock first (see `ownership`): from its creation on, the
+/// segment is never taken for a stale ring. The mapping keeps the file.
 pub(super) fn size_and_map(
-    file: &File,
+    file: File,
     size: usize,
     mode: Option<u32>,
     what: &str,
     room: Room,
 ) -> Result<Mapping, CreateError> {
+    if !locks::try_lock(file.as_fd(), libc::F_RDLCK, PRESENCE_BYTE)
+        .map_err(|e| create_os("fcntl(F_OFD_SETLK)", what, e))?
+    {
+        return Err(create_os(
+            "fcntl(F_OFD_SETLK)",
+            what,
+            io::Error::other("another process holds a write lock on the new segment"),
+        ));
+    }
     if let Some(mode) = mode {
         // fchmod: the mode given to open was narrowed by the umask.
         file.set_permissions(Permissions::from_mode(mode))
@@ -73,14 +88,23 @@ pub(super) fn size_and_map(
     }
     // ftruncate
     file.set_len(len)
-        .map_err(|e| sizing_error("ftruncate", e, file, len, what, room))?;
-    reserve(file, len).map_err(|e| sizing_error("posix_fallocate", e, file, len, what, room))?;
-    map(Some(file.as_fd()), size).map_err(|e| create_os("mmap", what, e))
+        .map_err(|e| sizing_error("ftruncate", e, &file, len, what, room))?;
+    reserve(&file, len).map_err(|e| sizing_error("posix_fallocate", e, &file, len, what, room))?;
+    let mut mapping = map(Some(file.as_fd()), size).map_err(|e| create_os("mmap", what, e))?;
+    mapping.file = Some(OwnedFd::from(file));
+    Ok(mapping)
 }
 
-/// Checks the size of an existing segment and maps all of it; returns the mapping and the
-/// file's identity.
-pub(super) fn map_existing(file: &File, what: &str) -> Result<(Mapping, FileId), OpenError> {
+/// Checks the size of an existing segment and maps all of it; returns the mapping (which
+/// keeps the file) and the file's identity. For use, it first takes the presence lock (a
+/// segment being replaced right now is `NotInitialised`: retry) and reserves the backing of
+/// the whole segment, so a sparse segment on a full filesystem is an error here, never a
+/// `SIGBUS` later.
+pub(super) fn map_existing(
+    file: File,
+    what: &str,
+    purpose: Purpose,
+) -> Result<(Mapping, FileId), OpenError> {
     let meta = file.metadata().map_err(|e| open_os("fstat", what, e))?;
     if !meta.file_type().is_file() {
         return Err(OpenError::Incompatible {
@@ -89,7 +113,33 @@ pub(super) fn map_existing(file: &File, what: &str) -> Result<(Mapping, FileId),
         });
     }
     let len = check_len(meta.len(), what)?;
-    let mapping = map(Some(file.as_fd()), len).map_err(|e| open_os("mmap", what, e))?;
+    if purpose == Purpose::Use {
+        let present = locks::try_lock(file.as_fd(), libc::F_RDLCK, PRESENCE_BYTE)
+            .map_err(|e| open_os("fcntl(F_OFD_SETLK)", what, e))?;
+        if !present {
+            // A replacer holds the write lock: the name is about to refer to a new ring.
+            return Err(OpenError::NotInitialised {
+                segment: what.to_owned(),
+                waited: Duration::ZERO,
+            });
+        }
+        reserve(&file, meta.len()).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOSPC) => OpenError::Os {
+                op: "posix_fallocate",
+                segment: what.to_owned(),
+                source: io::Error::new(
+                    e.kind(),
+                    format!(
+                        "its {} are not all backed by memory and its filesystem has no room left to back them (using it would crash with SIGBUS); free space or remove it",
+                        bytes(meta.len())
+                    ),
+                ),
+            },
+            _ => open_os("posix_fallocate", what, e),
+        })?;
+    }
+    let mut mapping = map(Some(file.as_fd()), len).map_err(|e| open_os("mmap", what, e))?;
+    mapping.file = Some(OwnedFd::from(file));
     Ok((mapping, FileId::of(&meta)))
 }
 
@@ -145,7 +195,8 @@ pub(super) fn map(fd: Option<BorrowedFd<'_>>, len: usize) -> io::Result<Mapping>
         len,
         unmap: Unmap::Munmap,
         name: Named::None,
-        memfd: None,
+        file: None,
+        memfd: false,
     })
 }
 

@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::fd::{self, FileId, Room};
-use super::{create_os, open_os, BadName, Mapping, Named};
+use super::{create_os, open_os, BadName, Mapping, Named, Purpose};
 use crate::error::{CreateError, OpenError};
 
 /// Checks a segment's path: not empty, no NUL byte.
@@ -59,7 +59,7 @@ pub(super) fn create(
     } else {
         Room::AnyFilesystem
     };
-    match fd::size_and_map(&file, size, Some(mode), what, room) {
+    match fd::size_and_map(file, size, Some(mode), what, room) {
         Ok(mut mapping) => {
             mapping.name = named;
             Ok(mapping)
@@ -72,7 +72,7 @@ pub(super) fn create(
 }
 
 /// Opens an existing file read-write and maps all of it; see [`super::open`].
-pub(super) fn open(path: &Path, what: &str) -> Result<Mapping, OpenError> {
+pub(super) fn open(path: &Path, what: &str, purpose: Purpose) -> Result<Mapping, OpenError> {
     let file: File = OpenOptions::new()
         .read(true)
         .write(true)
@@ -83,7 +83,7 @@ pub(super) fn open(path: &Path, what: &str) -> Result<Mapping, OpenError> {
             Ok(bad) => bad.into(),
             Err(e) => open_os("open", what, e),
         })?;
-    let (mut mapping, id) = fd::map_existing(&file, what)?;
+    let (mut mapping, id) = fd::map_existing(file, what, purpose)?;
     mapping.name = Named::File {
         path: path.to_owned(),
         id,

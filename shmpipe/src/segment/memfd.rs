@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::ptr;
 
 use super::fd::{self, Room};
-use super::{check_size, cvt, Mapping};
+use super::{check_size, cvt, Mapping, Purpose};
 use crate::error::{CreateError, OpenError};
 use crate::layout::HEADER_SIZE;
 
@@ -41,12 +41,13 @@ pub(crate) fn create_memfd(size: usize) -> Result<Mapping, CreateError> {
     let raw = cvt(raw).map_err(|e| create_os_error("memfd_create", e))?;
     // SAFETY: memfd_create just returned this fd, and nothing else owns it.
     let file = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
-    let mut mapping = fd::size_and_map(&file, size, None, CREATED, Room::Memory)?;
+    let mut mapping = fd::size_and_map(file, size, None, CREATED, Room::Memory)?;
     let seals = SIZE_SEALS | libc::F_SEAL_SEAL;
-    // SAFETY: a plain fcntl on a valid fd; it touches no memory of ours.
-    cvt(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) })
+    let fd = mapping.file().map(|fd| fd.as_raw_fd()).unwrap_or(-1);
+    // SAFETY: a plain fcntl on the mapping's valid fd; it touches no memory of ours.
+    cvt(unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) })
         .map_err(|e| create_os_error("fcntl(F_ADD_SEALS)", e))?;
-    mapping.memfd = Some(OwnedFd::from(file));
+    mapping.memfd = true;
     Ok(mapping)
 }
 
@@ -68,7 +69,7 @@ pub(crate) fn open_memfd(fd: OwnedFd) -> Result<Mapping, OpenError> {
         });
     }
     let file = File::from(fd);
-    let (mut mapping, _) = fd::map_existing(&file, RECEIVED).map_err(|e| match e {
+    let (mut mapping, _) = fd::map_existing(file, RECEIVED, Purpose::Use).map_err(|e| match e {
         // Sealed against growing, an empty memfd stays empty: waiting would not help.
         OpenError::NotInitialised { segment, .. } => OpenError::Truncated {
             segment,
@@ -77,7 +78,7 @@ pub(crate) fn open_memfd(fd: OwnedFd) -> Result<Mapping, OpenError> {
         },
         e => e,
     })?;
-    mapping.memfd = Some(OwnedFd::from(file));
+    mapping.memfd = true;
     Ok(mapping)
 }
 

@@ -22,6 +22,7 @@ mod fd;
 mod file;
 mod memfd;
 mod posix;
+mod replace;
 mod sysv;
 #[cfg(test)]
 mod tests;
@@ -40,6 +41,7 @@ use crate::layout::{Backend, HEADER_SIZE};
 pub(crate) use anon::create_anonymous;
 #[allow(unused_imports)]
 pub(crate) use memfd::{create_memfd, open_memfd, recv_fd, send_fd};
+pub(crate) use replace::{judge_stale, Stale, Verdict};
 
 /// Where a named ring lives: the name other processes use to find it.
 ///
@@ -193,8 +195,12 @@ pub(crate) struct Mapping {
     len: usize,
     unmap: Unmap,
     name: Named,
-    /// The memfd, kept open so it can be passed to a peer.
-    memfd: Option<OwnedFd>,
+    /// The segment's file, for the fd-based backends: the ring's presence description (it
+    /// holds the presence lock when opened for use, see `ownership`), the probe the roles'
+    /// liveness is tested through, and what a memfd ring passes to a peer.
+    file: Option<OwnedFd>,
+    /// Whether `file` is a memfd that may be passed to a peer.
+    memfd: bool,
 }
 
 // SAFETY: a `Mapping` is a plain shared memory mapping owned by this value: the pointer is
@@ -232,7 +238,15 @@ impl Mapping {
 
     /// The memfd behind this mapping, for [`send_fd`]; `None` unless it is a memfd mapping.
     pub(crate) fn memfd(&self) -> Option<BorrowedFd<'_>> {
-        self.memfd.as_ref().map(|fd| fd.as_fd())
+        self.file
+            .as_ref()
+            .filter(|_| self.memfd)
+            .map(|fd| fd.as_fd())
+    }
+
+    /// The segment's file (its presence description), for the fd-based backends.
+    pub(crate) fn file(&self) -> Option<BorrowedFd<'_>> {
+        self.file.as_ref().map(|fd| fd.as_fd())
     }
 }
 
@@ -283,18 +297,30 @@ pub(crate) fn create(seg: &Segment, size: usize, mode: u32) -> Result<Mapping, C
     }
 }
 
+/// Why a segment is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// To use the ring: take the presence lock (so nobody replaces it as stale while it is
+    /// open) and reserve its backing (so an unbacked page is an error now, not a `SIGBUS`).
+    Use,
+    /// To look at it (`inspect`): change nothing, hold nothing.
+    Inspect,
+}
+
 /// Opens an existing segment read-write, without creating it, and maps all of it.
 ///
 /// A segment of size 0 gives [`OpenError::NotInitialised`] (its creator has not sized it yet:
-/// retry), one shorter than [`HEADER_SIZE`] gives [`OpenError::Truncated`].
-pub(crate) fn open(seg: &Segment) -> Result<Mapping, OpenError> {
+/// retry), one shorter than [`HEADER_SIZE`] gives [`OpenError::Truncated`]; one being
+/// replaced by another process right now gives `NotInitialised` too (retry: the name will
+/// refer to the new ring).
+pub(crate) fn open(seg: &Segment, purpose: Purpose) -> Result<Mapping, OpenError> {
     let what = seg.to_string();
     match seg {
-        Segment::Posix(name) => posix::open(posix::name(name)?, &what),
+        Segment::Posix(name) => posix::open(posix::name(name)?, &what, purpose),
         Segment::SysV(key) => sysv::open(sysv::key(key)?, &what),
         Segment::File(path) => {
             file::check_path(path)?;
-            file::open(path, &what)
+            file::open(path, &what, purpose)
         }
     }
 }

@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use super::fd::{self, FileId, Room};
-use super::{create_os, cvt, open_os, BadName, Mapping, Named};
+use super::{create_os, cvt, open_os, BadName, Mapping, Named, Purpose};
 use crate::error::{CreateError, OpenError};
 
 /// The longest name after the leading `/` (`NAME_MAX`).
@@ -60,7 +60,7 @@ pub(super) fn create(
         }
     };
     let named = Named::Posix { name, id };
-    match fd::size_and_map(&file, size, Some(mode), what, Room::Mount("/dev/shm")) {
+    match fd::size_and_map(file, size, Some(mode), what, Room::Mount("/dev/shm")) {
         Ok(mut mapping) => {
             mapping.name = named;
             Ok(mapping)
@@ -73,12 +73,12 @@ pub(super) fn create(
 }
 
 /// Opens an existing object read-write and maps all of it; see [`super::open`].
-pub(super) fn open(name: CString, what: &str) -> Result<Mapping, OpenError> {
+pub(super) fn open(name: CString, what: &str, purpose: Purpose) -> Result<Mapping, OpenError> {
     let file = shm_open(&name, libc::O_RDWR, 0).map_err(|e| match refused(&name, e) {
         Ok(bad) => bad.into(),
         Err(e) => open_os("shm_open", what, e),
     })?;
-    let (mut mapping, id) = fd::map_existing(&file, what)?;
+    let (mut mapping, id) = fd::map_existing(file, what, purpose)?;
     mapping.name = Named::Posix { name, id };
     Ok(mapping)
 }

@@ -9,6 +9,7 @@ use std::ptr::{self, NonNull};
 
 use super::{bytes, create_os, cvt, fd, open_os, BadName, Mapping, Named, SysvKey, Unmap};
 use crate::error::{CreateError, OpenError};
+use crate::layout::HEADER_SIZE;
 
 /// Resolves a [`SysvKey`] to the key to pass to `shmget`, refusing `IPC_PRIVATE`.
 pub(super) fn key(key: &SysvKey) -> Result<libc::key_t, BadName> {
@@ -143,6 +144,31 @@ pub(super) fn stat(shmid: libc::c_int) -> io::Result<libc::shmid_ds> {
     Ok(unsafe { ds.assume_init() })
 }
 
+/// The first 16 bytes of segment `shmid` (magic and version), read through a short read-only
+/// attachment; `None` if the segment is shorter than a header.
+pub(super) fn read_header(shmid: libc::c_int) -> io::Result<Option<[u8; 16]>> {
+    let ds = stat(shmid)?;
+    if (ds.shm_segsz as u64) < HEADER_SIZE as u64 {
+        return Ok(None);
+    }
+    // SAFETY: with a null address the kernel picks free address space; read-only.
+    let ptr = unsafe { libc::shmat(shmid, ptr::null(), libc::SHM_RDONLY) };
+    if ptr as isize == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = [0u8; 16];
+    // SAFETY: the attachment is at least HEADER_SIZE bytes (checked above), readable, and
+    // page-aligned; the 16 bytes are read as two volatile words (another process may be
+    // writing them: any value read is validated by the caller).
+    unsafe {
+        let words = ptr.cast::<u64>();
+        out[..8].copy_from_slice(&words.read_volatile().to_ne_bytes());
+        out[8..].copy_from_slice(&words.add(1).read_volatile().to_ne_bytes());
+        libc::shmdt(ptr);
+    }
+    Ok(Some(out))
+}
+
 /// `shmget`.
 pub(super) fn shmget(key: libc::key_t, size: usize, flags: libc::c_int) -> io::Result<libc::c_int> {
     // SAFETY: a plain system call; it touches no memory of ours.
@@ -169,7 +195,8 @@ fn attach(shmid: libc::c_int, len: usize) -> io::Result<Mapping> {
         len,
         unmap: Unmap::Shmdt,
         name: Named::None,
-        memfd: None,
+        file: None,
+        memfd: false,
     })
 }
 

@@ -154,7 +154,7 @@ fn make_raw(seg: &Segment, size: usize) {
 }
 
 fn assert_not_found(seg: &Segment) {
-    match open(seg) {
+    match open(seg, Purpose::Use) {
         Err(OpenError::NotFound { segment }) => assert_eq!(segment, seg.to_string()),
         other => panic!("{seg}: expected NotFound, got {other:?}"),
     }
@@ -178,7 +178,7 @@ fn create_then_open_see_the_same_bytes() {
         assert!(created.memfd().is_none());
 
         poke(&created, 10, b"from the creator");
-        let opened = open(&s.seg).expect("open");
+        let opened = open(&s.seg, Purpose::Use).expect("open");
         assert_eq!(opened.len(), SIZE, "{kind:?}");
         assert_eq!(peek(&opened, 10, 16), b"from the creator", "{kind:?}");
         poke(&opened, SIZE - 6, b"opener");
@@ -199,7 +199,7 @@ fn posix_names_with_and_without_slash_are_the_same_object() {
 
     let created = create(&bare, SIZE, 0o600).expect("create without slash");
     poke(&created, 0, b"same");
-    let opened = open(&s.seg).expect("open with slash");
+    let opened = open(&s.seg, Purpose::Use).expect("open with slash");
     assert_eq!(peek(&opened, 0, 4), b"same");
 }
 
@@ -213,7 +213,7 @@ fn create_is_exclusive() {
             other => panic!("{kind:?}: expected AlreadyExists, got {other:?}"),
         }
         // The failed second create must not have removed the first one's name.
-        open(&s.seg).expect("the first segment is still there");
+        open(&s.seg, Purpose::Use).expect("the first segment is still there");
     }
 }
 
@@ -242,7 +242,7 @@ fn empty_segment_is_not_initialised() {
     for kind in [Kind::Posix, Kind::File] {
         let s = Scratch::new(kind);
         make_raw(&s.seg, 0);
-        match open(&s.seg) {
+        match open(&s.seg, Purpose::Use) {
             Err(OpenError::NotInitialised { waited, .. }) => assert_eq!(waited, Duration::ZERO),
             other => panic!("{kind:?}: expected NotInitialised, got {other:?}"),
         }
@@ -254,7 +254,7 @@ fn short_segment_is_truncated() {
     for kind in KINDS {
         let s = Scratch::new(kind);
         make_raw(&s.seg, 100);
-        match open(&s.seg) {
+        match open(&s.seg, Purpose::Use) {
             Err(OpenError::Truncated { needed, actual, .. }) => {
                 assert_eq!((needed, actual), (HEADER_SIZE as u64, 100), "{kind:?}")
             }
@@ -268,7 +268,7 @@ fn remove_name_hides_the_segment_but_keeps_mappings() {
     for kind in KINDS {
         let s = Scratch::new(kind);
         let created = create(&s.seg, SIZE, 0o600).expect("create");
-        let opened = open(&s.seg).expect("open");
+        let opened = open(&s.seg, Purpose::Use).expect("open");
         opened.remove_name().expect("remove_name");
         assert_not_found(&s.seg);
         // Both mappings still share the memory.
@@ -290,7 +290,7 @@ fn remove_name_spares_a_segment_recreated_under_the_same_name() {
         let new = create(&s.seg, SIZE, 0o600).expect("create the new segment");
         poke(&new, 0, b"new");
         old.remove_name().expect("remove_name of the old segment");
-        let opened = open(&s.seg).expect("the new segment must still be there");
+        let opened = open(&s.seg, Purpose::Use).expect("the new segment must still be there");
         assert_eq!(peek(&opened, 0, 3), b"new", "{kind:?}");
         new.remove_name().expect("remove_name of the new segment");
         assert_not_found(&s.seg);
@@ -343,7 +343,7 @@ fn bad_names_are_refused() {
             Err(CreateError::InvalidName { reason, .. }) => assert!(!reason.is_empty()),
             other => panic!("{seg:?}: create: expected InvalidName, got {other:?}"),
         }
-        match open(&seg) {
+        match open(&seg, Purpose::Use) {
             Err(OpenError::InvalidName { reason, .. }) => assert!(!reason.is_empty()),
             other => panic!("{seg:?}: open: expected InvalidName, got {other:?}"),
         }
@@ -359,10 +359,10 @@ fn bad_name_messages_say_what_is_wrong() {
         err.to_string(),
         "invalid segment name \"/a/b\": a POSIX shared memory name may contain '/' only as its first character"
     );
-    let err = open(&Segment::sysv_key(0)).expect_err("key 0");
+    let err = open(&Segment::sysv_key(0), Purpose::Use).expect_err("key 0");
     assert!(err.to_string().contains("IPC_PRIVATE"), "{err}");
     let missing = Path::new("/nonexistent/shmpipe-test");
-    let err = open(&Segment::sysv_ftok(missing, 7)).expect_err("ftok");
+    let err = open(&Segment::sysv_ftok(missing, 7), Purpose::Use).expect_err("ftok");
     let text = err.to_string();
     assert!(
         text.contains("/nonexistent/shmpipe-test") && text.contains("No such file"),
@@ -383,7 +383,7 @@ fn longest_posix_name_is_accepted() {
         ftok_file: None,
     };
     let _m = create(&s.seg, SIZE, 0o600).expect("a 255-byte name");
-    open(&s.seg).expect("open a 255-byte name");
+    open(&s.seg, Purpose::Use).expect("open a 255-byte name");
 }
 
 #[test]
@@ -505,7 +505,7 @@ fn another_user_is_denied_a_0600_segment() {
     for kind in KINDS {
         let s = Scratch::new(kind);
         let _m = create(&s.seg, SIZE, 0o600).expect("create");
-        let Some(result) = as_nobody(|| open(&s.seg).map(|_| ())) else {
+        let Some(result) = as_nobody(|| open(&s.seg, Purpose::Use).map(|_| ())) else {
             eprintln!("cannot switch to uid 65534 here; skipping the permission test");
             return;
         };
