@@ -40,6 +40,7 @@ L = "shmpipe/src/layout.rs"
 W = "shmpipe/src/wait.rs"
 WR = "shmpipe/src/writer.rs"
 R = "shmpipe/src/reader.rs"
+O = "shmpipe/src/ownership.rs"
 MUTANTS = [
   # --- every Release/Acquire/AcqRel in src/, weakened -----------------------------------
   dict(id="init-store", what="Header::initialise: init word store Release -> Relaxed",
@@ -95,8 +96,8 @@ MUTANTS = [
        edits=[(P, "own.wake.swap(WAKE_SLEEPING, Ordering::Acquire)", "own.wake.swap(WAKE_SLEEPING, Ordering::Relaxed)")],
        expect=["reader_sleeps_on_empty_and_is_woken", "writer_sleeps_on_full_and_is_woken"]),
   dict(id="claim-cas", what="claim: owner compare-exchange Acquire -> Relaxed",
-       edits=[(P, ".compare_exchange(current, me.0, Ordering::Acquire, Ordering::Relaxed)",
-                  ".compare_exchange(current, me.0, Ordering::Relaxed, Ordering::Relaxed)")],
+       edits=[(O, ".compare_exchange(current, me, Ordering::Acquire, Ordering::Relaxed)",
+                  ".compare_exchange(current, me, Ordering::Relaxed, Ordering::Relaxed)")],
        expect=["both_attach_one_sees_the_other", "role_claim_race"]),
   dict(id="both-attached", what="both_attached: fetch_add Release -> Relaxed",
        edits=[(P, "owner.fetch_add(0, Ordering::Release)", "owner.fetch_add(0, Ordering::Relaxed)")],
@@ -129,9 +130,20 @@ MUTANTS = [
                   "would otherwise wait for ever.\n                    if false && state.publish_skipped(&ring) {")],
        expect=["receive_batch_publishes_deferred_releases_before_waiting", "zero_copy_reserve_commit_and_in_place_receive"]),
   dict(id="claim-not-atomic", what="claim: load-then-store instead of compare-exchange",
-       edits=[(P, "match line\n            .owner\n            .compare_exchange(current, me.0, Ordering::Acquire, Ordering::Relaxed)\n        {",
-                  "match {\n            crate::sync::spin_hint();\n            line.owner.store(me.0, Ordering::Relaxed);\n            Ok::<u64, u64>(current)\n        } {")],
+       edits=[(O, "match line\n            .owner\n            .compare_exchange(current, me, Ordering::Acquire, Ordering::Relaxed)\n        {",
+                  "match {\n            crate::sync::spin_hint();\n            line.owner.store(me, Ordering::Relaxed);\n            Ok::<u64, u64>(current)\n        } {")],
        expect=["role_claim_race"]),
+  # --- ownership: the kernel's locks (issue 9/12) ----------------------------------------
+  dict(id="close-without-transition", what="release_locks: close the handle's description without holding the transition lock",
+       edits=[(O, "    let mut tries = 0;\n    loop {\n        match locks.try_lock_own(&closer, transition_byte(role)) {",
+                  "    let mut tries = 0;\n    while false {\n        match locks.try_lock_own(&closer, transition_byte(role)) {")],
+       expect=["forked_writer_closes_with_its_last_copy"]),
+  dict(id="close-not-last-holder", what="release_locks: store CLOSED whether or not a copy of the handle lives on",
+       edits=[(O, "        Ok(true) => close(),\n        // Another copy", "        _ if true => close(),\n        // Another copy")],
+       expect=["forked_writer_closes_with_its_last_copy"]),
+  dict(id="claim-without-transition", what="claim_locks: take the hold lock without waiting for the transition lock",
+       edits=[(O, "    while !locks\n        .try_lock_own(&own, transition_byte(role))", "    while false && !locks\n        .try_lock_own(&own, transition_byte(role))")],
+       expect=["claim_after_close_is_refused"]),
   dict(id="both-attached-load", what="both_attached: read-modify-write -> load (Acquire)",
        edits=[(P, "ring.side(other).owner.fetch_add(0, Ordering::Release) != 0", "ring.side(other).owner.load(Ordering::Acquire) != 0")],
        expect=["both_attach_one_sees_the_other"]),
@@ -152,7 +164,8 @@ models=(one_record stream_wraps_with_padding full_and_empty_boundaries
     reader_close_while_writer_blocked
     reader_sleeps_on_empty_and_is_woken writer_sleeps_on_full_and_is_woken role_claim_race
     both_attach_one_sees_the_other opener_waits_for_initialised_header
-    reader_attaches_mid_stream writer_takes_over_from_dead_writer)
+    reader_attaches_mid_stream writer_takes_over_from_dead_writer
+    forked_writer_closes_with_its_last_copy claim_after_close_is_refused)
 
 py() { python3 -c "$MUTANTS"$'\n'"$1" "${@:2}"; }
 

@@ -289,15 +289,16 @@ fn writer_sleeps_on_full_and_is_woken() {
     });
 }
 
-/// Two would-be writers claim the same ring at once: exactly one gets the writer, the other
-/// is told the role is taken.
+/// Two would-be writers claim the same heap ring at once (two threads; no file locks): exactly
+/// one gets the writer, the other is told the role is taken.
 ///
-/// Checks that the claim is one compare-exchange (mutual exclusion needs no ordering, only the
-/// read-modify-write).
+/// Checks that the claim of the holder word (`ownership::claim_word`) is one compare-exchange
+/// (mutual exclusion needs no ordering, only the read-modify-write). Shared segments add the
+/// kernel's lock on top (`claim_after_close_is_refused`).
 #[test]
 fn role_claim_race() {
     loom::model(|| {
-        let ring = Arc::new(RingOptions::new().capacity(16).heap().unwrap());
+        let ring = Arc::new(RingOptions::new().capacity(16).heap_in_process().unwrap());
         let other = ring.clone();
         // Each keeps what it won until both have tried (a dropped writer closes the role).
         let t = thread::spawn(move || other.writer());

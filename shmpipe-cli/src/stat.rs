@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use shmpipe::{Inspection, OpenError, RawHeader, SideStatus};
+use shmpipe::{Inspection, OpenError, RawHeader, RoleState, SideStatus};
 
 use super::args::StatArgs;
 use super::{names, Failure, Outcome};
@@ -59,14 +59,20 @@ fn bytes(n: u64) -> String {
     format!("{n} bytes ({value:.1} {})", units[unit])
 }
 
-fn pid_text(pid: u32, alive: bool) -> String {
-    format!("pid {pid} ({})", if alive { "alive" } else { "dead" })
-}
-
+/// A role's holder: its pid (as its own PID namespace numbers it) and, while the role is
+/// attached, whether it is alive (the kernel's answer: its lock is held).
 fn side_text(side: &SideStatus) -> String {
     let mut text = side.state.to_string();
     if let Some(pid) = side.pid {
-        let _ = write!(text, ", {}", pid_text(pid, side.alive));
+        let namespace = if side.same_namespace {
+            ""
+        } else {
+            " in another PID namespace"
+        };
+        let _ = write!(text, ", pid {pid}{namespace}");
+        if side.state == RoleState::Attached {
+            text.push_str(if side.alive { " (alive)" } else { " (dead)" });
+        }
     }
     let _ = write!(text, ", position {}", side.position);
     if side.sleeping {
@@ -128,7 +134,17 @@ fn header_lines(h: &RawHeader, found: &Inspection) -> Vec<(&'static str, String)
         ),
         ("capacity", bytes(h.capacity)),
         ("flags", format!("{:#x} (name {name})", h.flags)),
-        ("creator", pid_text(h.creator_pid, h.creator_alive)),
+        ("creator", format!("pid {}", h.creator_pid)),
+        (
+            "open",
+            if h.in_use {
+                "yes: a process has it open".to_owned()
+            } else if found.is_stale() {
+                "no: stale, nobody has it open (`shmpipe write` replaces it, `shmpipe rm` removes it)".to_owned()
+            } else {
+                "no: nobody has it open".to_owned()
+            },
+        ),
         ("writer", side_text(&h.writer)),
         ("reader", side_text(&h.reader)),
         ("in use", used),
@@ -158,10 +174,11 @@ fn quote(s: &str) -> String {
 
 fn side_json(side: &SideStatus) -> String {
     format!(
-        r#"{{"state":{},"pid":{},"alive":{},"position":{},"sleeping":{}}}"#,
+        r#"{{"state":{},"pid":{},"alive":{},"same_pid_namespace":{},"position":{},"sleeping":{}}}"#,
         quote(&side.state.to_string()),
         side.pid.map_or("null".to_owned(), |p| p.to_string()),
         side.alive,
+        side.same_namespace,
         side.position,
         side.sleeping
     )
@@ -175,7 +192,7 @@ fn json(found: &Inspection) -> String {
             concat!(
                 r#"{{"magic":{},"version":{},"header_size":{},"capacity":{},"flags":{},"#,
                 r#""keep_name":{},"initialised":{},"pointer_bits":{},"backend":{},"#,
-                r#""creator":{{"pid":{},"alive":{}}},"writer":{},"reader":{}}}"#
+                r#""creator":{{"pid":{},"alive":{}}},"in_use":{},"stale":{},"writer":{},"reader":{}}}"#
             ),
             quote(&String::from_utf8_lossy(&h.magic)),
             h.version,
@@ -188,6 +205,8 @@ fn json(found: &Inspection) -> String {
             h.backend.map_or("null".to_owned(), |b| quote(b.name())),
             h.creator_pid,
             h.creator_alive,
+            h.in_use,
+            found.is_stale(),
             side_json(&h.writer),
             side_json(&h.reader),
         ),

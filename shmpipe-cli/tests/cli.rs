@@ -587,10 +587,11 @@ fn stat_describes_a_live_ring_as_text_and_json() {
         "status        valid".to_owned(),
         "backend       posix".to_owned(),
         "capacity      65536 bytes (64.0 KiB)".to_owned(),
-        format!("creator       pid {pid} (alive)"),
+        format!("creator       pid {pid}"),
+        "open          yes: a process has it open".to_owned(),
         format!("writer        attached, pid {pid} (alive)"),
         "reader        vacant".to_owned(),
-        "layout        version 1".to_owned(),
+        "layout        version 2".to_owned(),
     ] {
         assert!(
             text.contains(&expected),
@@ -630,9 +631,14 @@ fn stat_works_on_a_ring_nobody_is_attached_to() {
     assert!(text.contains("writer        vacant"), "{text}");
     assert!(text.contains("reader        vacant"), "{text}");
     assert!(
-        text.contains(&format!("creator       pid {} (alive)", std::process::id())),
+        text.contains(&format!("creator       pid {}", std::process::id())),
         "{text}"
     );
+    // Nobody has it open any more (the creating `Ring` was dropped): stale, and said so.
+    assert!(text.contains("open          no: stale"), "{text}");
+    let (end, json) = run(&["stat", &name, "--json"]);
+    assert_eq!(end.code(), Some(0), "{}", end.stderr);
+    assert!(json.contains(r#""in_use":false,"stale":true"#), "{json}");
 }
 
 /// Overwrites `bytes` at `offset` of a file.
@@ -647,7 +653,8 @@ fn a_corrupted_header_is_reported_by_stat_and_refused_by_read() {
     let name = unique("corrupt");
     let segment = Segment::posix(&name);
     let _cleanup = Name(segment.clone());
-    drop(RingOptions::new().capacity(4096).create(&segment).unwrap());
+    // The creator keeps it open: a live (if corrupted) ring, never replaced.
+    let _creator = RingOptions::new().capacity(4096).create(&segment).unwrap();
     poke(&posix_path(&name), 16, &12345u64.to_ne_bytes()); // the capacity
 
     let (end, text) = run(&["stat", &name]);
@@ -668,7 +675,7 @@ fn a_corrupted_header_is_reported_by_stat_and_refused_by_read() {
     assert!(end.stderr.contains("corrupted"), "{}", end.stderr);
     assert_eq!(out, "");
 
-    // A writer refuses to replace it while its creator (this test) is alive.
+    // A writer refuses to replace it while its creator (this test) has it open.
     let (end, _) = run(&["write", &name]);
     assert_eq!(end.code(), Some(1), "{}", end.stderr);
     assert!(end.stderr.contains("in use"), "{}", end.stderr);

@@ -80,6 +80,8 @@ impl Memory {
             #[cfg(not(loom))]
             Backing::Heap { .. } => Liveness::InProcess,
             #[cfg(loom)]
+            Backing::Loom(block) if block.in_process => Liveness::InProcess,
+            #[cfg(loom)]
             Backing::Loom(_) => Liveness::Loom(&self.header().os),
         }
     }
@@ -190,6 +192,9 @@ struct LoomBlock {
     _header: Box<Header>,
     _data: Box<[u8]>,
     cells: Box<crate::sync::Cells>,
+    /// Roles tracked as in a std heap ring (no locks: the holder word's compare-exchange
+    /// alone), rather than through the modelled lock table.
+    in_process: bool,
 }
 
 #[cfg(loom)]
@@ -197,6 +202,15 @@ impl Memory {
     /// Loom's heap block: a constructed header (loom atomics cannot live in zeroed bytes), the
     /// payload bytes, and one loom cell per 8-byte granule.
     pub(crate) fn heap(geometry: Geometry) -> Option<Memory> {
+        Self::loom_heap(geometry, false)
+    }
+
+    /// Loom's heap block whose roles are tracked as a std heap ring's are (see `LoomBlock`).
+    pub(crate) fn heap_in_process(geometry: Geometry) -> Option<Memory> {
+        Self::loom_heap(geometry, true)
+    }
+
+    fn loom_heap(geometry: Geometry, in_process: bool) -> Option<Memory> {
         let header = Box::new(Header::new_loom());
         let mut data = vec![0u8; geometry.capacity as usize].into_boxed_slice();
         let cells = crate::sync::new_cells(data.len());
@@ -210,6 +224,7 @@ impl Memory {
                 _header: header,
                 _data: data,
                 cells,
+                in_process,
             }),
         })
     }

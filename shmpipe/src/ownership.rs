@@ -178,9 +178,11 @@ impl Liveness<'_> {
     }
 
     /// Is the process holding `peer`'s role gone without closing it? `own` is the asking
-    /// handle's token (its own description is the probe: a lock is never reported to the
-    /// description that holds it).
-    pub(crate) fn peer_is_dead(&self, header: &Header, own: &Token, peer: Role) -> bool {
+    /// handle's token, if it still holds its role: its own description is the probe (a lock
+    /// is never reported to the description that holds it); a handle that let its role go
+    /// (`close_and_wait` after the close) probes through the presence description, which
+    /// holds no role lock.
+    pub(crate) fn peer_is_dead(&self, header: &Header, own: Option<&Token>, peer: Role) -> bool {
         let line = header.side(peer);
         let held = match (self, own) {
             (Liveness::InProcess, _) => return false,
@@ -192,14 +194,15 @@ impl Liveness<'_> {
                     && line.state.load(Ordering::Acquire) == STATE_ATTACHED;
             }
             #[cfg(not(loom))]
-            (Liveness::Locks(presence), Token::Lock(fd)) => {
+            (Liveness::Locks(presence), Some(Token::Lock(fd))) => {
                 role_held(&locks::FdLocks(*presence), Some(fd), peer)
             }
+            #[cfg(not(loom))]
+            (Liveness::Locks(presence), _) => role_held(&locks::FdLocks(*presence), None, peer),
             #[cfg(loom)]
-            (Liveness::Loom(os), Token::Loom(ofd)) => role_held(*os, Some(ofd), peer),
-            // A lock-based ring always gives lock tokens.
-            #[allow(unreachable_patterns)]
-            _ => return false,
+            (Liveness::Loom(os), Some(Token::Loom(ofd))) => role_held(*os, Some(ofd), peer),
+            #[cfg(loom)]
+            (Liveness::Loom(os), _) => role_held(*os, None, peer),
         };
         // Relaxed: the order that matters is the kernel's. A closer stores CLOSED before it
         // lets go of the transition lock, and the kernel orders that release before our test
@@ -208,7 +211,13 @@ impl Liveness<'_> {
         // Without the transition lock the closer's fd close could be seen before its CLOSED
         // store: loom model `forked_writer_closes_with_its_last_copy` fails then (mutant
         // `close-without-transition`).
-        !held && line.state.load(Ordering::Relaxed) == STATE_ATTACHED
+        // A claimant that died between its claim and its state store left VACANT with its
+        // holder word: dead too. A role nobody ever claimed (word 0) is not.
+        !held && {
+            let state = line.state.load(Ordering::Relaxed);
+            state == STATE_ATTACHED
+                || (state != STATE_CLOSED && line.owner.load(Ordering::Relaxed) != 0)
+        }
     }
 
     /// Does a process other than this one's ring description have the ring open (the
@@ -256,7 +265,7 @@ pub(crate) fn peer_died<'a>(
 ) -> impl Fn() -> Option<u32> + 'a {
     move || {
         let header = memory.header();
-        let dead = memory.liveness().peer_is_dead(header, own?, peer);
+        let dead = memory.liveness().peer_is_dead(header, own, peer);
         dead.then(|| holder_pid(header.side(peer).owner.load(Ordering::Relaxed)))
     }
 }
@@ -328,8 +337,9 @@ pub(crate) trait Locks {
     fn unlock_presence(&self, byte: i64);
     /// Closes this process's copy of `own` (the kernel releases its locks with the last copy).
     fn close_own(&self, own: Self::Own);
-    /// Does a description other than `probe` (`None`: the presence description) hold `byte`?
-    fn held_elsewhere(&self, probe: Option<&Self::Own>, byte: i64) -> bool;
+    /// Does a description other than `probe` (`None`: the presence description) hold a lock
+    /// on any of the `len` bytes from `byte`? One look at the table: atomic over the range.
+    fn held_elsewhere(&self, probe: Option<&Self::Own>, byte: i64, len: i64) -> bool;
     /// Waits a moment before trying a busy lock again; `false` once it has waited for
     /// `tries` tries, long enough to give up (the real table: about two seconds; loom: never).
     fn pause(&self, tries: u32) -> bool;
@@ -424,12 +434,15 @@ pub(crate) fn release_locks<L: Locks>(
 }
 
 /// Is `role` held, or changing hands, as seen from `probe` (`None`: the presence
-/// description)? The hold lock is tested first, then the transition lock: a closer takes the
-/// transition lock before it lets go of the hold lock, so a close in progress is never seen
-/// with both free.
+/// description)? Both bytes are tested in one look (`F_OFD_GETLK` over the two-byte range):
+/// a claim holds the transition lock from before it takes the hold lock until after it
+/// recorded itself, a close from before it lets go of the hold lock until after it stored
+/// CLOSED, so at every instant a live or changing role has one of the two. Two separate
+/// looks could miss both (the hold lock before a claim, the transition lock after it: loom
+/// model `opener_waits_for_initialised_header` found that).
 pub(crate) fn role_held<L: Locks>(locks: &L, probe: Option<&L::Own>, role: Role) -> bool {
-    locks.held_elsewhere(probe, hold_byte(role))
-        || locks.held_elsewhere(probe, transition_byte(role))
+    debug_assert_eq!(transition_byte(role), hold_byte(role) + 1);
+    locks.held_elsewhere(probe, hold_byte(role), 2)
 }
 
 /// Open-file-description locks: the system calls.
@@ -445,12 +458,16 @@ pub(crate) mod locks {
     const TRANSITION_TRIES: u32 = 2000;
 
     fn flock(kind: libc::c_int, byte: i64) -> libc::flock {
+        flock_range(kind, byte, 1)
+    }
+
+    fn flock_range(kind: libc::c_int, byte: i64, len: i64) -> libc::flock {
         // SAFETY: `flock` is a plain C struct; all-zero is a valid value of it.
         let mut fl: libc::flock = unsafe { std::mem::zeroed() };
         fl.l_type = kind as libc::c_short;
         fl.l_whence = libc::SEEK_SET as libc::c_short;
         fl.l_start = byte as libc::off_t;
-        fl.l_len = 1;
+        fl.l_len = len as libc::off_t;
         fl
     }
 
@@ -489,7 +506,12 @@ pub(crate) mod locks {
     /// The kind of lock another description holds on `byte` that would conflict with a write
     /// lock (`F_RDLCK` or `F_WRLCK`), or `None`. An error (no lock support) reads as `None`.
     pub(crate) fn holder(fd: BorrowedFd<'_>, byte: i64) -> Option<libc::c_int> {
-        let mut fl = flock(libc::F_WRLCK, byte);
+        holder_of_range(fd, byte, 1)
+    }
+
+    /// [`holder`] over `len` bytes from `byte`, in one look.
+    pub(crate) fn holder_of_range(fd: BorrowedFd<'_>, byte: i64, len: i64) -> Option<libc::c_int> {
+        let mut fl = flock_range(libc::F_WRLCK, byte, len);
         match fcntl_lock(fd, libc::F_OFD_GETLK, &mut fl) {
             Ok(()) if fl.l_type as libc::c_int != libc::F_UNLCK => Some(fl.l_type as libc::c_int),
             _ => None,
@@ -538,8 +560,8 @@ pub(crate) mod locks {
             drop(own);
         }
 
-        fn held_elsewhere(&self, probe: Option<&OwnedFd>, byte: i64) -> bool {
-            holder(probe.map_or(self.0, |fd| fd.as_fd()), byte).is_some()
+        fn held_elsewhere(&self, probe: Option<&OwnedFd>, byte: i64, len: i64) -> bool {
+            holder_of_range(probe.map_or(self.0, |fd| fd.as_fd()), byte, len).is_some()
         }
 
         fn pause(&self, tries: u32) -> bool {

@@ -463,6 +463,12 @@ impl Reader {
     }
 }
 
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.close_now();
+    }
+}
+
 /// The records' payloads as one byte stream, for `io::copy` and friends. End-of-stream is a
 /// read of 0; a dead writer is `ConnectionAborted` after its last committed byte.
 impl std::io::BufRead for Reader {

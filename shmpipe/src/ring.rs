@@ -507,6 +507,21 @@ pub struct LoomSegment {
 
 #[cfg(loom)]
 impl RingOptions {
+    /// Loom only: a heap ring whose roles are claimed as a std heap ring's are (the holder
+    /// word's compare-exchange alone), where [`heap`](Self::heap) models the file locks of a
+    /// shared segment.
+    #[doc(hidden)]
+    pub fn heap_in_process(&self) -> Result<Ring, CreateError> {
+        let geometry = self.geometry(Backend::Heap)?;
+        let memory =
+            Memory::heap_in_process(geometry).ok_or_else(|| CreateError::ResourceLimit {
+                segment: "a loom heap ring".into(),
+                limit: "could not allocate it".into(),
+                source: None,
+            })?;
+        Ok(self.finish(memory, "a heap ring".into()))
+    }
+
     /// Loom only: a segment of this capacity whose header is not initialised yet.
     #[doc(hidden)]
     pub fn loom_segment(&self) -> Result<LoomSegment, CreateError> {

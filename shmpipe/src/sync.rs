@@ -476,10 +476,11 @@ impl crate::ownership::Locks for LoomOs {
         self.table.lock().unwrap().close(own);
     }
 
-    fn held_elsewhere(&self, probe: Option<&u32>, byte: i64) -> bool {
+    fn held_elsewhere(&self, probe: Option<&u32>, byte: i64, len: i64) -> bool {
         let probe = probe.copied().unwrap_or(0);
         let table = self.table.lock().unwrap();
-        table.locks[LockTable::slot(byte)].is_some_and(|holder| holder != probe)
+        (byte..byte + len)
+            .any(|b| table.locks[LockTable::slot(b)].is_some_and(|holder| holder != probe))
     }
 
     /// Yields to the other threads; never gives up (loom explores the waits instead).

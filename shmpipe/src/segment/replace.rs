@@ -115,13 +115,13 @@ fn judge_file(
         .map_err(|e| occupied(format!("it cannot be checked ({e})")))?;
     if !meta.file_type().is_file() {
         return Err(occupied(
-            "it is not a regular file, so not a shmpipe ring".into(),
+            "it is not a regular file, so not a shmpipe segment".into(),
         ));
     }
     let mut header = [0u8; 16];
     if meta.len() < HEADER_SIZE as u64 {
         return Err(occupied(format!(
-            "it is {} bytes long, too short to be a shmpipe ring; remove it (`shmpipe rm --force`) if it is yours",
+            "it is {} bytes long, too short to be a shmpipe segment; remove it (`shmpipe rm --force`) if it is yours",
             meta.len()
         )));
     }
@@ -134,7 +134,7 @@ fn judge_file(
             // The holder word: offset 72 of the role's line, which starts at its hold byte.
             let word = u64::from_ne_bytes(read_word(&file, hold_byte(role) as u64 + 72));
             return Err(occupied(format!(
-                "it is a live ring: its {role} (pid {}) is attached",
+                "it is in use: its {role} (pid {}) is attached",
                 holder_pid(word)
             )));
         }
@@ -146,20 +146,34 @@ fn judge_file(
             Some(libc::F_WRLCK) => {
                 "another process is replacing this stale ring right now".to_owned()
             }
-            _ => {
-                "it is a live ring: a process has it open (its creator, or a peer about to attach)"
-                    .to_owned()
-            }
+            _ => "it is in use: a process has it open (its creator, or a peer about to attach)"
+                .to_owned(),
         }));
     }
     Ok(Verdict::Stale(Stale {
-        description: "a ring no process had open (left by a crash)".to_owned(),
+        description: stale_description(
+            u64::from_ne_bytes(read_word(&file, hold_byte(Role::Writer) as u64 + 72)),
+            u64::from_ne_bytes(read_word(&file, hold_byte(Role::Reader) as u64 + 72)),
+        ),
         kind: Kind::File {
             _file: file,
             id: FileId::of(&meta),
             path: path.to_owned(),
         },
     }))
+}
+
+/// What a stale ring was, from its holder words (informative pids).
+fn stale_description(writer: u64, reader: u64) -> String {
+    let who = |role: &str, word: u64| match holder_pid(word) {
+        0 => format!("no {role} ever attached"),
+        pid => format!("its {role} (pid {pid}) is gone"),
+    };
+    format!(
+        "no process has it open any more ({}, {}): left by a crash",
+        who("writer", writer),
+        who("reader", reader)
+    )
 }
 
 /// Eight bytes of the file at `offset` (zeros if they cannot be read).
@@ -180,10 +194,10 @@ fn not_ours(header: &[u8; 16]) -> Option<String> {
             "it is a ring of layout version {version} (an older shmring/shmpipe), whose holders this version cannot check; remove it with `shmpipe rm --force` if nothing uses it"
         ))
     } else if magic == [0; 8] {
-        Some("it holds no ring header (its first bytes are zero): not a shmpipe ring, or one whose creator crashed before writing the header; remove it (`shmpipe rm --force`) if it is yours".to_owned())
+        Some("it holds no ring header (its first bytes are zero): not a shmpipe segment, or a ring whose creator crashed before writing its header; remove it (`shmpipe rm --force`) if it is yours".to_owned())
     } else {
         Some(format!(
-            "it is not a shmpipe ring (it starts with {:?})",
+            "it is not a shmpipe segment (it starts with {:?})",
             String::from_utf8_lossy(&magic)
         ))
     }
@@ -224,7 +238,7 @@ fn judge_sysv(
     // (or already taken by the winner's exclusive create, which our create will report).
     let _ = sysv::remove_id(shmid);
     Ok(Verdict::Stale(Stale {
-        description: "a ring no process had attached (left by a crash)".to_owned(),
+        description: "no process has it attached any more: left by a crash".to_owned(),
         kind: Kind::SysV,
     }))
 }
