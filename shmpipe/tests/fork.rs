@@ -1,0 +1,262 @@
+//! Handles across `fork` behave like a pipe's file descriptors, and a process is alive while
+//! any of its threads holds a handle (issue 9): the pipe(2) idiom, the daemon pattern, a main
+//! thread that exits, and `kill -9` of the last holder, each with real processes.
+//!
+//! Every scenario runs in a peer process (this test binary started again, single-threaded),
+//! because `fork` in the multi-threaded test harness could copy a lock held by another test's
+//! thread. The peer reports through its exit status; the test reaps it with a deadline.
+#![cfg(not(loom))]
+
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use shmpipe::{RecvError, Ring, RingOptions, Segment};
+
+#[path = "support/peers.rs"]
+mod peers;
+
+use peers::{parse, reap, spawn_peer, unique};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+const PEER: &str = "SHMPIPE_FORK_PEER";
+/// Messages per scenario: enough that both processes are busy at once through a small ring.
+const COUNT: u64 = 20_000;
+
+/// Message `i`: its sequence number and a length that varies.
+fn message(i: u64, buf: &mut Vec<u8>) -> &[u8] {
+    buf.clear();
+    buf.extend_from_slice(&i.to_le_bytes());
+    buf.resize(8 + (i % 40) as usize, i as u8);
+    buf
+}
+
+/// Receives `count` messages in order, then end-of-stream; panics on anything else.
+fn receive_all(reader: &mut shmpipe::Reader, count: u64) {
+    let mut buf = vec![0u8; 64];
+    let mut expected = Vec::new();
+    for i in 0..count {
+        match reader.recv(&mut buf) {
+            Ok(Some(n)) => assert_eq!(&buf[..n], message(i, &mut expected), "message {i}"),
+            other => panic!("message {i} of {count}: {other:?}"),
+        }
+    }
+    match reader.recv(&mut buf) {
+        Ok(None) => {}
+        other => panic!("after {count} messages: {other:?} instead of end-of-stream"),
+    }
+}
+
+/// Sends `count` messages; `pace` between each thousand.
+fn send_all(writer: &mut shmpipe::Writer, count: u64, pace: Duration) {
+    let mut buf = Vec::new();
+    for i in 0..count {
+        writer.send(message(i, &mut buf)).unwrap();
+        if i % 1000 == 999 {
+            std::thread::sleep(pace);
+        }
+    }
+}
+
+/// Waits for a forked child; its exit status, or a panic after the deadline.
+fn wait_child(pid: libc::pid_t) -> i32 {
+    let start = Instant::now();
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            return if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            };
+        }
+        if start.elapsed() > DEADLINE {
+            // SAFETY: kill(2) on our own unreaped child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("child {pid} did not exit within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// `fork`, from the single-threaded peer: the child's pid, or 0 in the child.
+fn fork() -> libc::pid_t {
+    // SAFETY: the peer is single-threaded, so the child inherits no lock held by another
+    // thread; each child below ends in `child_exit` and never returns into the harness.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    pid
+}
+
+/// Runs `f` in the forked child, then `_exit`s with 0 if it returned, 1 if it panicked.
+fn child_exit(f: impl FnOnce()) -> ! {
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
+    // SAFETY: ends the forked child without running the parent's destructors twice.
+    unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+}
+
+/// The peer's scenarios. Not a test of its own: run by the tests below in a child process.
+#[test]
+fn peer_main() {
+    let Ok(task) = std::env::var(PEER) else {
+        return;
+    };
+    let words: Vec<&str> = task.split(' ').collect();
+    match words[..] {
+        ["pipe-idiom", backend] => pipe_idiom(backend),
+        ["daemon", spec] => daemon(spec),
+        ["main-thread-exits", spec] => main_thread_exits(spec),
+        ["writer-then-sleep", spec] => {
+            let ring = RingOptions::new().capacity(4096).create(&parse(spec)).unwrap();
+            let mut writer = ring.writer().unwrap();
+            writer.send(b"before the end").unwrap();
+            println!("ready");
+            std::thread::sleep(DEADLINE);
+        }
+        ref other => panic!("unknown task {other:?}"),
+    }
+}
+
+/// The pipe(2) idiom: attach writer and reader, `fork`; the child drops the writer and reads,
+/// the parent drops the reader and writes. Every message arrives, then end-of-stream.
+fn pipe_idiom(backend: &str) {
+    let name = unique("shmpipe-fork-pipe");
+    let ring = match backend {
+        "anonymous" => RingOptions::new().capacity(4096).create_anonymous().unwrap(),
+        "posix" => RingOptions::new()
+            .capacity(4096)
+            .create(&Segment::posix(name.as_str()))
+            .unwrap(),
+        other => panic!("backend {other}"),
+    };
+    let mut writer = ring.writer().unwrap();
+    let mut reader = ring.reader().unwrap();
+    let child = fork();
+    if child == 0 {
+        child_exit(move || {
+            drop(writer);
+            receive_all(&mut reader, COUNT);
+        });
+    }
+    drop(reader);
+    send_all(&mut writer, COUNT, Duration::ZERO);
+    writer.close_and_wait(Some(DEADLINE)).unwrap();
+    drop(ring);
+    assert_eq!(wait_child(child), 0, "the child (reader) failed");
+}
+
+/// The daemon pattern: create the ring and its writer, `fork`, the parent exits at once, the
+/// child writes (paced, so the reader waits on it) and closes.
+fn daemon(spec: &str) {
+    let ring = RingOptions::new().capacity(4096).create(&parse(spec)).unwrap();
+    let mut writer = ring.writer().unwrap();
+    if fork() == 0 {
+        child_exit(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            send_all(&mut writer, COUNT, Duration::from_millis(10));
+            writer.close_and_wait(Some(DEADLINE)).unwrap();
+            drop(ring);
+        });
+    }
+    // The parent exits at once, without running destructors (as a daemonising parent does).
+    // SAFETY: ends this process; the child holds its own copies of the handles.
+    unsafe { libc::_exit(0) };
+}
+
+/// A writer held by a second thread while the main thread exits (the leader becomes a
+/// zombie; the process lives on).
+fn main_thread_exits(spec: &str) {
+    let ring = RingOptions::new().capacity(4096).create(&parse(spec)).unwrap();
+    let mut writer = ring.writer().unwrap();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        send_all(&mut writer, COUNT, Duration::from_millis(10));
+        writer.close_and_wait(Some(DEADLINE)).unwrap();
+        drop(ring);
+        // SAFETY: ends the whole process from its last thread.
+        unsafe { libc::_exit(0) };
+    });
+    // SAFETY: exits only the main thread (the raw system call, not `exit(3)`), which is what
+    // a program that returns from `main` through `pthread_exit` does; the writer's thread
+    // runs on and ends the process.
+    unsafe { libc::syscall(libc::SYS_exit, 0) };
+}
+
+/// Starts a peer scenario.
+fn start(task: &[&str]) -> Child {
+    spawn_peer(PEER, task)
+}
+
+/// Opens `spec` as the reader, waiting for it to appear.
+fn open_reader(spec: &str) -> (Ring, shmpipe::Reader) {
+    let ring = RingOptions::new()
+        .wait_for_creation(true)
+        .timeout(Some(DEADLINE))
+        .open(&parse(spec))
+        .unwrap();
+    let reader = ring.reader().unwrap();
+    (ring, reader)
+}
+
+#[test]
+fn pipe_idiom_over_an_anonymous_ring_delivers_everything() {
+    let mut peer = start(&["pipe-idiom", "anonymous"]);
+    assert!(reap(&mut peer, DEADLINE).success());
+}
+
+#[test]
+fn pipe_idiom_over_a_posix_ring_delivers_everything() {
+    let mut peer = start(&["pipe-idiom", "posix"]);
+    assert!(reap(&mut peer, DEADLINE).success());
+}
+
+#[test]
+fn daemon_pattern_delivers_everything_after_the_parent_exits() {
+    let spec = format!("posix:{}", unique("shmpipe-fork-daemon"));
+    let mut peer = start(&["daemon", &spec]);
+    let (_ring, mut reader) = open_reader(&spec);
+    // The first process exits at once; its forked child keeps the writer role.
+    assert!(reap(&mut peer, DEADLINE).success());
+    receive_all(&mut reader, COUNT);
+}
+
+#[test]
+fn a_writer_whose_main_thread_exited_is_alive() {
+    let spec = format!("posix:{}", unique("shmpipe-fork-thread"));
+    let mut peer = start(&["main-thread-exits", &spec]);
+    let (_ring, mut reader) = open_reader(&spec);
+    receive_all(&mut reader, COUNT);
+    assert!(reap(&mut peer, DEADLINE).success());
+}
+
+/// `kill -9` of the only holder is still a death, seen within 100 ms of waiting, after the
+/// message it committed.
+#[test]
+fn kill_9_of_the_last_holder_is_seen_within_100_ms() {
+    let spec = format!("posix:{}", unique("shmpipe-fork-kill"));
+    let mut peer = start(&["writer-then-sleep", &spec]);
+    // The harness prints its own lines first; the peer's "ready" comes after them.
+    let mut out = BufReader::new(peer.stdout.take().unwrap());
+    let mut line = String::new();
+    while line.trim() != "ready" {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the peer ended first");
+    }
+    let (_ring, mut reader) = open_reader(&spec);
+    let mut buf = [0u8; 64];
+    assert_eq!(reader.recv(&mut buf).unwrap(), Some(14));
+    peer.kill().unwrap();
+    peer.wait().unwrap();
+    let start = Instant::now();
+    match reader.recv(&mut buf) {
+        Err(RecvError::PeerDied { pid }) => assert_eq!(pid, peer.id()),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        start.elapsed() < Duration::from_millis(100),
+        "death seen after {:?}",
+        start.elapsed()
+    );
+}
