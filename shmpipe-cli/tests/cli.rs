@@ -6,9 +6,8 @@
 
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{ChildStdin, ChildStdout, Stdio};
-use std::sync::Mutex;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -16,37 +15,16 @@ use shmpipe::{RingOptions, Segment};
 
 mod support;
 
-use support::{collect, run, wait_until, Proc, DEADLINE};
+use support::{collect, posix_path, run, unique, wait_until, Name, Proc, DEADLINE};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// A name no other test (or test run) uses: `shmpipe-cli-PID-N-TAG`.
-fn unique(tag: &str) -> String {
-    static COUNTER: Mutex<u32> = Mutex::new(0);
-    let mut n = COUNTER.lock().unwrap_or_else(|e| e.into_inner());
-    *n += 1;
-    format!("shmpipe-cli-{}-{}-{tag}", std::process::id(), *n)
-}
 
 /// A System V key no other test uses.
 fn unique_key() -> i32 {
     let n = unique("key");
     let counter: u32 = n.split('-').nth(3).unwrap().parse().unwrap();
     (0x5e00_0000 | ((std::process::id() & 0xffff) << 8) | (counter & 0xff)) as i32
-}
-
-/// Removes a segment when dropped (test passed or not).
-struct Name(Segment);
-
-impl Drop for Name {
-    fn drop(&mut self) {
-        let _ = shmpipe::remove(&self.0);
-    }
-}
-
-fn posix_path(name: &str) -> PathBuf {
-    Path::new("/dev/shm").join(name)
 }
 
 /// Is a System V segment with this key listed (what `ipcs -m` shows)?

@@ -109,7 +109,10 @@ fn peer_main() {
         ["daemon", spec] => daemon(spec),
         ["main-thread-exits", spec] => main_thread_exits(spec),
         ["writer-then-sleep", spec] => {
-            let ring = RingOptions::new().capacity(4096).create(&parse(spec)).unwrap();
+            let ring = RingOptions::new()
+                .capacity(4096)
+                .create(&parse(spec))
+                .unwrap();
             let mut writer = ring.writer().unwrap();
             writer.send(b"before the end").unwrap();
             println!("ready");
@@ -124,7 +127,10 @@ fn peer_main() {
 fn pipe_idiom(backend: &str) {
     let name = unique("shmpipe-fork-pipe");
     let ring = match backend {
-        "anonymous" => RingOptions::new().capacity(4096).create_anonymous().unwrap(),
+        "anonymous" => RingOptions::new()
+            .capacity(4096)
+            .create_anonymous()
+            .unwrap(),
         "posix" => RingOptions::new()
             .capacity(4096)
             .create(&Segment::posix(name.as_str()))
@@ -150,7 +156,10 @@ fn pipe_idiom(backend: &str) {
 /// The daemon pattern: create the ring and its writer, `fork`, the parent exits at once, the
 /// child writes (paced, so the reader waits on it) and closes.
 fn daemon(spec: &str) {
-    let ring = RingOptions::new().capacity(4096).create(&parse(spec)).unwrap();
+    let ring = RingOptions::new()
+        .capacity(4096)
+        .create(&parse(spec))
+        .unwrap();
     let mut writer = ring.writer().unwrap();
     if fork() == 0 {
         child_exit(move || {
@@ -168,7 +177,10 @@ fn daemon(spec: &str) {
 /// A writer held by a second thread while the main thread exits (the leader becomes a
 /// zombie; the process lives on).
 fn main_thread_exits(spec: &str) {
-    let ring = RingOptions::new().capacity(4096).create(&parse(spec)).unwrap();
+    let ring = RingOptions::new()
+        .capacity(4096)
+        .create(&parse(spec))
+        .unwrap();
     let mut writer = ring.writer().unwrap();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(200));
@@ -242,7 +254,10 @@ fn kill_9_of_the_last_holder_is_seen_within_100_ms() {
     let mut line = String::new();
     while line.trim() != "ready" {
         line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the peer ended first");
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the peer ended first"
+        );
     }
     let (_ring, mut reader) = open_reader(&spec);
     let mut buf = [0u8; 64];

@@ -4,10 +4,34 @@
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use shmpipe::Segment;
+
+/// A name no other test (or test run) uses: `shmpipe-cli-PID-N-TAG`.
+pub fn unique(tag: &str) -> String {
+    static COUNTER: Mutex<u32> = Mutex::new(0);
+    let mut n = COUNTER.lock().unwrap_or_else(|e| e.into_inner());
+    *n += 1;
+    format!("shmpipe-cli-{}-{}-{tag}", std::process::id(), *n)
+}
+
+/// Removes a segment when dropped (test passed or not).
+pub struct Name(pub Segment);
+
+impl Drop for Name {
+    fn drop(&mut self) {
+        let _ = shmpipe::remove(&self.0);
+    }
+}
+
+pub fn posix_path(name: &str) -> PathBuf {
+    Path::new("/dev/shm").join(name)
+}
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_shmpipe");
@@ -39,7 +63,12 @@ impl Ended {
 
 impl Proc {
     pub fn spawn(args: &[&str], stdin: Stdio, stdout: Stdio) -> Proc {
-        let mut command = Command::new(BIN);
+        Self::spawn_program(BIN, args, stdin, stdout)
+    }
+
+    /// Like [`spawn`](Self::spawn), for another program (`unshare`, a shell).
+    pub fn spawn_program(program: &str, args: &[&str], stdin: Stdio, stdout: Stdio) -> Proc {
+        let mut command = Command::new(program);
         command
             .args(args)
             .stdin(stdin)

@@ -167,10 +167,10 @@ fn judge_file(
 fn stale_description(writer: u64, reader: u64) -> String {
     let who = |role: &str, word: u64| match holder_pid(word) {
         0 => format!("no {role} ever attached"),
-        pid => format!("its {role} (pid {pid}) is gone"),
+        pid => format!("its {role}, pid {pid}, is gone"),
     };
     format!(
-        "no process has it open any more ({}, {}): left by a crash",
+        "no process has it open any more ({}; {}), as a crash leaves it",
         who("writer", writer),
         who("reader", reader)
     )
@@ -279,7 +279,7 @@ impl Stale {
             std::fs::rename(&temp, path)
         } else {
             Err(io::Error::other(
-                "the name was removed or replaced by another program meanwhile",
+                "another process replaced it (or removed it) first",
             ))
         };
         if let Err(e) = moved {
