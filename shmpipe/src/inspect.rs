@@ -157,7 +157,7 @@ pub fn inspect(segment: &Segment) -> Result<Inspection, OpenError> {
     let id = &header.identity;
     let creator = header.creator();
     let liveness = match mapping.file() {
-        Some(fd) => Liveness::Locks(fd),
+        Some(fd) => Liveness::Locks(fd, None),
         None => Liveness::Pids,
     };
     let backend_code = id.backend.load(Ordering::Relaxed);
@@ -176,12 +176,12 @@ pub fn inspect(segment: &Segment) -> Result<Inspection, OpenError> {
         // path (`Header::is_ready`).
         init: id.init.load(Ordering::Relaxed),
         creator_pid: creator as u32,
-        creator_alive: creator != 0 && anyone_present(&liveness, creator),
+        creator_alive: creator != 0 && anyone_present(&liveness, &mapping),
         backend_code,
         backend: Backend::from_code(backend_code),
         writer: SideStatus::of(header, &liveness, Role::Writer),
         reader: SideStatus::of(header, &liveness, Role::Reader),
-        in_use: anyone_present(&liveness, creator),
+        in_use: anyone_present(&liveness, &mapping),
     };
     let segment_size = mapping.len() as u64;
     Ok(Inspection {
@@ -192,12 +192,12 @@ pub fn inspect(segment: &Segment) -> Result<Inspection, OpenError> {
     })
 }
 
-/// Does any process have the ring open? File locks where there is a file; System V: is the
-/// creator or a role's holder alive, by pid.
-fn anyone_present(liveness: &Liveness<'_>, creator: u64) -> bool {
+/// Does any process have the ring open? File locks where there is a file; System V: does any
+/// process but this inspection have it attached (`shm_nattch`), as `replace_stale` judges it.
+fn anyone_present(liveness: &Liveness<'_>, mapping: &segment::Mapping) -> bool {
     match liveness {
-        Liveness::Locks(fd) => locks::holder(*fd, PRESENCE_BYTE).is_some(),
-        _ => creator != 0 && !crate::process::is_dead(layout::Owner(creator)),
+        Liveness::Locks(fd, _) => locks::holder(*fd, PRESENCE_BYTE).is_some(),
+        _ => mapping.sysv_attachments().is_none_or(|n| n > 1),
     }
 }
 

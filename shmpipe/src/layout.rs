@@ -118,7 +118,7 @@ pub(crate) struct IdentityLine {
     pub creator_pid: AtomicU32,
     /// The low 32 bits of the inode of the creator's PID namespace (0 if unknown), so a pid
     /// from another namespace is shown as such; System V rings: the creator's start time
-    /// (clock ticks since boot), their liveness being by pid.
+    /// (the low 32 bits of its clock ticks since boot), their liveness being by pid.
     pub creator_ns: AtomicU64,
     pub pointer_bits: AtomicU32,
     pub backend: AtomicU32,

@@ -74,7 +74,7 @@ impl Memory {
         match &self.backing {
             #[cfg(not(loom))]
             Backing::Mapped(mapping) => match mapping.file() {
-                Some(fd) => Liveness::Locks(fd),
+                Some(fd) => Liveness::Locks(fd, Some(mapping)),
                 None => Liveness::Pids,
             },
             #[cfg(not(loom))]

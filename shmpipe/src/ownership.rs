@@ -65,9 +65,13 @@ pub(crate) enum Liveness<'a> {
     /// A heap ring: both handles are in this process, so both are alive while they exist.
     InProcess,
     /// A segment with a file: open-file-description locks on it (the description given is
-    /// the ring's presence description).
+    /// the ring's presence description; the mapping, when there is one, can open the
+    /// segment again by its name where `/proc` is missing).
     #[cfg(not(loom))]
-    Locks(std::os::fd::BorrowedFd<'a>),
+    Locks(
+        std::os::fd::BorrowedFd<'a>,
+        Option<&'a crate::segment::Mapping>,
+    ),
     /// System V: the holder's pid and start time in `/proc` (documented limits).
     #[cfg(not(loom))]
     Pids,
@@ -134,9 +138,11 @@ impl Liveness<'_> {
                 return Ok(Token::Pid);
             }
             #[cfg(not(loom))]
-            Liveness::Locks(presence) => {
-                Token::Lock(claim_locks(&locks::FdLocks(*presence), line, role)?)
-            }
+            Liveness::Locks(presence, mapping) => Token::Lock(claim_locks(
+                &locks::FdLocks(*presence, *mapping),
+                line,
+                role,
+            )?),
             #[cfg(loom)]
             Liveness::Loom(os) => Token::Loom(claim_locks(*os, line, role)?),
         };
@@ -151,8 +157,8 @@ impl Liveness<'_> {
     fn end_transition(&self, token: &Token, role: Role) {
         match (self, token) {
             #[cfg(not(loom))]
-            (Liveness::Locks(presence), Token::Lock(fd)) => {
-                locks::FdLocks(*presence).unlock_own(fd, transition_byte(role));
+            (Liveness::Locks(presence, mapping), Token::Lock(fd)) => {
+                locks::FdLocks(*presence, *mapping).unlock_own(fd, transition_byte(role));
             }
             #[cfg(loom)]
             (Liveness::Loom(os), Token::Loom(ofd)) => os.unlock_own(ofd, transition_byte(role)),
@@ -167,8 +173,8 @@ impl Liveness<'_> {
     pub(crate) fn release(&self, token: Token, role: Role, close: impl FnOnce() -> bool) -> bool {
         match (self, token) {
             #[cfg(not(loom))]
-            (Liveness::Locks(presence), Token::Lock(fd)) => {
-                release_locks(&locks::FdLocks(*presence), fd, role, close)
+            (Liveness::Locks(presence, mapping), Token::Lock(fd)) => {
+                release_locks(&locks::FdLocks(*presence, *mapping), fd, role, close)
             }
             #[cfg(loom)]
             (Liveness::Loom(os), Token::Loom(ofd)) => release_locks(*os, ofd, role, close),
@@ -194,11 +200,13 @@ impl Liveness<'_> {
                     && line.state.load(Ordering::Acquire) == STATE_ATTACHED;
             }
             #[cfg(not(loom))]
-            (Liveness::Locks(presence), Some(Token::Lock(fd))) => {
-                role_held(&locks::FdLocks(*presence), Some(fd), peer)
+            (Liveness::Locks(presence, mapping), Some(Token::Lock(fd))) => {
+                role_held(&locks::FdLocks(*presence, *mapping), Some(fd), peer)
             }
             #[cfg(not(loom))]
-            (Liveness::Locks(presence), _) => role_held(&locks::FdLocks(*presence), None, peer),
+            (Liveness::Locks(presence, mapping), _) => {
+                role_held(&locks::FdLocks(*presence, *mapping), None, peer)
+            }
             #[cfg(loom)]
             (Liveness::Loom(os), Some(Token::Loom(ofd))) => role_held(*os, Some(ofd), peer),
             #[cfg(loom)]
@@ -225,7 +233,7 @@ impl Liveness<'_> {
     pub(crate) fn others_present(&self, creator: u64) -> bool {
         match self {
             #[cfg(not(loom))]
-            Liveness::Locks(presence) => locks::holder(*presence, PRESENCE_BYTE).is_some(),
+            Liveness::Locks(presence, _) => locks::holder(*presence, PRESENCE_BYTE).is_some(),
             #[cfg(not(loom))]
             Liveness::Pids => {
                 creator != 0 && !crate::process::is_dead(crate::layout::Owner(creator))
@@ -249,7 +257,9 @@ impl Liveness<'_> {
                 Some(word != 0 && !crate::process::is_dead(crate::layout::Owner(word)))
             }
             #[cfg(not(loom))]
-            Liveness::Locks(presence) => Some(role_held(&locks::FdLocks(*presence), None, role)),
+            Liveness::Locks(presence, mapping) => {
+                Some(role_held(&locks::FdLocks(*presence, *mapping), None, role))
+            }
             #[cfg(loom)]
             Liveness::Loom(os) => Some(role_held(*os, None, role)),
         }
@@ -530,14 +540,22 @@ pub(crate) mod locks {
         Ok(OwnedFd::from(file))
     }
 
-    /// The real lock table, through the ring's presence description.
-    pub(crate) struct FdLocks<'a>(pub(crate) BorrowedFd<'a>);
+    /// The real lock table, through the ring's presence description (and its mapping, to
+    /// open the segment again by name where `/proc` is missing).
+    pub(crate) struct FdLocks<'a>(
+        pub(crate) BorrowedFd<'a>,
+        pub(crate) Option<&'a crate::segment::Mapping>,
+    );
 
     impl super::Locks for FdLocks<'_> {
         type Own = OwnedFd;
 
         fn open_own(&self) -> io::Result<OwnedFd> {
-            reopen(self.0)
+            reopen(self.0).or_else(|e| match self.1 {
+                // No /proc (a chroot, a container without it): by name, if it still is ours.
+                Some(mapping) => mapping.reopen_by_name().map_err(|_| e),
+                None => Err(e),
+            })
         }
 
         fn try_lock_own(&self, own: &OwnedFd, byte: i64) -> io::Result<bool> {

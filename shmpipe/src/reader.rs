@@ -30,6 +30,14 @@ use crate::wait::{self, Attempt, Gave, Wait};
 /// let (_writer, reader) = shmpipe::channel(64).unwrap();
 /// let second = reader.clone(); // a Reader is not Clone: one reader per ring
 /// ```
+///
+/// # Across `fork`
+///
+/// Like a pipe's read end: a reader copied into a child by `fork` belongs to every process
+/// holding a copy, closes (the writer's next send fails with `Closed`) when the last copy is
+/// dropped, and is dead (`PeerDied` for the writer) only when the last holder dies. Use it in
+/// one process only, dropping the copies elsewhere. See [`Writer`](crate::Writer) for the
+/// pipe(2) idiom with both ends.
 pub struct Reader {
     memory: Arc<Memory>,
     state: ReaderState,
@@ -393,9 +401,6 @@ impl Reader {
         self.close_now();
     }
 
-    /// Loom only: the process holding this reader dies here. The handle goes without closing
-    /// the ring, and the modelled process table reports its owner dead, so the writer sees
-    /// `PeerDied` and a new reader may take the role over.
     /// Lets go of the role without closing the ring, as if this process had died here:
     /// records committed but not yet published are lost, and the writer sees the reader as
     /// dead (`PeerDied`, after everything published) instead of a close. For a

@@ -307,7 +307,10 @@ impl Ring {
             version: layout::LAYOUT_VERSION,
             capacity: self.capacity(),
             creator_pid: header.creator() as u32,
-            creator_alive: liveness.others_present(header.creator()),
+            // A memfd or anonymous ring shares its one description with every process it went
+            // to (by `fork` or a socket): the others cannot be told apart from us.
+            creator_alive: matches!(self.backend(), Backend::Memfd | Backend::Anonymous)
+                || liveness.others_present(header.creator()),
             writer: SideStatus::of(header, &liveness, Role::Writer),
             reader: SideStatus::of(header, &liveness, Role::Reader),
         }
@@ -399,7 +402,7 @@ pub(crate) fn same_namespace(liveness: &crate::ownership::Liveness<'_>, word: u6
         #[cfg(not(loom))]
         crate::ownership::Liveness::Pids => true,
         #[cfg(not(loom))]
-        crate::ownership::Liveness::Locks(_) => {
+        crate::ownership::Liveness::Locks(..) => {
             let theirs = crate::ownership::holder_namespace(word);
             theirs == 0 || theirs == crate::process::pid_namespace()
         }
@@ -661,7 +664,11 @@ mod shared {
                 })?;
             // SAFETY: `segment::create` maps at least HEADER_SIZE bytes, page-aligned.
             let header = unsafe { Memory::header_of(&mapping) };
-            header.initialise(geometry, crate::ownership::holder_word());
+            let creator = match mapping.file() {
+                Some(_) => crate::ownership::holder_word(),
+                None => crate::process::current().0,
+            };
+            header.initialise(geometry, creator);
             let what = stale.description.clone();
             stale.install(&mut mapping, segment)?;
             Ok(Ring {
@@ -751,6 +758,7 @@ mod shared {
             let geometry = header
                 .validate(mapping.len() as u64)
                 .map_err(|e| layout_error(e, description.clone()))?;
+            mapping.reserve(HEADER_SIZE as u64 + geometry.capacity, &description)?;
             Ok(Ring {
                 memory: Arc::new(Memory::mapped(mapping, geometry)),
                 description,

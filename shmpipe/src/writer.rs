@@ -19,6 +19,42 @@ use crate::wait::{self, Attempt, Gave, Wait};
 /// `Send` (it may move to another thread) but neither `Clone` nor `Sync`. Dropping it closes
 /// the ring: the reader receives everything sent, then end-of-stream.
 ///
+/// # Across `fork`
+///
+/// A writer copied into a child by `fork` behaves like a pipe's write end: the role belongs
+/// to every process holding a copy, closes (end-of-stream for the reader) when the last copy
+/// is dropped, and is dead (`PeerDied` for the reader) only when the last holder dies. So the
+/// pipe(2) idiom works, and so does a daemon whose parent exits right after the fork. Use the
+/// copy in one process only (drop it in the others): two processes sending through copies of
+/// one writer would be two writers. The liveness is the kernel's (a file lock held by the
+/// handle, see `docs/LAYOUT.md`), right across PID namespaces and when the main thread of the
+/// holding process has exited. (System V rings track their roles by pid instead: not across
+/// `fork` or PID namespaces.)
+///
+/// ```no_run
+/// use shmpipe::RingOptions;
+/// let ring = RingOptions::new().capacity(1 << 16).create_anonymous()?;
+/// let mut writer = ring.writer()?;
+/// let mut reader = ring.reader()?;
+/// // SAFETY: the child only uses the ring, then `_exit`s.
+/// match unsafe { libc::fork() } {
+///     0 => {
+///         drop(writer); // the child reads
+///         let mut buf = [0u8; 64];
+///         while let Some(n) = reader.recv(&mut buf)? {
+///             println!("{}", String::from_utf8_lossy(&buf[..n]));
+///         }
+///         unsafe { libc::_exit(0) };
+///     }
+///     _ => {
+///         drop(reader); // the parent writes
+///         writer.send(b"hello from the parent")?;
+///         drop(writer); // the last copy: the child sees end-of-stream
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// ```compile_fail
 /// fn shared<T: Sync>(_: &T) {}
 /// let (writer, _reader) = shmpipe::channel(64).unwrap();
@@ -328,10 +364,6 @@ impl Writer {
         .map_err(send_error)
     }
 
-    /// Loom only: the process holding this writer dies here. The handle goes without closing
-    /// the ring (committed but unpublished records are lost, as in a crash), and the modelled
-    /// process table reports its owner dead, so the reader sees `PeerDied` and a new writer
-    /// may take the role over.
     /// Lets go of the role without closing the ring, as if this process had died here:
     /// records committed but not yet published are lost, and the reader sees the writer as
     /// dead (`PeerDied`, after everything published) instead of end-of-stream. For a

@@ -545,6 +545,17 @@ fn wrong_version_is_refused() {
 }
 
 #[test]
+fn a_layout_version_1_ring_is_refused_as_such() {
+    let err = open_damaged(|f| {
+        f.write_all_at(b"SHMRING\0", 0).unwrap();
+        f.write_all_at(&1u32.to_ne_bytes(), 8).unwrap();
+    })
+    .unwrap_err();
+    assert!(matches!(err, OpenError::BadMagic { .. }), "{err:?}");
+    assert!(err.to_string().contains("layout version 1"), "{err}");
+}
+
+#[test]
 fn other_endianness_is_refused() {
     let err = open_damaged(|f| {
         f.write_all_at(&0x0102_0304u32.swap_bytes().to_ne_bytes(), 28)

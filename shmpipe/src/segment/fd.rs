@@ -12,9 +12,11 @@ use std::time::Duration;
 use super::{bytes, create_os, open_os, Mapping, Named, Purpose, Unmap};
 use crate::error::{CreateError, OpenError};
 use crate::layout::HEADER_SIZE;
+use crate::layout::{LAYOUT_VERSION, MAGIC};
 use crate::ownership::locks;
 use crate::ownership::PRESENCE_BYTE;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::FileExt;
 
 /// Which file a name referred to: device and inode number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +91,15 @@ pub(super) fn size_and_map(
     // ftruncate
     file.set_len(len)
         .map_err(|e| sizing_error("ftruncate", e, &file, len, what, room))?;
-    reserve(&file, len).map_err(|e| sizing_error("posix_fallocate", e, &file, len, what, room))?;
+    // The magic and version first, before the reservation that can take seconds for a large
+    // ring: a creator that dies from here on leaves a segment recognisably ours, which
+    // `replace_stale` may replace once nobody has it open (the init word is still 0).
+    let mut prefix = [0u8; 12];
+    prefix[..8].copy_from_slice(&MAGIC);
+    prefix[8..].copy_from_slice(&LAYOUT_VERSION.to_ne_bytes());
+    file.write_all_at(&prefix, 0)
+        .map_err(|e| create_os("pwrite", what, e))?;
+    reserve(file.as_fd(), len).map_err(|e| sizing_error("fallocate", e, &file, len, what, room))?;
     let mut mapping = map(Some(file.as_fd()), size).map_err(|e| create_os("mmap", what, e))?;
     mapping.file = Some(OwnedFd::from(file));
     Ok(mapping)
@@ -98,8 +108,9 @@ pub(super) fn size_and_map(
 /// Checks the size of an existing segment and maps all of it; returns the mapping (which
 /// keeps the file) and the file's identity. For use, it first takes the presence lock (a
 /// segment being replaced right now is `NotInitialised`: retry) and reserves the backing of
-/// the whole segment, so a sparse segment on a full filesystem is an error here, never a
-/// `SIGBUS` later.
+/// the header page; the opener reserves the rest once the header is validated
+/// (`Mapping::reserve`), so a sparse segment on a full filesystem is an error, never a
+/// `SIGBUS`.
 pub(super) fn map_existing(
     file: File,
     what: &str,
@@ -123,20 +134,10 @@ pub(super) fn map_existing(
                 waited: Duration::ZERO,
             });
         }
-        reserve(&file, meta.len()).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOSPC) => OpenError::Os {
-                op: "posix_fallocate",
-                segment: what.to_owned(),
-                source: io::Error::new(
-                    e.kind(),
-                    format!(
-                        "its {} are not all backed by memory and its filesystem has no room left to back them (using it would crash with SIGBUS); free space or remove it",
-                        bytes(meta.len())
-                    ),
-                ),
-            },
-            _ => open_os("posix_fallocate", what, e),
-        })?;
+        // The header page now (it is read at once); the data region once the header is
+        // validated (`Mapping::reserve`), so a planted huge file is never allocated.
+        reserve(file.as_fd(), HEADER_SIZE as u64)
+            .map_err(|e| unbacked(what, HEADER_SIZE as u64, e))?;
     }
     let mut mapping = map(Some(file.as_fd()), len).map_err(|e| open_os("mmap", what, e))?;
     mapping.file = Some(OwnedFd::from(file));
@@ -200,19 +201,46 @@ pub(super) fn map(fd: Option<BorrowedFd<'_>>, len: usize) -> io::Result<Mapping>
     })
 }
 
-/// Reserves `len` bytes of the file's filesystem now (`posix_fallocate`), so a full
-/// filesystem is an error here rather than a `SIGBUS` on first touch. A filesystem that
-/// cannot reserve space at all is not an error: the segment works, unreserved.
-fn reserve(file: &File, len: u64) -> io::Result<()> {
+/// Reserves the first `len` bytes of the file in its filesystem now (`fallocate(2)`, mode 0:
+/// allocates what is not allocated, changes no byte), so a full filesystem is an error here
+/// rather than a `SIGBUS` on first touch. A filesystem that cannot reserve space at all is
+/// not an error: the segment works, unreserved.
+///
+/// Not `posix_fallocate(3)`: where the filesystem has no `fallocate`, glibc emulates it by
+/// writing a zero into every block that reads as zero, which on a live ring could overwrite a
+/// record a peer has just written.
+pub(super) fn reserve(file: BorrowedFd<'_>, len: u64) -> io::Result<()> {
     let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
     loop {
         // SAFETY: a plain system call on a valid fd; it touches no memory of ours.
-        let err = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
-        match err {
-            0 | libc::EOPNOTSUPP | libc::ENOSYS => return Ok(()),
-            libc::EINTR => continue,
-            err => return Err(io::Error::from_raw_os_error(err)),
+        let r = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) };
+        if r == 0 {
+            return Ok(());
         }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EOPNOTSUPP | libc::ENOSYS) => return Ok(()),
+            Some(libc::EINTR) => continue,
+            _ => return Err(e),
+        }
+    }
+}
+
+/// The error for a segment whose backing cannot be reserved at open: its filesystem is full.
+pub(crate) fn unbacked(what: &str, len: u64, e: io::Error) -> OpenError {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) => OpenError::Os {
+            op: "fallocate",
+            segment: what.to_owned(),
+            source: io::Error::new(
+                e.kind(),
+                format!(
+                    "its {} are not all backed by memory and its filesystem has no room left to back them (using it would crash with SIGBUS); free space or remove it",
+                    bytes(len)
+                ),
+            ),
+        },
+        _ => open_os("fallocate", what, e),
     }
 }
 

@@ -94,7 +94,8 @@ pub(super) fn open(path: &Path, what: &str, purpose: Purpose) -> Result<Mapping,
 /// Unlinks `path` if it still refers to the file `ours`; a path that is gone or refers to
 /// another file is left alone.
 pub(super) fn unlink_if_ours(path: &Path, ours: FileId) -> io::Result<()> {
-    let meta = match fs::metadata(path) {
+    // Not following a symbolic link: the name is ours only if it is our file itself.
+    let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),

@@ -30,6 +30,7 @@ mod tests;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::ptr::NonNull;
 
@@ -242,6 +243,47 @@ impl Mapping {
             .as_ref()
             .filter(|_| self.memfd)
             .map(|fd| fd.as_fd())
+    }
+
+    /// Reserves the backing of the first `len` bytes of the segment (fd-based backends; a
+    /// no-op for System V, whose pages the kernel backs at creation), so that touching them
+    /// can never raise `SIGBUS` for want of memory: an unbacked page of a sparse segment on a
+    /// full filesystem is an error here.
+    pub(crate) fn reserve(&self, len: u64, what: &str) -> Result<(), OpenError> {
+        match &self.file {
+            Some(fd) => fd::reserve(fd.as_fd(), len).map_err(|e| fd::unbacked(what, len, e)),
+            None => Ok(()),
+        }
+    }
+
+    /// A new open file description of this segment, opened by its name (for a role lock
+    /// where `/proc/self/fd` cannot be opened); refused if the name is gone or now names
+    /// another object.
+    pub(crate) fn reopen_by_name(&self) -> io::Result<OwnedFd> {
+        let (file, ours) = match &self.name {
+            Named::Posix { name, id } => (posix::open_rw(name)?, *id),
+            Named::File { path, id } => (
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY)
+                    .open(path)?,
+                *id,
+            ),
+            _ => return Err(io::Error::from(io::ErrorKind::Unsupported)),
+        };
+        if fd::FileId::of(&file.metadata()?) != ours {
+            return Err(io::Error::other("the name now refers to another object"));
+        }
+        Ok(OwnedFd::from(file))
+    }
+
+    /// How many attachments a System V segment has (`shm_nattch`); `None` for the others.
+    pub(crate) fn sysv_attachments(&self) -> Option<u64> {
+        match &self.name {
+            Named::SysV { shmid } => sysv::stat(*shmid).ok().map(|ds| ds.shm_nattch as u64),
+            _ => None,
+        }
     }
 
     /// The segment's file (its presence description), for the fd-based backends.

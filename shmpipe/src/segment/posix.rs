@@ -117,6 +117,11 @@ fn refused(name: &CStr, e: io::Error) -> Result<BadName, io::Error> {
     }
 }
 
+/// Opens an existing object read-write (for a second description of it).
+pub(super) fn open_rw(name: &CStr) -> io::Result<File> {
+    shm_open(name, libc::O_RDWR, 0)
+}
+
 /// `shm_open`, close-on-exec, returning an owned file.
 fn shm_open(name: &CStr, oflag: libc::c_int, mode: libc::mode_t) -> io::Result<File> {
     // SAFETY: `name` is a NUL-terminated string that outlives the call.

@@ -130,7 +130,7 @@ fn judge_file(
     not_ours(&header).map_or(Ok(()), |reason| Err(occupied(reason)))?;
     // Ours. Is anyone using it? The role locks first, for the better sentence.
     for role in [Role::Writer, Role::Reader] {
-        if crate::ownership::role_held(&locks::FdLocks(file.as_fd()), None, role) {
+        if crate::ownership::role_held(&locks::FdLocks(file.as_fd(), None), None, role) {
             // The holder word: offset 72 of the role's line, which starts at its hold byte.
             let word = u64::from_ne_bytes(read_word(&file, hold_byte(role) as u64 + 72));
             return Err(occupied(format!(
