@@ -376,12 +376,14 @@ impl Writer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn abort(mut self) {
-        match self.token.take() {
-            #[cfg(loom)]
-            Some(crate::ownership::Token::Loom(ofd)) => self.memory.header().os.crash(ofd),
-            // Dropping the token (its file description) is the death the peer sees.
-            token => drop(token),
+        let token = self.token.take();
+        #[cfg(loom)]
+        if let Some(crate::ownership::Token::Loom(ofd)) = token {
+            self.memory.header().os.crash(ofd);
         }
+        // Dropping the token (its file description) is the death the peer sees.
+        #[cfg(not(loom))]
+        drop(token);
     }
 
     /// Loom only: the process holding this writer dies here (see [`abort`](Self::abort)).

@@ -281,7 +281,7 @@ impl Mapping {
     /// How many attachments a System V segment has (`shm_nattch`); `None` for the others.
     pub(crate) fn sysv_attachments(&self) -> Option<u64> {
         match &self.name {
-            Named::SysV { shmid } => sysv::stat(*shmid).ok().map(|ds| ds.shm_nattch as u64),
+            Named::SysV { shmid } => sysv::stat(*shmid).ok().map(|ds| ds.shm_nattch),
             _ => None,
         }
     }

@@ -21,7 +21,6 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::fd::FileId;
 use super::{posix, sysv, Mapping, Named, Segment};
@@ -248,8 +247,10 @@ impl Stale {
     /// stale one (POSIX and file), or the segment itself (System V, whose stale segment is
     /// already removed).
     pub(crate) fn temporary(&self, seg: &Segment) -> Segment {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        // Unique enough for a name created exclusively: the pid and the clock's nanoseconds.
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
         let tag = format!(".shmpipe-new-{}-{n}", std::process::id());
         match (&self.kind, seg) {
             (Kind::File { .. }, Segment::Posix(_)) => Segment::Posix(format!("/{tag}")),
