@@ -688,3 +688,39 @@ fn crash_campaign_with_namespaced_peers() {
         drop(feeder);
     }
 }
+
+/// A file ring truncated under a live stream: the writer says the ring's memory is gone (not
+/// "stdin failed") or dies of it, and the reader never exits 0 as if the stream had ended.
+/// (The reader may itself be killed by `SIGBUS`: truncation by a live peer after open is the
+/// residual risk SECURITY.md names.)
+#[test]
+fn a_file_ring_truncated_under_a_stream_never_looks_complete() {
+    let path = format!("/dev/shm/{}", unique("truncated"));
+    let _cleanup = Name(Segment::file(&path));
+    let mut writer = Proc::spawn(
+        &["write", &path, "--capacity", "1M"],
+        Stdio::piped(),
+        Stdio::null(),
+    );
+    let feeder = feed_slowly(writer.stdin(), seq(2_000_000));
+    // The hostile peer opens the file before the name goes (once both sides attach).
+    wait_for_live_writer(&Segment::file(&path));
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let mut reader = Proc::spawn(&["read", &path], Stdio::null(), Stdio::piped());
+    let out = collect(reader.stdout());
+    out.wait_for(100_000);
+    file.set_len(4096 + (1 << 19)).unwrap();
+    let (w, r) = (writer.wait(), reader.wait());
+    drop(feeder);
+    assert_ne!(w.code(), Some(0), "the writer went on: {}", w.stderr);
+    if w.code() == Some(1) {
+        assert!(w.stderr.contains("no longer backed"), "{}", w.stderr);
+        assert!(!w.stderr.contains("stdin"), "{}", w.stderr);
+    }
+    assert_ne!(
+        r.code(),
+        Some(0),
+        "the reader took a cut stream for a whole one"
+    );
+    let _ = out.finish();
+}
