@@ -443,40 +443,62 @@ fn racing_writers_replace_a_stale_ring_exactly_once() {
                 .is_some_and(|h| pids.contains(&h.writer.pid))
         });
         let (r, out) = run(&["read", &name, "--timeout", "20"]);
+        // On a loaded machine the slower writer may try only after the winner's stream was
+        // read and its name removed: it then creates a fresh ring (no notice) and waits for
+        // a reader, as a FIFO's writer does. Read that one too. Nobody may hang.
+        let mut second = None;
         let t0 = Instant::now();
-        while (a.running() || b.running()) && t0.elapsed() < Duration::from_secs(10) {
+        while a.running() || b.running() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "trial {trial}: a writer still runs 20 s after the reader finished"
+            );
+            let waiting = shmpipe::inspect(&Segment::posix(&name))
+                .ok()
+                .and_then(|found| found.header)
+                .and_then(|h| h.writer.pid);
+            let running: Vec<u32> = [&mut a, &mut b]
+                .into_iter()
+                .filter_map(|p| p.running().then(|| p.pid()))
+                .collect();
+            if waiting.is_some_and(|pid| running.contains(&pid)) {
+                second = Some(run(&["read", &name, "--timeout", "20"]));
+                break;
+            }
             thread::sleep(Duration::from_millis(5));
         }
-        assert!(
-            !a.running() && !b.running(),
-            "trial {trial}: a writer still runs 10 s after the reader finished"
-        );
         let (ea, eb) = (a.wait(), b.wait());
         fa.join().unwrap();
         fb.join().unwrap();
-        let codes = (ea.code(), eb.code());
-        assert!(
-            codes == (Some(0), Some(1)) || codes == (Some(1), Some(0)),
-            "trial {trial}: exit codes {codes:?}: {} / {}",
-            ea.stderr,
-            eb.stderr
-        );
-        let (won, lost) = if codes.0 == Some(0) {
+        let notices = [&ea, &eb]
+            .iter()
+            .filter(|e| e.stderr.contains("replaced a stale ring"))
+            .count();
+        assert_eq!(notices, 1, "trial {trial}: {} / {}", ea.stderr, eb.stderr);
+        let (won, lost) = if ea.stderr.contains("replaced a stale ring") {
             (&ea, &eb)
         } else {
             (&eb, &ea)
         };
-        assert!(
-            won.stderr.contains("replaced a stale ring"),
-            "trial {trial}: {}",
-            won.stderr
-        );
-        assert!(
-            !lost.stderr.contains("replaced"),
-            "trial {trial}: both replaced: {}",
-            lost.stderr
-        );
-        assert_eq!(lost.lines().len(), 1, "trial {trial}: {}", lost.stderr);
+        assert_eq!(won.code(), Some(0), "trial {trial}: {}", won.stderr);
+        match &second {
+            None => {
+                assert_eq!(lost.code(), Some(1), "trial {trial}: {}", lost.stderr);
+                assert_eq!(lost.lines().len(), 1, "trial {trial}: {}", lost.stderr);
+            }
+            Some((r2, out2)) => {
+                assert_eq!(
+                    (lost.code(), r2.code()),
+                    (Some(0), Some(0)),
+                    "trial {trial}"
+                );
+                assert!(lost.stderr.is_empty(), "trial {trial}: {}", lost.stderr);
+                assert!(
+                    out2 == "from a" || out2 == "from b",
+                    "trial {trial}: {out2:?}"
+                );
+            }
+        }
         assert_eq!(r.code(), Some(0), "trial {trial}: {}", r.stderr);
         assert!(
             out == "from a" || out == "from b",
