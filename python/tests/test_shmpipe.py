@@ -287,3 +287,14 @@ def test_a_reader_killed_with_sigkill_is_peer_died(name, c_bin):
     finally:
         reader.kill()
         reader.wait(T)
+
+
+def test_the_throughput_benchmark_runs():
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+    try:
+        import throughput
+    finally:
+        sys.path.pop(0)
+    for kind in ("ring", "ring-view", "pipe"):
+        rate, mbps = throughput.measure(kind, 4096, 0.05)  # asserts every message arrived
+        assert rate > 0 and mbps > 0

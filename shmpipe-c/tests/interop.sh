@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The C API against the Rust command, across processes, both ways, byte for byte:
-# the seed pair (shm_write / shm_read), a 64 MiB stream through shm_cat (C) and
+# The C API from C: tests/c/api_test.c (static, shared, as C++), then against the Rust
+# command, across processes, both ways, byte for byte: the seed pair (shm_write / shm_read), a 64 MiB stream through shm_cat (C) and
 # zero_copy_cat (C++), and a peer killed with SIGKILL on either side.
 #
 #   shmpipe-c/tests/interop.sh PATH/TO/shmpipe DIR/OF/PROGRAMS   (DIR: what `make` built)
@@ -167,6 +167,9 @@ run_test() {
     fi
 }
 
+run_test "api_test: every status code (static library)" timeout $T "$bin/api_test" "$prefix-api1"
+run_test "api_test: every status code (shared library)" timeout $T "$bin/api_test_shared" "$prefix-api2"
+run_test "api_test: every status code (built as C++)" timeout $T "$bin/header_cxx" "$prefix-api3"
 run_test "seed pair: C shm_write -> shmpipe read" seed_c_to_cli
 run_test "seed pair: shmpipe write -> C shm_read" seed_cli_to_c
 run_test "seed pair: C shm_write -> C shm_read" seed_c_to_c
