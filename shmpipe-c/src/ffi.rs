@@ -734,3 +734,55 @@ pub unsafe extern "C" fn shmpipe_reader_close(r: *mut ShmpipeReader) -> c_int {
         Ok(code::OK)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error() -> String {
+        // SAFETY: `shmpipe_last_error` returns a NUL-terminated string owned by this thread's
+        // slot, unchanged until the next failing call (none happens while it is read).
+        unsafe { CStr::from_ptr(shmpipe_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_a_code_and_a_message() {
+        assert_eq!(guard(|| panic!("boom")), code::INTERNAL);
+        assert_eq!(last_error(), "internal error in shmpipe: boom");
+        let owned = String::from("formatted");
+        assert_eq!(guard(|| panic!("{owned}")), code::INTERNAL);
+        assert_eq!(last_error(), "internal error in shmpipe: formatted");
+    }
+
+    #[test]
+    fn errors_set_the_message_and_successes_keep_it() {
+        assert_eq!(
+            guard(|| Err(Error::new(code::FULL, "full\0up"))),
+            code::FULL
+        );
+        assert_eq!(last_error(), "full\u{fffd}up");
+        assert_eq!(guard(|| Ok(code::OK)), code::OK);
+        assert_eq!(last_error(), "full\u{fffd}up");
+    }
+
+    #[test]
+    fn strerror_covers_every_code() {
+        for (c, _, text) in code::CODES {
+            // SAFETY: `shmpipe_strerror` returns a static NUL-terminated string.
+            let got = unsafe { CStr::from_ptr(shmpipe_strerror(*c)) };
+            assert_eq!(got.to_str().unwrap(), *text);
+        }
+        // SAFETY: as above.
+        let unknown = unsafe { CStr::from_ptr(shmpipe_strerror(c_int::MAX)) };
+        assert_eq!(unknown.to_str().unwrap(), "unknown shmpipe status code");
+    }
+
+    #[test]
+    fn timeouts_take_minus_one_for_forever_only() {
+        assert_eq!(timeout_arg(-1).unwrap(), None);
+        assert_eq!(timeout_arg(0).unwrap(), Some(Duration::ZERO));
+        assert_eq!(timeout_arg(-2).unwrap_err().code, code::INVALID_ARGUMENT);
+    }
+}
