@@ -209,10 +209,10 @@ fi
 # parse the workspace; the library and the models are what the mutants change).
 fresh_copy() {
     mkdir -p "$scratch"
-    rm -rf "$scratch/shmpipe" "$scratch/shmpipe-cli" "$scratch/shmpipe-bench" "$scratch/loom-tests"
+    rm -rf "$scratch/shmpipe" "$scratch/shmpipe-cli" "$scratch/shmpipe-bench" "$scratch/shmpipe-c" "$scratch/loom-tests"
     cp "$root/Cargo.toml" "$root/Cargo.lock" "$scratch/"
     [[ -f $root/clippy.toml ]] && cp "$root/clippy.toml" "$scratch/"
-    for member in shmpipe shmpipe-cli shmpipe-bench loom-tests; do
+    for member in shmpipe shmpipe-cli shmpipe-bench shmpipe-c loom-tests; do
         mkdir -p "$scratch/$member"
         (cd "$root/$member" && tar cf - --exclude=./target .) | (cd "$scratch/$member" && tar xf -)
     done
