@@ -81,7 +81,8 @@ enum shmpipe_status {
     SHMPIPE_NOT_A_RING = 17,
     /* The ring was made by another layout version, endianness or pointer width. */
     SHMPIPE_INCOMPATIBLE = 18,
-    /* The segment exists but its creator did not finish initialising it in time. */
+    /* The segment exists but its creator did not finish initialising it in time, or died
+     * before it did (the message says which). */
     SHMPIPE_NOT_INITIALISED = 19,
     /* The caller may not create, open or remove the segment. */
     SHMPIPE_PERMISSION_DENIED = 20,

@@ -196,7 +196,7 @@ impl From<CreateError> for Error {
         let code = match &e {
             CreateError::InvalidCapacity { .. } => INVALID_CAPACITY,
             CreateError::InvalidName { .. } => INVALID_NAME,
-            CreateError::AlreadyExists { .. } => ALREADY_EXISTS,
+            CreateError::AlreadyExists { .. } | CreateError::Occupied { .. } => ALREADY_EXISTS,
             CreateError::ResourceLimit { .. } => RESOURCE_LIMIT,
             CreateError::PermissionDenied { .. } => PERMISSION_DENIED,
             CreateError::Os { .. } => OS,
@@ -211,7 +211,7 @@ impl From<OpenError> for Error {
         let code = match &e {
             OpenError::NotFound { .. } => NOT_FOUND,
             OpenError::InvalidName { .. } => INVALID_NAME,
-            OpenError::NotInitialised { .. } => NOT_INITIALISED,
+            OpenError::NotInitialised { .. } | OpenError::Abandoned { .. } => NOT_INITIALISED,
             OpenError::BadMagic { .. } => NOT_A_RING,
             OpenError::VersionMismatch { .. }
             | OpenError::Incompatible { .. }
@@ -231,6 +231,7 @@ impl From<AttachError> for Error {
             AttachError::AlreadyAttached { .. } => ALREADY_ATTACHED,
             AttachError::Closed { .. } => CLOSED,
             AttachError::Corrupted { .. } => CORRUPTED,
+            AttachError::Os { .. } => OS,
             _ => ERROR,
         };
         Error::new(code, e.to_string())
