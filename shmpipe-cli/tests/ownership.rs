@@ -746,3 +746,74 @@ fn a_file_ring_truncated_under_a_stream_never_looks_complete() {
     );
     let _ = out.finish();
 }
+
+/// Peers without `/proc` (a mount namespace where it is unmounted, as in a bare chroot): the
+/// roles are still held by file locks (a role's own description is opened by the ring's name
+/// instead of through `/proc/self/fd`), so the stream is whole, both ways, and nobody is
+/// declared dead.
+#[test]
+fn peers_without_proc_stream_whole() {
+    let probe = Command::new("unshare")
+        .args([
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "umount -l /proc",
+        ])
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cannot unmount /proc in a private mount namespace here");
+        return;
+    }
+    for without_proc in ["write", "read"] {
+        let name = unique("noproc");
+        let _cleanup = Name(Segment::posix(&name));
+        let data = seq(100_000);
+        let bare = |args: &str, stdin: Stdio, stdout: Stdio| {
+            let script = format!("umount -l /proc && exec \"{BIN}\" {args}");
+            Proc::spawn_program(
+                "unshare",
+                &["-m", "--propagation", "private", "sh", "-c", &script],
+                stdin,
+                stdout,
+            )
+        };
+        let (mut writer, mut reader) = if without_proc == "write" {
+            (
+                bare(
+                    &format!("write {name} --capacity 64K"),
+                    Stdio::piped(),
+                    Stdio::null(),
+                ),
+                Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped()),
+            )
+        } else {
+            (
+                Proc::spawn(
+                    &["write", &name, "--capacity", "64K"],
+                    Stdio::piped(),
+                    Stdio::null(),
+                ),
+                bare(&format!("read {name}"), Stdio::null(), Stdio::piped()),
+            )
+        };
+        let feeder = feed(writer.stdin(), data.clone());
+        let out = collect(reader.stdout());
+        let (w, r) = (writer.wait(), reader.wait());
+        feeder.join().unwrap();
+        assert_eq!(
+            (w.code(), r.code()),
+            (Some(0), Some(0)),
+            "{without_proc} without /proc: {} / {}",
+            w.stderr,
+            r.stderr
+        );
+        assert!(
+            out.finish() == data,
+            "{without_proc} without /proc: the stream changed"
+        );
+    }
+}
