@@ -336,7 +336,8 @@ fn write_never_clobbers_what_is_not_a_stale_ring() {
         let mut argv = vec!["write"];
         argv.extend(args.iter().map(String::as_str));
         let mut proc = Proc::spawn(&argv, Stdio::piped(), Stdio::null());
-        proc.stdin().write_all(b"x\n").unwrap();
+        // The writer may have refused (and exited) before reading it: a closed pipe is fine.
+        let _ = proc.stdin().write_all(b"x\n");
         let start = Instant::now();
         let end = proc.wait();
         assert_eq!(end.code(), Some(1), "{args:?}: {}", end.stderr);
