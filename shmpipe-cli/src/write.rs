@@ -3,6 +3,7 @@
 //! input and waits until the reader has read everything.
 
 use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use shmpipe::{CreateError, OpenError, Ring, RingOptions, RoleState, Segment, Sen
 
 use super::args::WriteArgs;
 use super::io::{self, Stop};
-use super::{names, say, signals, Failure, Outcome, SLICE};
+use super::{names, progress, say, signals, Failure, Outcome, SLICE};
 
 /// The largest record the writer sends: large enough that per-record costs vanish, small
 /// enough that the reader works on one record while the writer fills the next.
@@ -35,16 +36,25 @@ pub(crate) fn run(args: WriteArgs) -> Outcome {
     // large record at a time, so a spin rarely sees it and only takes CPU from the reader
     // (on a 2-vCPU machine this made the stream about 1.5 times as fast).
     writer.set_spin(Duration::ZERO);
-    let mut sent = 0u64;
-    match copy(&mut writer, &mut input, &mut sent) {
-        Ok(()) => drain(&ring, writer, sent),
-        Err(failure) => {
-            // Closing lets the reader drain what was sent, then see end-of-stream.
-            writer.close();
-            forget_if_unread(&ring);
-            Err(failure)
-        }
-    }
+    let total = progress::input_size(&input);
+    progress::run(
+        args.progress.wanted(),
+        &ring,
+        progress::Verb::Wrote,
+        total,
+        |moved| {
+            let mut sent = 0u64;
+            match copy(&mut writer, &mut input, &mut sent, moved) {
+                Ok(()) => drain(&ring, writer, sent),
+                Err(failure) => {
+                    // Closing lets the reader drain what was sent, then see end-of-stream.
+                    writer.close();
+                    forget_if_unread(&ring);
+                    Err(failure)
+                }
+            }
+        },
+    )
 }
 
 /// Creates the ring exclusively. A stale ring holding the name (writer and creator dead) is
@@ -143,8 +153,9 @@ fn record_len(writer: &Writer) -> usize {
 }
 
 /// Copies stdin into the ring until end of input: each record is reserved in the ring and
-/// filled by one `read(2)` straight from stdin (no copy in between), then committed.
-fn copy(writer: &mut Writer, input: &mut File, sent: &mut u64) -> Outcome {
+/// filled by one `read(2)` straight from stdin (no copy in between), then committed. The
+/// running total goes to `moved` too, for `--progress`.
+fn copy(writer: &mut Writer, input: &mut File, sent: &mut u64, moved: &AtomicU64) -> Outcome {
     let len = record_len(writer);
     loop {
         if let Some(signal) = signals::caught() {
@@ -163,6 +174,7 @@ fn copy(writer: &mut Writer, input: &mut File, sent: &mut u64) -> Outcome {
                     .commit(n)
                     .map_err(|e| Failure::runtime(e.to_string()))?;
                 *sent += n as u64;
+                moved.store(*sent, Ordering::Relaxed);
             }
             Err(Stop::Signal(signal)) => return Err(Failure::signal(signal)),
             Err(Stop::Closed) => {
