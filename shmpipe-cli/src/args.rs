@@ -40,6 +40,8 @@ Examples:
   shmpipe write /dev/shm/demo.ring < data        # a file (the file backend)
   shmpipe write 0x5eed --backend sysv < data     # a System V segment with key 0x5eed
   shmpipe write /tmp:7 --backend sysv < data     # key ftok(\"/tmp\", 7)
+  shmpipe write demo --progress < big.file       # progress on stderr, ETA from the file size
+  shmpipe write demo --keep-name < data          # still listed by `shmpipe ls` while read
 
 The ring is created exclusively. If NAME holds a stale ring (its writer and creator are \
 dead) it is replaced, with a notice on stderr; if it has a live writer, `write` exits 1 \
@@ -55,6 +57,7 @@ Examples:
   shmpipe read demo | head -c 100     # stops quietly when stdout is closed
   shmpipe read /dev/shm/demo.ring     # a file ring
   shmpipe read 0x5eed --backend sysv  # a System V ring
+  shmpipe read demo --progress > out  # bytes, rate and ring fill on stderr
 
 Exits 0 at end-of-stream. If the writer dies, everything it wrote is delivered first, then \
 `read` prints one line naming its pid and the byte count and exits 1. Ctrl-C closes the \
@@ -65,10 +68,19 @@ Examples:
   shmpipe stat demo
   shmpipe stat demo --json | jq .header.writer
   shmpipe stat 0x5eed --backend sysv
+  shmpipe stat demo --watch                   # a line a second until end-of-stream
+  shmpipe stat demo --watch --interval 0.2 --json   # one JSON object per line
 
 Works on a ring nobody is attached to. A corrupted, half-initialised or foreign segment is \
 described (status and one line per problem) rather than refused; `stat` exits 1 only when \
-the segment cannot be opened at all.";
+the segment cannot be opened at all. With --json, a failure is printed on stdout as \
+{\"error\": ..., \"name\": ...} as well (exit status 1, or 2 for a bad NAME or flag).
+
+--watch needs a valid ring and keeps it mapped (without claiming a role), so it goes on \
+after the name is removed, which happens once both the writer and the reader have \
+attached: start it before the reader, or write with --keep-name. Positions count the \
+8-byte record headers too. It ends with a line saying why at end-of-stream, when a side \
+closes or dies, or when nobody is left (exit 0), or at Ctrl-C (exit 130).";
 
 const RM_EXAMPLES: &str = "\
 Examples:
@@ -212,6 +224,10 @@ pub(crate) struct WriteArgs {
     pub(crate) capacity: u64,
     #[arg(long, short, value_enum, help = BACKEND_HELP)]
     pub(crate) backend: Option<BackendArg>,
+    /// Keep the ring's name while the stream lasts (removed when `write` exits), so that
+    /// `shmpipe ls` and `shmpipe stat --watch` find the ring after the reader has attached
+    #[arg(long)]
+    pub(crate) keep_name: bool,
     #[command(flatten)]
     pub(crate) progress: ProgressArgs,
 }
@@ -265,8 +281,8 @@ pub(crate) struct StatArgs {
     pub(crate) json: bool,
     #[arg(long, short, value_enum, help = BACKEND_HELP)]
     pub(crate) backend: Option<BackendArg>,
-    /// Keep watching: one line per interval with the positions, the write and read rates,
-    /// the fill level and the peers, until end-of-stream or Ctrl-C
+    /// Keep watching: one line per interval with the positions (record headers included),
+    /// the write and read rates, the fill level and the peers, until end-of-stream or Ctrl-C
     #[arg(long, short)]
     pub(crate) watch: bool,
     /// Seconds between two lines of --watch (fractions allowed, at least 0.01)

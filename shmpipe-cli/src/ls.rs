@@ -436,7 +436,7 @@ fn operand(
     };
     let what = if found.is_shmpipe() {
         What::Ring(Box::new(found))
-    } else if found.is_blank() {
+    } else if found.header.is_some() && found.is_blank() {
         What::Other {
             status: "blank",
             reason: found.problems.join("; "),

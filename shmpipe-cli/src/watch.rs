@@ -96,18 +96,16 @@ fn ended(status: &Status, peers: &Peers) -> Option<String> {
     let (written, read) = (status.writer.position, status.reader.position);
     let drained = read >= written;
     match (peers.writer.state, peers.reader.state) {
-        (_, PeerState::Closed) => Some(format!(
-            "the reader closed the ring after reading {read} of {written} bytes"
-        )),
-        (_, PeerState::Dead) => Some(format!(
-            "the reader died after reading {read} of {written} bytes"
-        )),
         (PeerState::Closed, _) if drained => Some(format!(
-            "end-of-stream: the reader read all {written} bytes"
+            "end-of-stream: the reader read everything the writer wrote (ring position {written})"
         )),
         (PeerState::Dead, _) if drained => Some(format!(
-            "the writer died; the reader read all {written} bytes it wrote"
+            "the writer died; the reader read everything it wrote (ring position {written})"
         )),
+        (_, PeerState::Closed) => Some(format!(
+            "the reader closed the ring at position {read} of {written}"
+        )),
+        (_, PeerState::Dead) => Some(format!("the reader died at position {read} of {written}")),
         _ if peers.stale() => Some("no process of the ring is alive".to_owned()),
         _ => None,
     }
@@ -127,7 +125,7 @@ struct Sample<'a> {
 /// The column titles of the text view.
 fn header() -> String {
     format!(
-        "{:>8}  {:>10}  {:>12}  {:>10}  {:>12}  {:>16}  {:<12}  {:<12}\n",
+        "{:>8}  {:>10}  {:>12}  {:>10}  {:>12}  {:>16}  {:<12}  {}\n",
         "ELAPSED", "WRITTEN", "WRITE RATE", "READ", "READ RATE", "FILL", "WRITER", "READER"
     )
 }

@@ -27,7 +27,7 @@ pub(crate) fn run(args: WriteArgs) -> Outcome {
     let segment = names::segment(&args.name, args.backend)?;
     signals::install().map_err(|e| Failure::runtime(format!("cannot handle signals: {e}")))?;
     let mut input = io::stdin().map_err(|e| Failure::runtime(format!("cannot use stdin: {e}")))?;
-    let ring = create(&segment, args.capacity)?;
+    let ring = create(&segment, args.capacity, args.keep_name)?;
     let mut writer = ring.writer().map_err(|e| {
         let _ = ring.remove_name();
         Failure::runtime(format!("cannot attach to {segment} as its writer: {e}"))
@@ -37,7 +37,7 @@ pub(crate) fn run(args: WriteArgs) -> Outcome {
     // (on a 2-vCPU machine this made the stream about 1.5 times as fast).
     writer.set_spin(Duration::ZERO);
     let total = progress::input_size(&input);
-    progress::run(
+    let outcome = progress::run(
         args.progress.wanted(),
         &ring,
         progress::Verb::Wrote,
@@ -54,13 +54,19 @@ pub(crate) fn run(args: WriteArgs) -> Outcome {
                 }
             }
         },
-    )
+    );
+    if args.keep_name {
+        // The name was kept for `ls` and `stat --watch` while the stream lasted; it goes now
+        // (an error means someone removed it already).
+        let _ = ring.remove_name();
+    }
+    outcome
 }
 
 /// Creates the ring exclusively. A stale ring holding the name (writer and creator dead) is
 /// removed and created again, with a notice.
-fn create(segment: &Segment, capacity: u64) -> Result<Ring, Failure> {
-    let options = RingOptions::new().capacity(capacity);
+fn create(segment: &Segment, capacity: u64, keep_name: bool) -> Result<Ring, Failure> {
+    let options = RingOptions::new().capacity(capacity).keep_name(keep_name);
     for _ in 0..5 {
         match options.create(segment) {
             Ok(ring) => return Ok(ring),

@@ -153,6 +153,11 @@ impl Collected {
         self.bytes.lock().unwrap().len()
     }
 
+    /// A copy of what arrived so far.
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.bytes.lock().unwrap().clone()
+    }
+
     /// Waits until at least `n` bytes arrived.
     pub fn wait_for(&self, n: usize) {
         wait_until(&format!("{n} bytes of output"), || self.so_far() >= n);
