@@ -2,7 +2,6 @@
 //! straight from shared memory (`recv_ref` + `write(2)`) until end-of-stream.
 
 use std::fs::File;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use shmpipe::{OpenError, RecvError, Ring, RingOptions, Segment};
@@ -67,7 +66,7 @@ fn open(segment: &Segment, timeout: Option<Duration>) -> Result<Ring, Failure> {
 
 /// Attaches the reader and copies every record to stdout, keeping the running total in
 /// `moved` for `--progress`.
-fn copy(ring: &Ring, segment: &Segment, output: &mut File, moved: &AtomicU64) -> Outcome {
+fn copy(ring: &Ring, segment: &Segment, output: &mut File, moved: &progress::Counter) -> Outcome {
     let mut reader = ring
         .reader()
         .map_err(|e| Failure::runtime(format!("cannot attach to {segment} as its reader: {e}")))?;
@@ -83,7 +82,7 @@ fn copy(ring: &Ring, segment: &Segment, output: &mut File, moved: &AtomicU64) ->
             Ok(Some(record)) => match io::write_all(output, &record) {
                 Ok(()) => {
                     delivered += record.len() as u64;
-                    moved.store(delivered, Ordering::Relaxed);
+                    moved.set(delivered);
                 }
                 Err(Stop::Signal(signal)) => return Err(Failure::signal(signal)),
                 // Stdout closed (`| head`): stop quietly, like a pipeline does.

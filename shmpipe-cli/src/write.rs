@@ -3,7 +3,6 @@
 //! input and waits until the reader has read everything.
 
 use std::fs::File;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -161,7 +160,12 @@ fn record_len(writer: &Writer) -> usize {
 /// Copies stdin into the ring until end of input: each record is reserved in the ring and
 /// filled by one `read(2)` straight from stdin (no copy in between), then committed. The
 /// running total goes to `moved` too, for `--progress`.
-fn copy(writer: &mut Writer, input: &mut File, sent: &mut u64, moved: &AtomicU64) -> Outcome {
+fn copy(
+    writer: &mut Writer,
+    input: &mut File,
+    sent: &mut u64,
+    moved: &progress::Counter,
+) -> Outcome {
     let len = record_len(writer);
     loop {
         if let Some(signal) = signals::caught() {
@@ -180,7 +184,7 @@ fn copy(writer: &mut Writer, input: &mut File, sent: &mut u64, moved: &AtomicU64
                     .commit(n)
                     .map_err(|e| Failure::runtime(e.to_string()))?;
                 *sent += n as u64;
-                moved.store(*sent, Ordering::Relaxed);
+                moved.set(*sent);
             }
             Err(Stop::Signal(signal)) => return Err(Failure::signal(signal)),
             Err(Stop::Closed) => {
