@@ -80,33 +80,54 @@ pub(crate) struct Peers {
     pub(crate) creator: Peer,
 }
 
-impl Peers {
-    /// The peers a header records (what [`shmpipe::inspect`] found).
-    pub(crate) fn of_header(h: &RawHeader) -> Peers {
-        Peers::from_parts(&h.writer, &h.reader, h.creator_pid, h.creator_alive)
-    }
+/// Where [`peers`] reads the liveness fields from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// A header as [`shmpipe::inspect`] found it.
+    Header(&'a RawHeader),
+    /// The status of an open ring ([`shmpipe::Ring::status`]).
+    Status(&'a Status),
+}
 
-    /// The peers of an open ring ([`shmpipe::Ring::status`]).
-    pub(crate) fn of_status(s: &Status) -> Peers {
-        Peers::from_parts(&s.writer, &s.reader, s.creator_pid, s.creator_alive)
-    }
-
-    fn from_parts(writer: &SideStatus, reader: &SideStatus, creator: u32, alive: bool) -> Peers {
-        Peers {
-            writer: side(writer),
-            reader: side(reader),
-            creator: Peer {
-                state: match (creator, alive) {
-                    (0, _) => PeerState::Vacant,
-                    (_, true) => PeerState::Alive,
-                    (_, false) => PeerState::Dead,
-                },
-                pid: (creator != 0).then_some(creator),
-                alive: creator != 0 && alive,
-            },
+/// The writer, reader and creator a header or status records: the one function where the
+/// commands added for `ls` and `stat --watch` read pids and `alive` flags.
+pub(crate) fn peers(source: Source<'_>) -> Peers {
+    let (writer, reader, creator_pid, creator_alive) = match source {
+        Source::Header(h) => (&h.writer, &h.reader, h.creator_pid, h.creator_alive),
+        Source::Status(s) => (&s.writer, &s.reader, s.creator_pid, s.creator_alive),
+    };
+    let side = |s: &SideStatus| {
+        let alive = s.pid.is_some() && s.alive;
+        let state = match s.state {
+            RoleState::Closed => PeerState::Closed,
+            RoleState::Invalid(_) => PeerState::Invalid,
+            _ if s.pid.is_some() && alive => PeerState::Alive,
+            _ if s.pid.is_some() => PeerState::Dead,
+            RoleState::Attached => PeerState::Attached,
+            _ => PeerState::Vacant,
+        };
+        Peer {
+            state,
+            pid: s.pid,
+            alive,
         }
+    };
+    Peers {
+        writer: side(writer),
+        reader: side(reader),
+        creator: Peer {
+            state: match (creator_pid, creator_alive) {
+                (0, _) => PeerState::Vacant,
+                (_, true) => PeerState::Alive,
+                (_, false) => PeerState::Dead,
+            },
+            pid: (creator_pid != 0).then_some(creator_pid),
+            alive: creator_pid != 0 && creator_alive,
+        },
     }
+}
 
+impl Peers {
     /// Is no process of the ring (creator, writer, reader) alive? Nobody will then ever use
     /// it again (a new writer replaces it), so `shmpipe rm` may clean it up.
     pub(crate) fn stale(&self) -> bool {
@@ -114,25 +135,76 @@ impl Peers {
     }
 }
 
-/// One role's line as a [`Peer`].
-fn side(s: &SideStatus) -> Peer {
-    let alive = s.pid.is_some() && s.alive;
-    let state = match s.state {
-        RoleState::Closed => PeerState::Closed,
-        RoleState::Invalid(_) => PeerState::Invalid,
-        _ if s.pid.is_some() => {
-            if alive {
-                PeerState::Alive
-            } else {
-                PeerState::Dead
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shmpipe::Backend;
+
+    fn side(state: RoleState, pid: Option<u32>, alive: bool) -> SideStatus {
+        SideStatus {
+            position: 0,
+            state,
+            pid,
+            alive,
+            sleeping: false,
         }
-        RoleState::Attached => PeerState::Attached,
-        _ => PeerState::Vacant,
-    };
-    Peer {
-        state,
-        pid: s.pid,
-        alive,
+    }
+
+    fn status(writer: SideStatus, reader: SideStatus, creator_alive: bool) -> Status {
+        Status {
+            backend: Backend::Posix,
+            version: shmpipe::LAYOUT_VERSION,
+            capacity: 4096,
+            creator_pid: 10,
+            creator_alive,
+            writer,
+            reader,
+        }
+    }
+
+    #[test]
+    fn states_and_staleness() {
+        let s = status(
+            side(RoleState::Attached, Some(10), true),
+            side(RoleState::Vacant, None, false),
+            true,
+        );
+        let p = peers(Source::Status(&s));
+        assert_eq!(p.writer.text(), "alive 10");
+        assert_eq!(p.reader.text(), "vacant");
+        assert!(!p.stale());
+
+        // Everyone gone: stale.
+        let s = status(
+            side(RoleState::Attached, Some(10), false),
+            side(RoleState::Closed, Some(11), false),
+            false,
+        );
+        let p = peers(Source::Status(&s));
+        assert_eq!(p.writer.text(), "dead 10");
+        assert_eq!(p.reader.text(), "closed");
+        assert!(p.stale());
+
+        // A writer that closed its side but still lives (waiting for the drain) keeps the
+        // ring in use.
+        let s = status(
+            side(RoleState::Closed, Some(10), true),
+            side(RoleState::Vacant, None, false),
+            false,
+        );
+        let p = peers(Source::Status(&s));
+        assert_eq!(p.writer.state, PeerState::Closed);
+        assert!(!p.stale());
+
+        // Attached with no pid recorded: liveness unknown, not claimed alive.
+        let s = status(
+            side(RoleState::Attached, None, false),
+            side(RoleState::Invalid(9), None, false),
+            true,
+        );
+        let p = peers(Source::Status(&s));
+        assert_eq!(p.writer.text(), "attached");
+        assert_eq!(p.reader.text(), "invalid");
+        assert_eq!(p.creator.text(), "alive 10");
     }
 }

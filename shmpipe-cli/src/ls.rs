@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use shmpipe::{Backend, Inspection, OpenError, Segment, LAYOUT_VERSION};
 
 use super::args::LsArgs;
-use super::liveness::{Peer, Peers};
+use super::liveness::{self, Peer, Peers, Source};
 use super::show::{self, quote};
 use super::{names, say, Failure, Outcome};
 
@@ -124,7 +124,10 @@ impl Entry {
     /// The peers, for a ring with a header.
     fn peers(&self) -> Option<Peers> {
         match &self.what {
-            What::Ring(found) => found.header.as_ref().map(Peers::of_header),
+            What::Ring(found) => found
+                .header
+                .as_ref()
+                .map(|h| liveness::peers(Source::Header(h))),
             What::Other { .. } => None,
         }
     }
@@ -488,10 +491,7 @@ fn text(entries: &[Entry]) -> String {
     .to_vec()];
     for e in entries {
         let age = e.age.map_or("-".to_owned(), show::age);
-        let status = match &e.what {
-            What::Other { status, .. } => (*status).to_owned(),
-            What::Ring(_) => e.status().to_owned(),
-        };
+        let status = e.status().to_owned();
         let (capacity, used, writer, reader) = match (&e.what, e.peers()) {
             (What::Ring(found), Some(peers)) => {
                 let capacity = found.header.map_or(0, |h| h.capacity);
