@@ -953,3 +953,79 @@ fn keep_name_keeps_a_ring_listed_while_it_is_read_then_removes_it() {
         "the writer removed the name at the end"
     );
 }
+
+#[test]
+fn ls_marks_a_corrupted_ring_and_watch_refuses_it() {
+    let name = unique("corrupt");
+    let segment = Segment::posix(&name);
+    let _cleanup = Name(segment.clone());
+    drop(
+        shmpipe::RingOptions::new()
+            .capacity(4096)
+            .create(&segment)
+            .unwrap(),
+    );
+    {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(posix_path(&name))
+            .unwrap();
+        // The capacity (offset 16 of the header, docs/LAYOUT.md): not a power of two.
+        file.write_all_at(&12345u64.to_ne_bytes(), 16).unwrap();
+    }
+    let (end, out) = run(&["ls", "--json", &name]);
+    assert_eq!(end.code(), Some(0), "{}", end.stderr);
+    let list = json(&out);
+    let e = entry(&list, &name).unwrap_or_else(|| panic!("{name} missing from {out}"));
+    assert_eq!(e["ring"], true);
+    assert_eq!(e["status"], "corrupted");
+    assert_eq!(e["stale"], false, "its creator (this test) is alive");
+    assert_eq!(e["creator"]["pid"], std::process::id());
+    assert!(
+        e["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("12345 is not a power of two")),
+        "{e}"
+    );
+    let (end, out) = run(&["ls", &name]);
+    assert_eq!(end.code(), Some(0), "{}", end.stderr);
+    assert!(line_of_in(&out, &name).ends_with("corrupted"), "{out}");
+    assert_json_error(&["stat", &name, "--watch", "--json"], 1, Some(&name));
+}
+
+#[test]
+fn stat_watch_ends_when_the_writer_dies() {
+    let name = unique("watch-dies");
+    let segment = Segment::posix(&name);
+    let _cleanup = Name(segment.clone());
+    let mut writer = Proc::spawn(
+        &["write", &name, "--capacity", "16K"],
+        Stdio::piped(),
+        Stdio::null(),
+    );
+    let _stdin = writer.stdin();
+    let pid = writer.pid();
+    wait_for_writer(&segment, pid);
+    let mut watch = Proc::spawn(
+        &["stat", &name, "--watch", "--interval", "0.05", "--json"],
+        Stdio::null(),
+        Stdio::piped(),
+    );
+    let lines = collect(watch.stdout());
+    lines.wait_for(1);
+    writer.signal(libc::SIGKILL);
+    writer.wait();
+    let end = watch.wait();
+    assert_eq!(end.code(), Some(0), "{}", end.stderr);
+    let text = String::from_utf8(lines.finish()).unwrap();
+    let last = json(text.lines().last().unwrap());
+    assert_eq!(last["writer"]["state"], "dead", "{text}");
+    assert_eq!(last["writer"]["pid"], pid, "{text}");
+    assert!(
+        last["end"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("the writer died")),
+        "{text}"
+    );
+}
