@@ -153,7 +153,8 @@ WRITER and READER: vacant (nobody yet), alive PID, dead PID (the process is gone
 (it closed the ring), attached (attached, liveness unknown). STATUS: live (some process of \
 the ring is alive), stale (none is: nobody will use it again; remove it with `shmpipe rm`), \
 initialising, corrupted, other layout version; with --all also: not a ring, blank, \
-unreadable, nameless (a System V ring whose key was removed while still attached).
+unreadable, nameless (a System V ring whose key was removed while still attached, \
+named shmid:ID).
 
 Nothing is changed: candidates are opened read-only to look for the shmpipe magic number, \
 and no role is claimed. With --json, one array of objects (fields name, backend, segment, \

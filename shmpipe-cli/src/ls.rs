@@ -19,7 +19,8 @@ use super::liveness::{self, Peer, Peers, Source};
 use super::show::{self, quote};
 use super::{names, say, Failure, Outcome};
 
-/// The first eight bytes of every shmpipe segment (`docs/LAYOUT.md`).
+/// The first eight bytes of every shmpipe segment (`docs/LAYOUT.md`; the library does not
+/// export it).
 const MAGIC: [u8; 8] = *b"SHMRING\0";
 /// Where Linux keeps POSIX shared memory objects.
 const SHM_DIR: &str = "/dev/shm";
@@ -338,7 +339,13 @@ fn scan_sysv(all: bool, entries: &mut Vec<Entry>) -> Result<(), String> {
     };
     let mut found = Vec::new();
     for row in sysv_rows(&table) {
-        let name = format!("{:#010x}", row.key as u32);
+        // A key to give the other commands with `--backend sysv`; a segment without one
+        // (IPC_PRIVATE, or removed while still attached) is named by its id instead.
+        let name = if row.key == 0 {
+            format!("shmid:{}", row.shmid)
+        } else {
+            format!("{:#010x}", row.key as u32)
+        };
         let age = SystemTime::UNIX_EPOCH
             .checked_add(Duration::from_secs(row.ctime))
             .and_then(|t| SystemTime::now().duration_since(t).ok());

@@ -1029,3 +1029,63 @@ fn stat_watch_ends_when_the_writer_dies() {
         "{text}"
     );
 }
+
+/// The System V id of the segment with this key, from `/proc/sysvipc/shm`.
+fn sysv_id(key: i32) -> Option<i32> {
+    let table = std::fs::read_to_string("/proc/sysvipc/shm").unwrap();
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.first()?.parse::<i64>().ok()? as i32 == key).then(|| fields.get(1)?.parse().ok())?
+    })
+}
+
+#[test]
+fn ls_all_shows_a_sysv_ring_whose_key_went_as_nameless() {
+    let key = unique_key();
+    let key_name = format!("{key:#010x}");
+    let _cleanup = Name(Segment::sysv_key(key));
+    let mut writer = Proc::spawn(
+        &["write", &key_name, "--backend", "sysv", "--capacity", "16K"],
+        Stdio::piped(),
+        Stdio::null(),
+    );
+    let mut stdin = writer.stdin();
+    wait_for_writer(&Segment::sysv_key(key), writer.pid());
+    let shmid = sysv_id(key).expect("the ring is listed by the kernel");
+    let mut reader = Proc::spawn(
+        &["read", &key_name, "--backend", "sysv"],
+        Stdio::null(),
+        Stdio::piped(),
+    );
+    let out = collect(reader.stdout());
+    // Both sides attached: the key is removed, the segment stays while they are attached.
+    wait_until("the key to go", || sysv_id(key).is_none());
+    let nameless = format!("shmid:{shmid}");
+
+    let (end, listing) = run(&["ls", "--json"]);
+    assert_eq!(end.code(), Some(0), "{}", end.stderr);
+    let list = json(&listing);
+    assert!(
+        entry(&list, &nameless).is_none(),
+        "only with --all: {listing}"
+    );
+    assert!(entry(&list, &key_name).is_none(), "{listing}");
+    let (end, listing) = run(&["ls", "--json", "--all"]);
+    assert_eq!(end.code(), Some(0), "{}", end.stderr);
+    let list = json(&listing);
+    let e = entry(&list, &nameless).unwrap_or_else(|| panic!("{nameless} missing: {listing}"));
+    assert_eq!(e["status"], "nameless");
+    assert_eq!(e["backend"], "sysv");
+    assert!(
+        e["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("2 attached processes")),
+        "{e}"
+    );
+
+    stdin.write_all(b"still flowing").unwrap();
+    drop(stdin);
+    assert_eq!(reader.wait().code(), Some(0));
+    assert_eq!(writer.wait().code(), Some(0));
+    assert_eq!(out.finish(), b"still flowing");
+}
