@@ -156,8 +156,9 @@ initialising, corrupted, other layout version; with --all also: not a ring, blan
 unreadable, nameless (a System V ring whose key was removed while still attached, \
 named shmid:ID).
 
-Nothing is changed: candidates are opened read-only to look for the shmpipe magic number, \
-and no role is claimed. With --json, one array of objects (fields name, backend, segment, \
+Nothing is changed: each candidate is opened (a System V one attached) read-only to look \
+for the shmpipe magic number; only rings go on to the header inspection of `shmpipe stat`, \
+which maps them read-write but writes nothing. No role is claimed, no name removed. With --json, one array of objects (fields name, backend, segment, \
 ring, status, stale, capacity, used, writer, reader, creator, age_secs, problems); an \
 operand that cannot be looked at is an element {\"name\": ..., \"error\": ...} and the \
 exit status is 1.";

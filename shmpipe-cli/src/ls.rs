@@ -4,8 +4,9 @@
 //!
 //! Nothing is changed: each candidate is first opened (or attached) read-only to look for the
 //! shmpipe magic number, so objects of other programs are never opened for writing; only
-//! segments that start with the magic go on to [`shmpipe::inspect`], which reads the header
-//! and writes nothing. No role is claimed and no name is removed.
+//! segments that start with the magic go on to [`shmpipe::inspect`], which maps them
+//! read-write (the library has no read-only inspection) but reads the header and writes
+//! nothing. No role is claimed and no name is removed.
 
 use std::fs::{self, File};
 use std::io::{self, ErrorKind, Read as _, Write as _};
