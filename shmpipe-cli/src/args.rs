@@ -152,7 +152,8 @@ Examples:
 WRITER and READER: vacant (nobody yet), alive PID, dead PID (the process is gone), closed \
 (it closed the ring), attached (attached, liveness unknown). STATUS: live (some process of \
 the ring is alive), stale (none is: nobody will use it again; remove it with `shmpipe rm`), \
-initialising, corrupted, other layout version; with --all also: not a ring, blank, \
+initialising (its creator is writing the header), uninitialised (its creator died doing \
+so), corrupted, other layout version; with --all also: not a ring, blank, \
 unreadable, nameless (a System V ring whose key was removed while still attached, \
 named shmid:ID).
 

@@ -154,10 +154,15 @@ impl Entry {
                     } else {
                         "live"
                     }
+                } else if h.init != 1 {
+                    // Its creator is still writing the header, or died while it did.
+                    if stale {
+                        "uninitialised"
+                    } else {
+                        "initialising"
+                    }
                 } else if h.version != LAYOUT_VERSION {
                     "other layout version"
-                } else if h.init != 1 && !stale {
-                    "initialising"
                 } else {
                     "corrupted"
                 }
@@ -499,7 +504,11 @@ fn text(entries: &[Entry]) -> String {
     .to_vec()];
     for e in entries {
         let age = e.age.map_or("-".to_owned(), show::age);
-        let status = e.status().to_owned();
+        let mut status = e.status().to_owned();
+        if e.stale() && status != "stale" {
+            // A corrupted ring nobody uses any more: `rm` may remove it too.
+            status.push_str(", stale");
+        }
         let (capacity, used, writer, reader) = match (&e.what, e.peers()) {
             (What::Ring(found), Some(peers)) => {
                 let capacity = found.header.map_or(0, |h| h.capacity);

@@ -1089,3 +1089,35 @@ fn ls_all_shows_a_sysv_ring_whose_key_went_as_nameless() {
     assert_eq!(writer.wait().code(), Some(0));
     assert_eq!(out.finish(), b"still flowing");
 }
+
+#[test]
+fn ls_marks_a_ring_whose_creator_died_initialising_it_as_stale() {
+    // The magic and nothing else: what a creator that died after its first write leaves.
+    let name = unique("half");
+    let _cleanup = Name(Segment::posix(&name));
+    let mut header = b"SHMRING\0".to_vec();
+    header.resize(8192, 0);
+    std::fs::write(posix_path(&name), header).unwrap();
+    let (end, out) = run(&["ls", "--json", &name]);
+    assert_eq!(end.code(), Some(0), "{}", end.stderr);
+    let e = entry(&json(&out), &name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(e["status"], "uninitialised");
+    assert_eq!(e["stale"], true);
+    let (end, out) = run(&["ls", &name]);
+    assert_eq!(end.code(), Some(0), "{}", end.stderr);
+    assert!(
+        line_of_in(&out, &name).ends_with("uninitialised, stale"),
+        "{out}"
+    );
+    assert!(end.stderr.contains("1 stale ring"), "{}", end.stderr);
+    let (end, _) = run(&["rm", &name]);
+    assert_eq!(
+        end.code(),
+        Some(0),
+        "rm accepts what ls marks stale: {}",
+        end.stderr
+    );
+    assert!(!posix_path(&name).exists());
+}
