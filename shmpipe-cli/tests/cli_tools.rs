@@ -200,8 +200,31 @@ impl Screen {
     }
 }
 
+/// A child killed and reaped when dropped (a failed assertion leaves no process behind).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Killed {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Killed {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 /// Starts `shmpipe ARGS` with its stderr on a new terminal; the screen shows what it wrote.
-fn spawn_on_terminal(args: &[&str], stdin: Stdio, stdout: Stdio) -> (Child, Screen) {
+fn spawn_on_terminal(args: &[&str], stdin: Stdio, stdout: Stdio) -> (Killed, Screen) {
     let (master, slave) = pty();
     let child = Command::new(BIN)
         .args(args)
@@ -212,7 +235,7 @@ fn spawn_on_terminal(args: &[&str], stdin: Stdio, stdout: Stdio) -> (Child, Scre
         .expect("spawn shmpipe");
     // Our copy of the slave end went into the Command, which is dropped: the child holds
     // the only one, so the screen ends when the child exits.
-    (child, Screen::watch(master))
+    (Killed(child), Screen::watch(master))
 }
 
 /// Waits for a child with a deadline; kills it if it overstays.
@@ -681,8 +704,14 @@ fn progress_is_off_on_a_pipe_unless_asked_and_never_touches_stdout() {
         );
         let writer_out = collect(writer.stdout());
         wait_for_writer(&Segment::posix(&name), writer.pid());
-        // Let the full ring hold the writer past a redraw or two.
-        thread::sleep(Duration::from_millis(700));
+        if shown {
+            wait_until("a progress line on the writer's stderr", || {
+                writer.stderr_so_far().contains("ring 100%")
+            });
+        } else {
+            // Past a few redraw intervals, with the writer held by the full ring.
+            thread::sleep(Duration::from_millis(700));
+        }
         let mut read_args = vec!["read", &name];
         read_args.extend(flags);
         let mut reader = Proc::spawn(&read_args, Stdio::null(), Stdio::piped());
