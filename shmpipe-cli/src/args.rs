@@ -254,8 +254,7 @@ impl ProgressArgs {
         if self.progress || self.no_progress {
             return self.progress;
         }
-        // SAFETY: isatty only inspects the descriptor number it is given.
-        unsafe { libc::isatty(libc::STDERR_FILENO) == 1 }
+        std::io::IsTerminal::is_terminal(&std::io::stderr())
     }
 }
 
