@@ -298,7 +298,7 @@ pub(crate) struct StatArgs {
 pub(crate) struct LsArgs {
     /// Rings, ring files or directories of ring files to list instead of scanning /dev/shm
     /// and the System V segments (NAME as for the other commands)
-    #[arg(value_name = "NAME|PATH")]
+    #[arg(value_name = "NAME|PATH", value_hint = clap::ValueHint::AnyPath)]
     pub(crate) names: Vec<String>,
     /// Also list the objects that are not rings, marked as such
     #[arg(long, short)]
@@ -323,7 +323,8 @@ pub(crate) struct ManArgs {
     #[arg(value_name = "SUBCOMMAND")]
     pub(crate) subcommand: Option<String>,
     /// Write every page (shmpipe.1, shmpipe-write.1, ...) into this directory instead
-    #[arg(long, value_name = "DIR", conflicts_with = "subcommand")]
+    #[arg(long, value_name = "DIR", conflicts_with = "subcommand",
+          value_hint = clap::ValueHint::DirPath)]
     pub(crate) dir: Option<std::path::PathBuf>,
 }
 
