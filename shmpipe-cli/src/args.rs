@@ -40,6 +40,8 @@ Examples:
   shmpipe write /dev/shm/demo.ring < data        # a file (the file backend)
   shmpipe write 0x5eed --backend sysv < data     # a System V segment with key 0x5eed
   shmpipe write /tmp:7 --backend sysv < data     # key ftok(\"/tmp\", 7)
+  shmpipe write demo --progress < big.file       # progress on stderr, ETA from the file size
+  shmpipe write demo --keep-name < data          # still listed by `shmpipe ls` while read
 
 The ring is created exclusively. If NAME holds a stale ring (its writer and creator are \
 dead) it is replaced, with a notice on stderr; if it has a live writer, `write` exits 1 \
@@ -55,6 +57,7 @@ Examples:
   shmpipe read demo | head -c 100     # stops quietly when stdout is closed
   shmpipe read /dev/shm/demo.ring     # a file ring
   shmpipe read 0x5eed --backend sysv  # a System V ring
+  shmpipe read demo --progress > out  # bytes, rate and ring fill on stderr
 
 Exits 0 at end-of-stream. If the writer dies, everything it wrote is delivered first, then \
 `read` prints one line naming its pid and the byte count and exits 1. Ctrl-C closes the \
@@ -65,10 +68,19 @@ Examples:
   shmpipe stat demo
   shmpipe stat demo --json | jq .header.writer
   shmpipe stat 0x5eed --backend sysv
+  shmpipe stat demo --watch                   # a line a second until end-of-stream
+  shmpipe stat demo --watch --interval 0.2 --json   # one JSON object per line
 
 Works on a ring nobody is attached to. A corrupted, half-initialised or foreign segment is \
 described (status and one line per problem) rather than refused; `stat` exits 1 only when \
-the segment cannot be opened at all.";
+the segment cannot be opened at all. With --json, a failure is printed on stdout as \
+{\"error\": ..., \"name\": ...} as well (exit status 1, or 2 for a bad NAME or flag).
+
+--watch needs a valid ring and keeps it mapped (without claiming a role), so it goes on \
+after the name is removed, which happens once both the writer and the reader have \
+attached: start it before the reader, or write with --keep-name. Positions count the \
+8-byte record headers too. It ends with a line saying why at end-of-stream, when a side \
+closes or dies, or when nobody is left (exit 0), or at Ctrl-C (exit 130).";
 
 const RM_EXAMPLES: &str = "\
 Examples:
@@ -84,7 +96,7 @@ not a shmpipe segment is left alone unless --force is given.";
 #[derive(Debug, Parser)]
 #[command(
     name = "shmpipe",
-    version,
+    version = version(),
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = EXAMPLES,
@@ -117,7 +129,52 @@ pub(crate) enum Command {
     /// The other process of a `bench` measurement (internal)
     #[command(hide = true)]
     BenchPeer(BenchPeerArgs),
+    /// List the rings on this machine: name, backend, capacity, bytes in use, writer and
+    /// reader, age, and whether they are stale
+    #[command(after_help = LS_EXAMPLES)]
+    Ls(LsArgs),
+    /// Print a shell completion script on stdout
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on stdout, or write every page to a directory
+    #[command(after_help = MAN_EXAMPLES)]
+    Man(ManArgs),
 }
+
+const LS_EXAMPLES: &str = "\
+Examples:
+  shmpipe ls                     # POSIX rings in /dev/shm and System V rings
+  shmpipe ls --all               # the other objects there too, marked as such
+  shmpipe ls /var/tmp/rings      # the file rings in a directory
+  shmpipe ls demo /tmp/x.ring    # just these
+  shmpipe ls --json | jq '.[] | select(.stale) | .name'
+
+WRITER and READER: vacant (nobody yet), alive PID, dead PID (the process is gone), closed \
+(it closed the ring), attached (attached, liveness unknown). STATUS: live (some process of \
+the ring is alive), stale (none is: nobody will use it again; remove it with `shmpipe rm`), \
+initialising (its creator is writing the header), uninitialised (its creator died doing \
+so), corrupted, other layout version; with --all also: not a ring, blank, \
+unreadable, nameless (a System V ring whose key was removed while still attached, \
+named shmid:ID).
+
+Nothing is changed: each candidate is opened (a System V one attached) read-only to look \
+for the shmpipe magic number; only rings go on to the header inspection of `shmpipe stat`, \
+which maps them read-write but writes nothing. No role is claimed, no name removed. With --json, one array of objects (fields name, backend, segment, \
+ring, status, stale, capacity, used, writer, reader, creator, age_secs, problems); an \
+operand that cannot be looked at is an element {\"name\": ..., \"error\": ...} and the \
+exit status is 1.";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  shmpipe completions bash > ~/.local/share/bash-completion/completions/shmpipe
+  shmpipe completions zsh > \"${fpath[1]}/_shmpipe\"
+  shmpipe completions fish > ~/.config/fish/completions/shmpipe.fish";
+
+const MAN_EXAMPLES: &str = "\
+Examples:
+  shmpipe man | man -l -                 # read the manual now
+  shmpipe man write | man -l -           # the page of one subcommand
+  shmpipe man --dir /usr/local/share/man/man1   # shmpipe.1, shmpipe-write.1, ...";
 
 const BENCH_EXAMPLES: &str = "\
 Examples:
@@ -170,6 +227,35 @@ pub(crate) struct WriteArgs {
     pub(crate) capacity: u64,
     #[arg(long, short, value_enum, help = BACKEND_HELP)]
     pub(crate) backend: Option<BackendArg>,
+    /// Keep the ring's name while the stream lasts (removed when `write` exits), so that
+    /// `shmpipe ls` and `shmpipe stat --watch` find the ring after the reader has attached
+    #[arg(long)]
+    pub(crate) keep_name: bool,
+    #[command(flatten)]
+    pub(crate) progress: ProgressArgs,
+}
+
+/// `--progress` and `--no-progress`, on `write` and `read`.
+#[derive(Debug, Args)]
+pub(crate) struct ProgressArgs {
+    /// Show bytes moved, rate, ring fill, elapsed time (and the ETA when stdin is a regular
+    /// file) on stderr, redrawn on one line, then a summary line [default: on when stderr is
+    /// a terminal]
+    #[arg(long, overrides_with = "no_progress")]
+    pub(crate) progress: bool,
+    /// Show no progress, even on a terminal
+    #[arg(long, overrides_with = "progress")]
+    pub(crate) no_progress: bool,
+}
+
+impl ProgressArgs {
+    /// Whether to show progress: as asked, else when stderr is a terminal.
+    pub(crate) fn wanted(&self) -> bool {
+        if self.progress || self.no_progress {
+            return self.progress;
+        }
+        std::io::IsTerminal::is_terminal(&std::io::stderr())
+    }
 }
 
 /// `shmpipe read`.
@@ -183,6 +269,8 @@ pub(crate) struct ReadArgs {
     pub(crate) timeout: Option<Duration>,
     #[arg(long, short, value_enum, help = BACKEND_HELP)]
     pub(crate) backend: Option<BackendArg>,
+    #[command(flatten)]
+    pub(crate) progress: ProgressArgs,
 }
 
 /// `shmpipe stat`.
@@ -190,11 +278,54 @@ pub(crate) struct ReadArgs {
 pub(crate) struct StatArgs {
     #[arg(help = NAME_HELP)]
     pub(crate) name: String,
-    /// Print one JSON object instead of text
+    /// Print one JSON object instead of text (errors too, as {"error": ..., "name": ...})
     #[arg(long)]
     pub(crate) json: bool,
     #[arg(long, short, value_enum, help = BACKEND_HELP)]
     pub(crate) backend: Option<BackendArg>,
+    /// Keep watching: one line per interval with the positions (record headers included),
+    /// the write and read rates, the fill level and the peers, until end-of-stream or Ctrl-C
+    #[arg(long, short)]
+    pub(crate) watch: bool,
+    /// Seconds between two lines of --watch (fractions allowed, at least 0.01)
+    #[arg(long, short, value_name = "SECS", default_value = "1", requires = "watch",
+          value_parser = parse_interval, allow_negative_numbers = true)]
+    pub(crate) interval: Duration,
+}
+
+/// `shmpipe ls`.
+#[derive(Debug, Args)]
+pub(crate) struct LsArgs {
+    /// Rings, ring files or directories of ring files to list instead of scanning /dev/shm
+    /// and the System V segments (NAME as for the other commands)
+    #[arg(value_name = "NAME|PATH", value_hint = clap::ValueHint::AnyPath)]
+    pub(crate) names: Vec<String>,
+    /// Also list the objects that are not rings, marked as such
+    #[arg(long, short)]
+    pub(crate) all: bool,
+    /// Print one JSON array instead of text
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `shmpipe completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+/// `shmpipe man`.
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// The subcommand whose page to print [default: the main page]
+    #[arg(value_name = "SUBCOMMAND")]
+    pub(crate) subcommand: Option<String>,
+    /// Write every page (shmpipe.1, shmpipe-write.1, ...) into this directory instead
+    #[arg(long, value_name = "DIR", conflicts_with = "subcommand",
+          value_hint = clap::ValueHint::DirPath)]
+    pub(crate) dir: Option<std::path::PathBuf>,
 }
 
 /// `shmpipe rm`.
@@ -353,6 +484,30 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         })
 }
 
+/// Parses the `--watch` interval: seconds, at least 0.01.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_seconds(text)?;
+    if interval < Duration::from_millis(10) {
+        return Err(format!(
+            "{text:?} is too short; the interval is at least 0.01 seconds"
+        ));
+    }
+    Ok(interval)
+}
+
+/// What `--version` prints after the name: the package version and the layout version of
+/// the rings this binary reads and writes (`0.1.0 (ring layout version 1)`).
+fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        format!(
+            "{} (ring layout version {})",
+            env!("CARGO_PKG_VERSION"),
+            shmpipe::LAYOUT_VERSION
+        )
+    })
+}
+
 /// Prints a clap error and returns its exit status: help and version go to stdout with 0;
 /// a usage error is one line on stderr (`shmpipe: ...`, its tips in parentheses) with 2.
 pub(crate) fn usage_error(e: clap::Error) -> ExitCode {
@@ -366,10 +521,22 @@ pub(crate) fn usage_error(e: clap::Error) -> ExitCode {
             ExitCode::from(2)
         }
         _ => {
-            super::say(&one_line(&e.render().to_string()));
+            let line = one_line(&e.render().to_string());
+            if wants_json() {
+                crate::show::json_error(&line, None);
+            }
+            super::say(&line);
             ExitCode::from(2)
         }
     }
+}
+
+/// Did the command line ask `stat` or `ls` for JSON? Then even a usage error is reported as
+/// JSON on stdout (besides the line on stderr), as a script reading stdout expects.
+fn wants_json() -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    matches!(args.first().map(String::as_str), Some("stat" | "ls"))
+        && args.iter().any(|a| a == "--json")
 }
 
 /// Folds clap's multi-line error into one line: the error itself, then its tips and possible
@@ -393,7 +560,19 @@ fn one_line(rendered: &str) -> String {
         }
     }
     let help = match std::env::args().nth(1) {
-        Some(sub) if ["write", "read", "stat", "rm", "bench"].contains(&sub.as_str()) => {
+        Some(sub)
+            if [
+                "write",
+                "read",
+                "stat",
+                "rm",
+                "bench",
+                "ls",
+                "completions",
+                "man",
+            ]
+            .contains(&sub.as_str()) =>
+        {
             format!("shmpipe {sub} --help")
         }
         _ => "shmpipe --help".to_owned(),

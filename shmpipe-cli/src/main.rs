@@ -1,8 +1,10 @@
 //! `shmpipe`, the command: a FIFO at memory speed from the shell.
 //!
 //! `shmpipe write NAME` creates a ring and copies stdin into it; `shmpipe read NAME` copies it
-//! to stdout; `shmpipe stat NAME` shows a ring's header; `shmpipe rm NAME` removes a name;
-//! `shmpipe bench` compares the ring with pipes and sockets. Everything here is the command line
+//! to stdout (both with `--progress`); `shmpipe stat NAME` shows a ring's header (`--watch`
+//! keeps showing it); `shmpipe ls` lists the rings; `shmpipe rm NAME` removes a name;
+//! `shmpipe bench` compares the ring with pipes and sockets; `shmpipe completions` and
+//! `shmpipe man` print shell completions and the manual page. Everything here is the command line
 //! around the library: parsing, signals, exit codes.
 //!
 //! How failures become exit codes:
@@ -13,11 +15,17 @@
 mod args;
 mod bench;
 mod io;
+mod liveness;
+mod ls;
+mod manual;
 mod names;
+mod progress;
 mod read;
 mod rm;
+mod show;
 mod signals;
 mod stat;
+mod watch;
 mod write;
 
 use std::io::Write as _;
@@ -53,6 +61,19 @@ impl Failure {
         }
     }
 
+    /// A failure already reported (on stdout or stderr): just the exit status.
+    pub(crate) fn quiet(code: u8) -> Self {
+        Failure {
+            code,
+            message: None,
+        }
+    }
+
+    /// The line this failure prints, or "" when it prints none.
+    pub(crate) fn text(&self) -> &str {
+        self.message.as_deref().unwrap_or("")
+    }
+
     /// Stopped by a signal after cleaning up: exit status 128 + the signal number, no message.
     pub(crate) fn signal(signal: i32) -> Self {
         Failure {
@@ -78,6 +99,9 @@ fn main() -> ExitCode {
         args::Command::Rm(a) => rm::run(a),
         args::Command::Bench(a) => bench::run(a),
         args::Command::BenchPeer(a) => bench::peer(a),
+        args::Command::Ls(a) => ls::run(a),
+        args::Command::Completions(a) => manual::completions(a),
+        args::Command::Man(a) => manual::man(a),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

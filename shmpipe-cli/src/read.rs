@@ -8,7 +8,7 @@ use shmpipe::{OpenError, RecvError, Ring, RingOptions, Segment};
 
 use super::args::ReadArgs;
 use super::io::{self, Stop};
-use super::{names, signals, Failure, Outcome, SLICE};
+use super::{names, progress, signals, Failure, Outcome, SLICE};
 
 /// Runs `shmpipe read`.
 pub(crate) fn run(args: ReadArgs) -> Outcome {
@@ -17,7 +17,13 @@ pub(crate) fn run(args: ReadArgs) -> Outcome {
     let mut output =
         io::stdout().map_err(|e| Failure::runtime(format!("cannot use stdout: {e}")))?;
     let ring = open(&segment, args.timeout)?;
-    copy(&ring, &segment, &mut output)
+    progress::run(
+        args.progress.wanted(),
+        &ring,
+        progress::Verb::Read,
+        None,
+        |moved| copy(&ring, &segment, &mut output, moved),
+    )
 }
 
 /// Opens the ring, waiting for it to appear and be initialised (up to `timeout`, or
@@ -55,8 +61,9 @@ fn open(segment: &Segment, timeout: Option<Duration>) -> Result<Ring, Failure> {
     }
 }
 
-/// Attaches the reader and copies every record to stdout.
-fn copy(ring: &Ring, segment: &Segment, output: &mut File) -> Outcome {
+/// Attaches the reader and copies every record to stdout, keeping the running total in
+/// `moved` for `--progress`.
+fn copy(ring: &Ring, segment: &Segment, output: &mut File, moved: &progress::Counter) -> Outcome {
     let mut reader = ring
         .reader()
         .map_err(|e| Failure::runtime(format!("cannot attach to {segment} as its reader: {e}")))?;
@@ -70,7 +77,10 @@ fn copy(ring: &Ring, segment: &Segment, output: &mut File) -> Outcome {
         }
         match reader.recv_ref_timeout(SLICE) {
             Ok(Some(record)) => match io::write_all(output, &record) {
-                Ok(()) => delivered += record.len() as u64,
+                Ok(()) => {
+                    delivered += record.len() as u64;
+                    moved.set(delivered);
+                }
                 Err(Stop::Signal(signal)) => return Err(Failure::signal(signal)),
                 // Stdout closed (`| head`): stop quietly, like a pipeline does.
                 Err(Stop::Closed) => return Ok(()),

@@ -7,10 +7,27 @@ use std::io::Write as _;
 use shmpipe::{Inspection, OpenError, RawHeader, RoleState, SideStatus};
 
 use super::args::StatArgs;
-use super::{names, Failure, Outcome};
+use super::show::{self, quote};
+use super::{names, watch, Failure, Outcome};
 
-/// Runs `shmpipe stat`.
+/// Runs `shmpipe stat` (and `stat --watch`). With `--json`, a failure is reported on stdout
+/// too, as `{"error": ..., "name": ...}`.
 pub(crate) fn run(args: StatArgs) -> Outcome {
+    let outcome = if args.watch {
+        watch::run(&args)
+    } else {
+        once(&args)
+    };
+    if let Err(failure) = &outcome {
+        if args.json && !failure.text().is_empty() {
+            show::json_error(failure.text(), Some(&args.name));
+        }
+    }
+    outcome
+}
+
+/// One report of the header.
+fn once(args: &StatArgs) -> Outcome {
     let segment = names::segment(&args.name, args.backend)?;
     let found = shmpipe::inspect(&segment).map_err(|e| match e {
         OpenError::NotFound { .. } => Failure::runtime(format!("{segment} does not exist")),
@@ -151,27 +168,6 @@ fn header_lines(h: &RawHeader, found: &Inspection) -> Vec<(&'static str, String)
     ]
 }
 
-/// A JSON string literal.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 fn side_json(side: &SideStatus) -> String {
     format!(
         r#"{{"state":{},"pid":{},"alive":{},"same_pid_namespace":{},"position":{},"sleeping":{}}}"#,
@@ -227,11 +223,6 @@ fn json(found: &Inspection) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(quote("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
-    }
 
     #[test]
     fn byte_counts_get_a_unit() {

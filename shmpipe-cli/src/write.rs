@@ -11,7 +11,7 @@ use shmpipe::{CreateError, Ring, RingOptions, RoleState, Segment, SendError, Wri
 
 use super::args::WriteArgs;
 use super::io::{self, Stop};
-use super::{names, say, signals, Failure, Outcome, SLICE};
+use super::{names, progress, say, signals, Failure, Outcome, SLICE};
 
 /// The largest record the writer sends: large enough that per-record costs vanish, small
 /// enough that the reader works on one record while the writer fills the next.
@@ -22,7 +22,7 @@ pub(crate) fn run(args: WriteArgs) -> Outcome {
     let segment = names::segment(&args.name, args.backend)?;
     signals::install().map_err(|e| Failure::runtime(format!("cannot handle signals: {e}")))?;
     let mut input = io::stdin().map_err(|e| Failure::runtime(format!("cannot use stdin: {e}")))?;
-    let ring = create(&segment, args.capacity)?;
+    let ring = create(&segment, args.capacity, args.keep_name)?;
     let mut writer = ring.writer().map_err(|e| {
         let _ = ring.remove_name();
         Failure::runtime(format!("cannot attach to {segment} as its writer: {e}"))
@@ -31,31 +31,49 @@ pub(crate) fn run(args: WriteArgs) -> Outcome {
     // large record at a time, so a spin rarely sees it and only takes CPU from the reader
     // (on a 2-vCPU machine this made the stream about 1.5 times as fast).
     writer.set_spin(Duration::ZERO);
-    let mut sent = 0u64;
-    match copy(&mut writer, &mut input, &mut sent) {
-        Ok(()) => drain(&ring, writer, sent),
-        Err(Stopped::Input(failure)) => {
-            // The input ended badly, as `cat` failing mid-file would: closing lets the reader
-            // drain what was sent, then see end-of-stream.
-            writer.close();
-            forget_if_unread(&ring);
-            Err(failure)
-        }
-        Err(Stopped::Ring(failure)) => {
-            // The ring itself failed under us: never let what was sent look complete. The
-            // reader gets what was published, then "the writer died".
-            writer.abort();
-            forget_if_unread(&ring);
-            Err(failure)
-        }
+    let total = progress::input_size(&input);
+    let outcome = progress::run(
+        args.progress.wanted(),
+        &ring,
+        progress::Verb::Wrote,
+        total,
+        |moved| {
+            let mut sent = 0u64;
+            match copy(&mut writer, &mut input, &mut sent, moved) {
+                Ok(()) => drain(&ring, writer, sent),
+                Err(Stopped::Input(failure)) => {
+                    // The input ended badly, as `cat` failing mid-file would: closing lets
+                    // the reader drain what was sent, then see end-of-stream.
+                    writer.close();
+                    forget_if_unread(&ring);
+                    Err(failure)
+                }
+                Err(Stopped::Ring(failure)) => {
+                    // The ring itself failed under us: never let what was sent look
+                    // complete. The reader gets what was published, then "the writer died".
+                    writer.abort();
+                    forget_if_unread(&ring);
+                    Err(failure)
+                }
+            }
+        },
+    );
+    if args.keep_name {
+        // The name was kept for `ls` and `stat --watch` while the stream lasted; it goes now
+        // (an error means someone removed it already).
+        let _ = ring.remove_name();
     }
+    outcome
 }
 
 /// Creates the ring exclusively; a stale ring holding the name (a ring of ours that no
 /// process has open any more, as a crash leaves it) is replaced atomically, with a notice.
 /// Anything else holding the name is left alone and named in the error.
-fn create(segment: &Segment, capacity: u64) -> Result<Ring, Failure> {
-    let options = RingOptions::new().capacity(capacity).replace_stale(true);
+fn create(segment: &Segment, capacity: u64, keep_name: bool) -> Result<Ring, Failure> {
+    let options = RingOptions::new()
+        .capacity(capacity)
+        .keep_name(keep_name)
+        .replace_stale(true);
     match options.create(segment) {
         Ok(ring) => {
             if let Some(what) = ring.replaced() {
@@ -85,8 +103,14 @@ enum Stopped {
 }
 
 /// Copies stdin into the ring until end of input: each record is reserved in the ring and
-/// filled by one `read(2)` straight from stdin (no copy in between), then committed.
-fn copy(writer: &mut Writer, input: &mut File, sent: &mut u64) -> Result<(), Stopped> {
+/// filled by one `read(2)` straight from stdin (no copy in between), then committed. The
+/// running total goes to `moved` too, for `--progress`.
+fn copy(
+    writer: &mut Writer,
+    input: &mut File,
+    sent: &mut u64,
+    moved: &progress::Counter,
+) -> Result<(), Stopped> {
     let len = record_len(writer);
     loop {
         if let Some(signal) = signals::caught() {
@@ -105,6 +129,7 @@ fn copy(writer: &mut Writer, input: &mut File, sent: &mut u64) -> Result<(), Sto
                     .commit(n)
                     .map_err(|e| Stopped::Ring(Failure::runtime(e.to_string())))?;
                 *sent += n as u64;
+                moved.set(*sent);
             }
             Err(Stop::Signal(signal)) => return Err(Stopped::Input(Failure::signal(signal))),
             Err(Stop::Closed) => {

@@ -10,8 +10,9 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// The magic bytes at offset 0: `b"SHMPIPE\0"`.
 pub const MAGIC: [u8; 8] = *b"SHMPIPE\0";
-/// The magic of layout version 1 (`shmring`), recognised only to name it in errors.
-pub(crate) const MAGIC_V1: [u8; 8] = *b"SHMRING\0";
+/// The magic of layout version 1 (`shmring`), recognised only to name it in errors and
+/// listings.
+pub const MAGIC_V1: [u8; 8] = *b"SHMRING\0";
 /// The layout version this crate reads and writes. Version 2 (shmpipe) replaced version 1
 /// (shmring): roles are held by file locks instead of pids, and the holder and creator words
 /// record a pid and a PID namespace instead of a pid and a start time.

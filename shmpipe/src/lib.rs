@@ -75,7 +75,9 @@ mod writer;
 pub use error::{AttachError, CreateError, OpenError, RecvError, Role, SendError};
 #[cfg(not(loom))]
 pub use inspect::{inspect, Inspection, RawHeader};
-pub use layout::{Backend, HEADER_SIZE, LAYOUT_VERSION, MAX_CAPACITY, MIN_CAPACITY};
+pub use layout::{
+    Backend, HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAGIC_V1, MAX_CAPACITY, MIN_CAPACITY,
+};
 pub use reader::{Reader, RecvBatch, RecvRef};
 #[cfg(not(loom))]
 pub use ring::remove;

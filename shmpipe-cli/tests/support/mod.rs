@@ -42,6 +42,7 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 pub struct Proc {
     pub child: Child,
     stderr: Option<JoinHandle<String>>,
+    stderr_so_far: Arc<Mutex<Vec<u8>>>,
 }
 
 /// The end of a [`Proc`].
@@ -85,15 +86,25 @@ impl Proc {
         }
         let mut child = command.spawn().expect("spawn shmpipe");
         let mut err = child.stderr.take().unwrap();
+        let stderr_so_far = Arc::new(Mutex::new(Vec::new()));
+        let sink = stderr_so_far.clone();
         let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            text
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = err.read(&mut buf) {
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+            String::from_utf8_lossy(&sink.lock().unwrap()).into_owned()
         });
         Proc {
             child,
             stderr: Some(stderr),
+            stderr_so_far,
         }
+    }
+
+    /// What the process has written on stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.stderr_so_far.lock().unwrap()).into_owned()
     }
 
     pub fn pid(&self) -> u32 {
@@ -180,6 +191,11 @@ pub fn collect(mut out: ChildStdout) -> Collected {
 impl Collected {
     pub fn so_far(&self) -> usize {
         self.bytes.lock().unwrap().len()
+    }
+
+    /// A copy of what arrived so far.
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.bytes.lock().unwrap().clone()
     }
 
     /// Waits until at least `n` bytes arrived.
