@@ -318,6 +318,8 @@ fn write_never_clobbers_what_is_not_a_stale_ring() {
         (vec![blank.clone()], "0 bytes long"),
     ];
     let ipc = ipcmk();
+    // Removed when the test ends, passed or not.
+    let _ipc_cleanup = ipc.clone().map(IpcRm);
     if let Some(key) = &ipc {
         cases.push((
             vec![key.clone(), "--backend".into(), "sysv".into()],
@@ -355,8 +357,7 @@ fn write_never_clobbers_what_is_not_a_stale_ring() {
         "the dangling link went"
     );
     if let Some(key) = ipc {
-        let id = sysv_id(&key).expect("the ipcmk segment is gone");
-        let _ = Command::new("ipcrm").args(["-m", &id]).status();
+        assert!(sysv_id(&key).is_some(), "the ipcmk segment is gone");
     } else {
         eprintln!("skipped the System V case: ipcmk failed");
     }
@@ -385,6 +386,17 @@ fn walk(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     }
     out.sort();
     out
+}
+
+/// Removes the System V segment with this key (`0x...`) when dropped.
+struct IpcRm(String);
+
+impl Drop for IpcRm {
+    fn drop(&mut self) {
+        if let Some(id) = sysv_id(&self.0) {
+            let _ = Command::new("ipcrm").args(["-m", &id]).status();
+        }
+    }
 }
 
 /// A System V segment made by `ipcmk -M 4096`: its key, as `0x...`.
