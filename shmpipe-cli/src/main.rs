@@ -114,6 +114,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// A peer's pid as a message names it: `pid N`, or `pid N in another PID namespace` when the
+/// number is one of another namespace's (a peer in another container), where it means nothing
+/// here.
+pub(crate) fn pid_text(pid: u32, same_namespace: bool) -> String {
+    if same_namespace {
+        format!("pid {pid}")
+    } else {
+        format!("pid {pid} in another PID namespace")
+    }
+}
+
 /// Prints one `shmpipe: ...` line on stderr (a closed stderr is ignored, not a panic).
 pub(crate) fn say(message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "shmpipe: {message}");

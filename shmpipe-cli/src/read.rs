@@ -91,9 +91,10 @@ fn copy(ring: &Ring, segment: &Segment, output: &mut File, moved: &progress::Cou
             Ok(None) => return Ok(()),
             Err(RecvError::Timeout) => writer_still_coming(ring)?,
             Err(RecvError::PeerDied { pid }) => {
+                let pid = super::pid_text(pid, ring.status().writer.same_namespace);
                 return Err(Failure::runtime(format!(
-                "the writer (pid {pid}) died; all {delivered} bytes it had written were delivered"
-            )))
+                    "the writer ({pid}) died; all {delivered} bytes it had written were delivered"
+                )));
             }
             Err(e) => {
                 return Err(Failure::runtime(format!(

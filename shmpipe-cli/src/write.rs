@@ -39,7 +39,7 @@ pub(crate) fn run(args: WriteArgs) -> Outcome {
         total,
         |moved| {
             let mut sent = 0u64;
-            match copy(&mut writer, &mut input, &mut sent, moved) {
+            match copy(&ring, &mut writer, &mut input, &mut sent, moved) {
                 Ok(()) => drain(&ring, writer, sent),
                 Err(Stopped::Input(failure)) => {
                     // The input ended badly, as `cat` failing mid-file would: closing lets
@@ -106,6 +106,7 @@ enum Stopped {
 /// filled by one `read(2)` straight from stdin (no copy in between), then committed. The
 /// running total goes to `moved` too, for `--progress`.
 fn copy(
+    ring: &Ring,
     writer: &mut Writer,
     input: &mut File,
     sent: &mut u64,
@@ -119,7 +120,7 @@ fn copy(
         let mut grant = match writer.reserve_timeout(len, SLICE) {
             Ok(grant) => grant,
             Err(SendError::Timeout) => continue,
-            Err(e) => return Err(Stopped::Input(send_failure(e, *sent))),
+            Err(e) => return Err(Stopped::Input(send_failure(ring, e, *sent))),
         };
         match io::read_some(input, &mut grant) {
             // End of input: the grant is dropped unused.
@@ -161,7 +162,7 @@ fn drain(ring: &Ring, writer: Writer, sent: u64) -> Outcome {
     loop {
         match result.recv_timeout(SLICE) {
             Ok(Ok(())) => return reader_came(ring),
-            Ok(Err(e)) => return Err(drain_failure(e, sent)),
+            Ok(Err(e)) => return Err(drain_failure(ring, e, sent)),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if let Some(signal) = signals::caught() {
                     // The ring is closed already: a reader still gets everything, then
@@ -205,25 +206,28 @@ fn forget_if_unread(ring: &Ring) {
 }
 
 /// A failed send, as the line to print.
-fn send_failure(e: SendError, sent: u64) -> Failure {
+fn send_failure(ring: &Ring, e: SendError, sent: u64) -> Failure {
+    let reader_pid = |pid| super::pid_text(pid, ring.status().reader.same_namespace);
     Failure::runtime(match e {
         SendError::Closed => format!(
             "the reader closed the ring after {sent} bytes were sent; the rest of stdin was not sent"
         ),
         SendError::PeerDied { pid } => format!(
-            "the reader (pid {pid}) died after {sent} bytes were sent; the rest of stdin was not sent"
+            "the reader ({}) died after {sent} bytes were sent; the rest of stdin was not sent",
+            reader_pid(pid)
         ),
         e => format!("sending failed after {sent} bytes: {e}"),
     })
 }
 
 /// A failed wait for the reader at the end, as the line to print.
-fn drain_failure(e: SendError, sent: u64) -> Failure {
+fn drain_failure(ring: &Ring, e: SendError, sent: u64) -> Failure {
     Failure::runtime(match e {
         SendError::Closed => format!("the reader closed the ring before reading all {sent} bytes"),
-        SendError::PeerDied { pid } => {
-            format!("the reader (pid {pid}) died before reading all {sent} bytes")
-        }
+        SendError::PeerDied { pid } => format!(
+            "the reader ({}) died before reading all {sent} bytes",
+            super::pid_text(pid, ring.status().reader.same_namespace)
+        ),
         e => format!("waiting for the reader to read all {sent} bytes failed: {e}"),
     })
 }
