@@ -47,9 +47,12 @@ def measure(kind, size, seconds):
     else:
         name = f"pybench-{os.getpid()}-{kind}-{size}"
         ring = shmpipe.create(name, 4 << 20)
-        writer = ring.writer()
         child = mp.Process(target=ring_reader, args=(name, kind == "ring-view", done_w))
         child.start()
+        # The writer is attached after the fork: a forked child would hold a copy of it, and
+        # (as with a pipe's write end left open in a child) the reader would never see the
+        # end of the stream until that child exits.
+        writer = ring.writer()
         send = writer.send
     sent = 0
     start = time.perf_counter()
