@@ -9,6 +9,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# cargo verifies each package against the others through a local registry overlay: it
+# extracts them into its registry cache, and takes a registry crate's build for fresh
+# whenever its version matches, so an extraction or a build left by an earlier run of the same
+# version would stand in for this tree's sources. Remove both first (the verification builds
+# in its own target directory, whose other crates stay cached).
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+export CARGO_TARGET_DIR=target/package-verify
+rm -rf "$cargo_home"/registry/src/*/shmpipe-0* "$cargo_home"/registry/src/*/shmpipe-bench-0* \
+    "$cargo_home"/registry/src/*/shmpipe-cli-0* "$CARGO_TARGET_DIR"/package \
+    "$CARGO_TARGET_DIR"/debug/.fingerprint/shmpipe* "$CARGO_TARGET_DIR"/debug/deps/libshmpipe*
+
 echo "package: cargo publish --dry-run (shmpipe, shmpipe-bench, shmpipe-cli)"
 cargo publish --dry-run --allow-dirty -p shmpipe -p shmpipe-bench -p shmpipe-cli
 
@@ -17,7 +28,10 @@ cargo package --allow-dirty --no-verify -p shmpipe
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 unpacked=$(mktemp -d)
 trap 'rm -rf "$unpacked"' EXIT
-tar xzf "target/package/shmpipe-$version.crate" -C "$unpacked"
+tar xzf "$CARGO_TARGET_DIR/package/shmpipe-$version.crate" -C "$unpacked"
+# The unpacked files carry the packaging time, not this tree's: a build of them left by an
+# earlier run would look fresh to cargo. Its dependencies stay cached.
+rm -rf target/unpacked/debug/.fingerprint/shmpipe-* target/unpacked/debug/deps/*shmpipe*
 (
     cd "$unpacked/shmpipe-$version"
     ls
