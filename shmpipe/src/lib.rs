@@ -58,6 +58,7 @@ mod error;
 mod inspect;
 mod layout;
 mod memory;
+mod notify;
 mod ownership;
 #[cfg(not(loom))]
 mod process;
@@ -69,13 +70,20 @@ mod segment;
 mod sync;
 #[cfg(all(not(loom), feature = "test-hooks"))]
 mod tamper;
+#[cfg(all(not(loom), feature = "tokio"))]
+pub mod tokio;
 mod wait;
+#[cfg(not(loom))]
+mod waitset;
 mod writer;
 
 pub use error::{AttachError, CreateError, OpenError, RecvError, Role, SendError};
 #[cfg(not(loom))]
 pub use inspect::{inspect, Inspection, RawHeader};
 pub use layout::{Backend, HEADER_SIZE, LAYOUT_VERSION, MAX_CAPACITY, MIN_CAPACITY};
+#[cfg(loom)]
+#[doc(hidden)]
+pub use notify::{loom_poll_recv, Parked, Registry};
 pub use reader::{Reader, RecvBatch, RecvRef};
 #[cfg(not(loom))]
 pub use ring::remove;
@@ -85,4 +93,6 @@ pub use ring::LoomSegment;
 pub use ring::{channel, Ring, RingOptions, RoleState, SideStatus, Status};
 #[cfg(not(loom))]
 pub use segment::{Segment, SysvKey};
+#[cfg(not(loom))]
+pub use waitset::{WaitKey, WaitReady, WaitSet};
 pub use writer::{Batch, Grant, Writer};

@@ -55,7 +55,7 @@ pub(crate) enum Attempt<T, E> {
 impl<T, E> Attempt<T, E> {
     /// `Some` with the wait's result if this attempt ends the wait, `None` to keep waiting.
     #[inline]
-    fn done(self) -> Option<Result<T, Gave<E>>> {
+    pub(crate) fn done(self) -> Option<Result<T, Gave<E>>> {
         match self {
             Attempt::Ready(v) => Some(Ok(v)),
             Attempt::Failed(e) => Some(Err(Gave::Failed(e))),
