@@ -13,7 +13,7 @@ run() { "$@" 2>&1 | tee -a "$log"; }
 # Every crate (the benchmark crate too: its criterion benches run once each in test mode),
 # with the library's test hooks on, so the hostile-memory property tests run.
 run cargo test --workspace --all-targets --features shmpipe/test-hooks,shmpipe/tokio
-run cargo test --workspace --doc
+run cargo test --workspace --doc --features shmpipe/tokio
 # Benches must keep compiling in the bench profile (they are not run here).
 run cargo bench -p shmpipe-bench --no-run
 # The published crates: dry-run publish, and the library's unpacked .crate passes its tests.
