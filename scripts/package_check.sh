@@ -22,5 +22,5 @@ tar xzf "target/package/shmpipe-$version.crate" -C "$unpacked"
     cd "$unpacked/shmpipe-$version"
     ls
     SHMPIPE_TEST_RECORDS=${SHMPIPE_TEST_RECORDS:-100000} \
-        CARGO_TARGET_DIR="$OLDPWD/target/unpacked" cargo test --features test-hooks
+        CARGO_TARGET_DIR="$OLDPWD/target/unpacked" cargo test --features test-hooks,tokio
 )

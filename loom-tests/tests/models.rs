@@ -18,7 +18,9 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use shmpipe::{AttachError, Reader, RecvError, RingOptions, SendError};
+use shmpipe::{
+    loom_poll_recv, AttachError, Parked, Reader, RecvError, Registry, RingOptions, SendError,
+};
 
 /// The payload of record `i`: `len` bytes that differ from every other record's.
 fn msg(i: u8, len: usize) -> Vec<u8> {
@@ -561,5 +563,60 @@ fn claim_after_close_is_refused() {
             ),
             "{second:?}"
         );
+    });
+}
+
+// --- async: a task parked through the registry (`shmpipe/src/notify.rs`) ------------------
+
+/// Receives one record as a task would (the code `AsyncReader::recv` runs, without tokio),
+/// under `loom::future::block_on`, whose waker is loom's own: a lost wake-up leaves the task
+/// blocked for ever with the registry's waiter thread asleep, a deadlock loom reports.
+///
+/// Receives one record as a task would: polls, and on `Pending` waits for its waker.
+fn recv_parked(
+    parked: &mut Parked,
+    reader: &mut Reader,
+    buf: &mut [u8],
+) -> Result<Option<usize>, RecvError> {
+    loom::future::block_on(std::future::poll_fn(|cx| {
+        loom_poll_recv(parked, reader, cx.waker(), buf)
+    }))
+}
+
+/// One record from a writer thread to a task parked through the registry, then end-of-stream
+/// after the writer is dropped (by the task's thread, once the record arrived: so the record's
+/// publish is the only thing that can wake the task for it).
+///
+/// Checks the async handshake of `notify::poll_side`: announce, re-check, then register the
+/// waker (mutant `async-no-recheck`, the re-check removed, deadlocks here), and the waiter
+/// thread's look at every parked word after it wakes (mutant `async-waiter-ignores-reset`).
+#[test]
+fn async_reader_parks_and_is_woken() {
+    loom::model(|| {
+        let registry = std::sync::Arc::new(Registry::new());
+        let (mut writer, mut reader) = shmpipe::channel(32).unwrap();
+        let waiter = {
+            let registry = registry.clone();
+            thread::spawn(move || registry.run())
+        };
+        let sending = thread::spawn(move || {
+            writer.send(&[7; 5]).unwrap();
+            writer
+        });
+        let mut parked = registry.parked();
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            recv_parked(&mut parked, &mut reader, &mut buf).unwrap(),
+            Some(5)
+        );
+        assert_eq!(buf[..5], [7; 5]);
+        drop(sending.join().unwrap());
+        assert_eq!(
+            recv_parked(&mut parked, &mut reader, &mut buf).unwrap(),
+            None
+        );
+        drop(parked);
+        registry.stop();
+        waiter.join().unwrap();
     });
 }

@@ -197,6 +197,9 @@ struct Inner {
     next_key: u64,
     running: bool,
     stop: bool,
+    /// Loom: every ring ever registered, whose parking the waiter may be sleeping on.
+    #[cfg(loom)]
+    seen: Vec<Arc<Memory>>,
 }
 
 /// The parked tasks of this process and the waiter thread that wakes them.
@@ -297,6 +300,10 @@ impl Registry {
         // Relaxed: the mutex orders the entry; the bump only makes the waiter's futex_waitv on
         // the control word return (or not sleep).
         self.control.fetch_add(1, Ordering::Relaxed);
+        #[cfg(loom)]
+        inner.seen.push(memory.clone());
+        #[cfg(loom)]
+        let seen = inner.seen.clone();
         #[cfg(not(loom))]
         if !inner.running {
             inner.running = true;
@@ -312,7 +319,9 @@ impl Registry {
         #[cfg(loom)]
         {
             self.idle.wake();
-            memory.header().parking.wake();
+            for memory in seen {
+                memory.header().parking.wake();
+            }
         }
     }
 
@@ -405,7 +414,7 @@ impl Registry {
         let headers: Vec<Arc<Memory>> = {
             let mut inner = self.inner.lock().unwrap();
             inner.stop = true;
-            inner.entries.iter().map(|e| e.memory.clone()).collect()
+            inner.seen.clone()
         };
         self.control.fetch_add(1, Ordering::Relaxed);
         self.idle.wake();

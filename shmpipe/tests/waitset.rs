@@ -183,7 +183,10 @@ fn dead_writer_process_is_reported() {
     let ring = Ring::create(&segment, 4096).unwrap();
     let reader = ring.reader().unwrap();
     let (_w, idle) = shmpipe::channel(256).unwrap();
-    let mut child = spawn_peer("SHMPIPE_WAITSET_PEER", &["write-then-hang", &describe(&segment)]);
+    let mut child = spawn_peer(
+        "SHMPIPE_WAITSET_PEER",
+        &["write-then-hang", &describe(&segment)],
+    );
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     while line.trim() != "ready" {
