@@ -2,8 +2,9 @@
 //! the sync [`Reader`] and [`Writer`].
 //!
 //! No thread per ring and no reactor work while data flows: every operation first takes the
-//! sync try-path (`try_recv`, `try_send`), which costs what it costs in sync code. Only on an
-//! empty (or full) ring does a task park: it announces its sleep on the ring's wake word exactly
+//! sync try-path (`try_recv`, `try_send`), which costs what it costs in sync code, and on an
+//! empty (or full) ring tries again for a short spin (10 µs by default, `set_spin`). Only then
+//! does a task park: it announces its sleep on the ring's wake word exactly
 //! as a sync waiter does, and one waiter thread per process, sleeping in `futex_waitv(2)` on the
 //! wake words of every ring with a parked task, hands its waker back when the peer's publish
 //! (or release, or close) resets that word. The peer needs nothing new: it may be a sync
@@ -83,9 +84,15 @@ impl AsyncReader {
         self.reader
     }
 
-    /// The sync reader (for `capacity`, `set_spin`, the `try_` calls).
+    /// The sync reader (for `capacity`, the `try_` calls).
     pub fn get_mut(&mut self) -> &mut Reader {
         &mut self.reader
+    }
+
+    /// Sets how long a receive spins on an empty ring before it parks the task (default
+    /// 10 µs; the runtime's thread is busy meanwhile). Zero parks at once.
+    pub fn set_spin(&mut self, spin: std::time::Duration) {
+        self.parked.spin = spin;
     }
 
     /// Polls for the next record into `buf` (see [`recv`](Self::recv)).
@@ -258,6 +265,12 @@ impl AsyncWriter {
     /// The sync writer; `None` after shutdown.
     pub fn get_mut(&mut self) -> Option<&mut Writer> {
         self.writer.as_mut()
+    }
+
+    /// Sets how long a send spins on a full ring before it parks the task (default 10 µs;
+    /// the runtime's thread is busy meanwhile). Zero parks at once.
+    pub fn set_spin(&mut self, spin: std::time::Duration) {
+        self.parked.spin = spin;
     }
 
     /// Polls to send `msg` as one record (see [`send`](Self::send)).
