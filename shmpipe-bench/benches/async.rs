@@ -158,12 +158,22 @@ fn round_trip(transport: &str, n: usize) -> Duration {
     let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
     let record = times.clone();
     match transport {
-        "async-ring" => {
+        "async-ring" | "async-ring-nospin" => {
+            // Without the spin every wait parks: the wake-up goes through the waiter thread.
+            let spin = if transport == "async-ring" {
+                None
+            } else {
+                Some(Duration::ZERO)
+            };
             let (w1, r1) = shmpipe::channel(4096).unwrap();
             let (w2, r2) = shmpipe::channel(4096).unwrap();
             two_sides(
                 move || async move {
                     let (mut w, mut r) = (AsyncWriter::new(w1), AsyncReader::new(r2));
+                    if let Some(spin) = spin {
+                        w.set_spin(spin);
+                        r.set_spin(spin);
+                    }
                     let mut buf = [0u8; 8];
                     let mut local = Vec::with_capacity(n);
                     for _ in 0..n {
@@ -176,6 +186,10 @@ fn round_trip(transport: &str, n: usize) -> Duration {
                 },
                 move || async move {
                     let (mut w, mut r) = (AsyncWriter::new(w2), AsyncReader::new(r1));
+                    if let Some(spin) = spin {
+                        w.set_spin(spin);
+                        r.set_spin(spin);
+                    }
                     let mut buf = [0u8; 8];
                     for _ in 0..n {
                         r.recv(&mut buf).await.unwrap().unwrap();
@@ -335,6 +349,7 @@ fn main() {
     }
     let rt_transports = [
         "async-ring",
+        "async-ring-nospin",
         "sync-ring",
         "sync-ring-nospin",
         "unix-stream",

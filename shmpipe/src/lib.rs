@@ -35,6 +35,13 @@
 //! `MAP_SHARED`, an anonymous mapping inherited across `fork`, or a sealed `memfd` passed over
 //! a Unix socket. The layout is specified in `docs/LAYOUT.md` of the repository.
 //!
+//! ## Async and many rings
+//!
+//! With the `tokio` feature, `shmpipe::tokio::{AsyncReader, AsyncWriter}` wrap the handles for
+//! tokio programs; [`WaitSet`] waits on many rings from sync code. Both sleep in one
+//! `futex_waitv(2)` on the rings' wake words (Linux 5.16+; older kernels poll every
+//! millisecond instead), so the peer needs nothing new.
+//!
 //! ## Platform
 //!
 //! Linux only (x86_64 and aarch64 are tested; any 64-bit little- or big-endian Linux target
