@@ -105,9 +105,14 @@ pub(crate) fn has_futex_waitv() -> bool {
 /// Spurious returns are possible: the caller looks again. `words` must not be empty.
 #[cfg(not(loom))]
 pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], timeout: Duration) {
-    if words.len() > MAX_WAITV || !has_futex_waitv() {
-        // The fallback: sleep on the first word only, briefly; the caller looks at them all.
-        let slice = timeout.min(FALLBACK_POLL);
+    if words.len() == 1 || words.len() > MAX_WAITV || !has_futex_waitv() {
+        // One word: FUTEX_WAIT is exact. Otherwise the fallback: sleep on the first word only,
+        // briefly; the caller looks at them all.
+        let slice = if words.len() == 1 {
+            timeout
+        } else {
+            timeout.min(FALLBACK_POLL)
+        };
         let (word, expected) = words[0];
         let ts = relative(slice);
         // SAFETY: `word` is a live, aligned u32 (the caller keeps its mapping); FUTEX_WAIT only
@@ -199,7 +204,9 @@ impl Entry {
 struct Inner {
     entries: Vec<Entry>,
     next_key: u64,
-    running: bool,
+    /// The process whose waiter thread runs (a child made by `fork` has none: it starts its
+    /// own).
+    running: Option<u32>,
     stop: bool,
     /// Loom: every ring ever registered, whose parking the waiter may be sleeping on.
     #[cfg(loom)]
@@ -312,8 +319,8 @@ impl Registry {
         #[cfg(loom)]
         let seen = inner.seen.clone();
         #[cfg(not(loom))]
-        if !inner.running {
-            inner.running = true;
+        if inner.running != Some(std::process::id()) {
+            inner.running = Some(std::process::id());
             let me = self.clone();
             std::thread::Builder::new()
                 .name("shmpipe-waiter".into())
@@ -391,7 +398,10 @@ impl Registry {
                 .iter()
                 .map(|(memory, role)| (&memory.header().side(*role).wake, WAKE_SLEEPING)),
         );
-        let timeout = if watched.len() >= MAX_WAITV - 1 {
+        let timeout = if watched.is_empty() {
+            // Only the control word: nothing to check until a registration wakes us.
+            Duration::from_secs(3600)
+        } else if watched.len() >= MAX_WAITV - 1 {
             FALLBACK_POLL
         } else {
             LIVENESS_SLICE
