@@ -57,11 +57,16 @@ const RING: u64 = 1 << 20;
 /// Streams `n` messages of `size` bytes one way; returns messages per second.
 fn throughput(transport: &str, size: usize, n: usize) -> f64 {
     let elapsed = match transport {
-        "async-ring" => {
+        "async-ring" | "async-ring-spin50" => {
+            // `-spin50`: the sync ring's 50 µs spin instead of the async default (10 µs).
+            let spin = (transport == "async-ring-spin50").then_some(Duration::from_micros(50));
             let (w, r) = shmpipe::channel(RING).unwrap();
             two_sides(
                 move || async move {
                     let mut w = AsyncWriter::new(w);
+                    if let Some(spin) = spin {
+                        w.set_spin(spin);
+                    }
                     let msg = vec![7u8; size];
                     for _ in 0..n {
                         w.send(&msg).await.unwrap();
@@ -69,6 +74,9 @@ fn throughput(transport: &str, size: usize, n: usize) -> f64 {
                 },
                 move || async move {
                     let mut r = AsyncReader::new(r);
+                    if let Some(spin) = spin {
+                        r.set_spin(spin);
+                    }
                     let mut buf = vec![0u8; size];
                     for _ in 0..n {
                         r.recv(&mut buf).await.unwrap().unwrap();
@@ -322,7 +330,13 @@ fn main() {
     } else {
         (1_000, 100)
     };
-    let transports = ["async-ring", "sync-ring", "unix-stream", "tokio-pipe"];
+    let transports = [
+        "async-ring",
+        "async-ring-spin50",
+        "sync-ring",
+        "unix-stream",
+        "tokio-pipe",
+    ];
     let sizes = [64usize, 4096];
     println!(
         "async bench: {rounds} alternating rounds, {msgs} messages per throughput round, {trips} round trips per round trip round; futex_waitv: see the kernel ({})",
