@@ -361,6 +361,13 @@ fn peer_main() {
             std::io::stdout().flush().unwrap();
             std::thread::sleep(DEADLINE);
         }
+        // Sync reader: attach, say so, then hang without reading until killed.
+        ["read-then-hang", spec] => {
+            let _r = open(spec).reader().unwrap();
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            std::thread::sleep(DEADLINE);
+        }
         // Async reader on a current-thread runtime: `count` records, then end-of-stream.
         ["async-read", spec, count] => {
             let reader = open(spec).reader().unwrap();
@@ -472,4 +479,34 @@ fn parked_reader_sees_writer_process_die() {
         }
     });
     reap(&mut child, DEADLINE);
+}
+
+/// The reader's process is killed (-9) while the async writer is parked on the full ring: the
+/// send fails with `PeerDied` and the reader's pid.
+#[test]
+fn parked_writer_sees_reader_process_die() {
+    let segment = Segment::posix(unique("shmpipe-async"));
+    let _cleanup = Cleanup(segment.clone());
+    let ring = Ring::create(&segment, 256).unwrap();
+    let writer = ring.writer().unwrap();
+    let mut child = spawn(&["read-then-hang", &describe(&segment)], &[]);
+    wait_ready(&mut child);
+    let pid = child.id();
+    current_thread().block_on(async {
+        let mut writer = AsyncWriter::new(writer);
+        writer.send(&[1; 200]).await.unwrap(); // 208 of 256 bytes: the next one waits
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            child.kill().unwrap();
+            child
+        });
+        let got = timeout(DEADLINE, writer.send(&[2; 200]))
+            .await
+            .expect("deadline");
+        match got {
+            Err(SendError::PeerDied { pid: p }) => assert_eq!(p, pid),
+            other => panic!("expected PeerDied, got {other:?}"),
+        }
+        reap(&mut killer.join().unwrap(), DEADLINE);
+    });
 }
