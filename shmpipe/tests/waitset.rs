@@ -172,6 +172,10 @@ fn peer_main() {
             std::io::stdout().flush().unwrap();
             std::thread::sleep(DEADLINE);
         }
+        // The drain of `rings` rings (run with `SHMPIPE_NO_FUTEX_WAITV=1` by the parent).
+        ["drain", rings, per_ring] => {
+            drain_many(rings.parse().unwrap(), per_ring.parse().unwrap());
+        }
         _ => panic!("unknown task {task}"),
     }
 }
@@ -205,4 +209,23 @@ fn dead_writer_process_is_reported() {
     assert_eq!(ready[0].peer_died, Some(child.id()));
     reap(&mut child, DEADLINE);
     let _ = shmpipe::remove(&segment);
+}
+
+/// Without `futex_waitv` (forced in a child process, as on kernels before 5.16) the set polls:
+/// still every record, then every end-of-stream.
+#[test]
+fn drains_without_futex_waitv() {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "peer_main",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env("SHMPIPE_WAITSET_PEER", "drain 16 300")
+        .env("SHMPIPE_NO_FUTEX_WAITV", "1")
+        .spawn()
+        .unwrap();
+    assert!(reap(&mut child, DEADLINE).success());
 }
