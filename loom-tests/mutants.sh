@@ -42,6 +42,7 @@ WR = "shmpipe/src/writer.rs"
 R = "shmpipe/src/reader.rs"
 O = "shmpipe/src/ownership.rs"
 N = "shmpipe/src/notify.rs"
+WS = "shmpipe/src/waitset.rs"
 MUTANTS = [
   # --- every Release/Acquire/AcqRel in src/, weakened -----------------------------------
   dict(id="init-store", what="Header::initialise: init word store Release -> Relaxed",
@@ -129,6 +130,9 @@ MUTANTS = [
   dict(id="async-waiter-ignores-reset", what="notify::Registry::run: wake only tasks whose liveness check is due, not those whose word the peer reset",
        edits=[(N, "let reset = e.word().load(Ordering::Relaxed) != WAKE_SLEEPING;", "let reset = false && e.word().load(Ordering::Relaxed) != WAKE_SLEEPING;")],
        expect=["async_reader_parks_and_is_woken"]),
+  dict(id="waitset-no-recheck", what="WaitSet::wait_until: sleep without re-checking the rings after the announcement",
+       edits=[(WS, "            let ready = self.ready_now();\n            if !ready.is_empty() {\n                self.announce_all(false);\n                return ready;\n            }\n", "")],
+       expect=["waitset_sleeps_and_is_woken"]),
   dict(id="async-register-before-announce", what="notify::poll_side: register the waker before announcing the sleep (the waiter can fire it on the not-yet-announced word and drop it)",
        edits=[(N, "    let own = memory.header().side(H::ROLE);\n    protocol::announce_sleep(own);\n", "    let own = memory.header().side(H::ROLE);\n    parked.registry.register(parked, &memory, H::ROLE, waker);\n    protocol::announce_sleep(own);\n"),
               (N, "    parked.registry.register(parked, &memory, H::ROLE, waker);\n    Poll::Pending", "    Poll::Pending")],
@@ -177,7 +181,7 @@ models=(one_record stream_wraps_with_padding full_and_empty_boundaries
     both_attach_one_sees_the_other opener_waits_for_initialised_header
     reader_attaches_mid_stream writer_takes_over_from_dead_writer
     forked_writer_closes_with_its_last_copy claim_after_close_is_refused
-    async_reader_parks_and_is_woken)
+    async_reader_parks_and_is_woken waitset_sleeps_and_is_woken)
 
 py() { python3 -c "$MUTANTS"$'\n'"$1" "${@:2}"; }
 

@@ -20,6 +20,7 @@ use loom::sync::Arc;
 use loom::thread;
 use shmpipe::{
     loom_poll_recv, AttachError, Parked, Reader, RecvError, Registry, RingOptions, SendError,
+    WaitSet,
 };
 
 /// The payload of record `i`: `len` bytes that differ from every other record's.
@@ -618,5 +619,35 @@ fn async_reader_parks_and_is_woken() {
         drop(parked);
         registry.stop();
         waiter.join().unwrap();
+    });
+}
+
+/// A `WaitSet` (sync) on one reader: the waiting thread announces its sleep on the ring's wake
+/// word, re-checks every ring, and sleeps in the modelled `futex_waitv`; the writer's ordinary
+/// publish wakes it and the record is ready; then the writer's close makes it ready again
+/// (end-of-stream). The writer is dropped only after the record was taken, so the publish alone
+/// must wake the set for it.
+///
+/// Checks `WaitSet::wait_until`'s re-check after the announcement (mutant `waitset-no-recheck`:
+/// a deadlock).
+#[test]
+fn waitset_sleeps_and_is_woken() {
+    loom::model(|| {
+        let (mut writer, reader) = shmpipe::channel(32).unwrap();
+        let mut set = WaitSet::new();
+        let k = set.add_reader(reader);
+        let sending = thread::spawn(move || {
+            writer.send(&msg(0, 5)).unwrap();
+            writer
+        });
+        let ready = set.wait();
+        assert_eq!(ready.len(), 1);
+        assert_eq!(ready[0].key, k);
+        let mut buf = [0u8; 8];
+        assert_eq!(set.reader(k).unwrap().try_recv(&mut buf).unwrap(), Some(5));
+        assert_eq!(buf[..5], msg(0, 5)[..]);
+        drop(sending.join().unwrap());
+        assert_eq!(set.wait()[0].key, k);
+        assert_eq!(set.reader(k).unwrap().try_recv(&mut buf).unwrap(), None);
     });
 }

@@ -80,7 +80,6 @@ mod tamper;
 #[cfg(all(not(loom), feature = "tokio"))]
 pub mod tokio;
 mod wait;
-#[cfg(not(loom))]
 mod waitset;
 mod writer;
 
@@ -100,6 +99,5 @@ pub use ring::LoomSegment;
 pub use ring::{channel, Ring, RingOptions, RoleState, SideStatus, Status};
 #[cfg(not(loom))]
 pub use segment::{Segment, SysvKey};
-#[cfg(not(loom))]
 pub use waitset::{WaitKey, WaitReady, WaitSet};
 pub use writer::{Batch, Grant, Writer};

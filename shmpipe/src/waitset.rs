@@ -45,6 +45,14 @@ impl Member {
         }
     }
 
+    #[cfg(loom)]
+    fn header(&self) -> &crate::layout::Header {
+        match self {
+            Member::Reader(r) => r.memory().header(),
+            Member::Writer(w, _) => w.memory().header(),
+        }
+    }
+
     fn peer_gone(&self) -> Option<u32> {
         match self {
             Member::Reader(r) => r.peer_gone(),
@@ -260,7 +268,15 @@ impl WaitSet {
                     .flatten()
                     .map(|m| (m.wake_word(), WAKE_SLEEPING))
                     .collect();
+                #[cfg(not(loom))]
                 crate::notify::wait_any(&words, slice);
+                // Loom: the modelled `futex_waitv` sleeps on the first ring's parking (the
+                // models put one ring in a set).
+                #[cfg(loom)]
+                if let Some(m) = self.members.iter().flatten().next() {
+                    let _ = slice;
+                    m.header().parking.wait_any(&words);
+                }
             }
             self.announce_all(false);
         }
