@@ -225,9 +225,9 @@ impl WaitSet {
             // The handshake of a blocking call (`wait::wait_for`), on every ring at once.
             self.announce_all(true);
             // SYNC POINT (sleep/wake): the re-check after the announcement, as in
-            // `wait::wait_for`. Checked by loom models `reader_sleeps_on_empty_and_is_woken`
-            // and `writer_sleeps_on_full_and_is_woken` (for the shared handshake) and
-            // `async_reader_parks_and_is_woken` (for a wait on another thread's behalf).
+            // `wait::wait_for`: a peer's update before our announcement is seen here, one after
+            // it finds the word "sleeping" and wakes the futex_waitv. Checked by loom model
+            // `waitset_sleeps_and_is_woken` (mutant `waitset-no-recheck`: a deadlock).
             let ready = self.ready_now();
             if !ready.is_empty() {
                 self.announce_all(false);
