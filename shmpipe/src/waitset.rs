@@ -126,7 +126,8 @@ impl WaitSet {
         }
     }
 
-    /// Adds a reader: ready when a record (of any length) or end-of-stream is there.
+    /// Adds a reader: ready when a record (of any length) or end-of-stream is there. A reader
+    /// at end-of-stream stays ready: remove it then, or every wait returns at once.
     pub fn add_reader(&mut self, reader: Reader) -> WaitKey {
         self.add(Member::Reader(reader))
     }
