@@ -41,6 +41,8 @@ W = "shmpipe/src/wait.rs"
 WR = "shmpipe/src/writer.rs"
 R = "shmpipe/src/reader.rs"
 O = "shmpipe/src/ownership.rs"
+N = "shmpipe/src/notify.rs"
+WS = "shmpipe/src/waitset.rs"
 MUTANTS = [
   # --- every Release/Acquire/AcqRel in src/, weakened -----------------------------------
   dict(id="init-store", what="Header::initialise: init word store Release -> Relaxed",
@@ -122,6 +124,19 @@ MUTANTS = [
        edits=[(P, "peer_needs_wake(&ring.header.writer) || woke", "woke")],
        expect=["reader_close_while_writer_blocked"]),
   # --- protocol steps the models must also notice ---------------------------------------
+  dict(id="async-no-recheck", what="notify::poll_side: register the waker without re-checking after the announcement",
+       edits=[(N, "    if let Some(result) = attempt(handle).done() {\n        finish(parked, memory.header(), H::ROLE);\n        return Poll::Ready(result);\n    }\n", "")],
+       expect=["async_reader_parks_and_is_woken"]),
+  dict(id="async-waiter-ignores-reset", what="notify::Registry::run: wake only tasks whose liveness check is due, not those whose word the peer reset",
+       edits=[(N, "let reset = e.word().load(Ordering::Relaxed) != WAKE_SLEEPING;", "let reset = false && e.word().load(Ordering::Relaxed) != WAKE_SLEEPING;")],
+       expect=["async_reader_parks_and_is_woken"]),
+  dict(id="waitset-no-recheck", what="WaitSet::wait_until: sleep without re-checking the rings after the announcement",
+       edits=[(WS, "            let ready = self.ready_now();\n            if !ready.is_empty() {\n                self.announce_all(false);\n                return ready;\n            }\n", "")],
+       expect=["waitset_sleeps_and_is_woken"]),
+  dict(id="async-register-before-announce", what="notify::poll_side: register the waker before announcing the sleep (the waiter can fire it on the not-yet-announced word and drop it)",
+       edits=[(N, "    let own = memory.header().side(H::ROLE);\n    protocol::announce_sleep(own);\n", "    let own = memory.header().side(H::ROLE);\n    parked.registry.register(parked, &memory, H::ROLE, waker);\n    protocol::announce_sleep(own);\n"),
+              (N, "    parked.registry.register(parked, &memory, H::ROLE, waker);\n    Poll::Pending", "    Poll::Pending")],
+       expect=["async_reader_parks_and_is_woken"]),
   dict(id="batch-no-publish-before-wait", what="Writer::place: do not publish a batch's pending records before waiting",
        edits=[(WR, "if state.has_pending() && state.publish(&ring) {", "if false && state.has_pending() && state.publish(&ring) {")],
        expect=["batch_publish"]),
@@ -165,7 +180,8 @@ models=(one_record stream_wraps_with_padding full_and_empty_boundaries
     reader_sleeps_on_empty_and_is_woken writer_sleeps_on_full_and_is_woken role_claim_race
     both_attach_one_sees_the_other opener_waits_for_initialised_header
     reader_attaches_mid_stream writer_takes_over_from_dead_writer
-    forked_writer_closes_with_its_last_copy claim_after_close_is_refused)
+    forked_writer_closes_with_its_last_copy claim_after_close_is_refused
+    async_reader_parks_and_is_woken waitset_sleeps_and_is_woken)
 
 py() { python3 -c "$MUTANTS"$'\n'"$1" "${@:2}"; }
 

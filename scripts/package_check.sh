@@ -36,5 +36,5 @@ rm -rf target/unpacked/debug/.fingerprint/shmpipe-* target/unpacked/debug/deps/*
     cd "$unpacked/shmpipe-$version"
     ls
     SHMPIPE_TEST_RECORDS=${SHMPIPE_TEST_RECORDS:-100000} \
-        CARGO_TARGET_DIR="$OLDPWD/target/unpacked" cargo test --features test-hooks
+        CARGO_TARGET_DIR="$OLDPWD/target/unpacked" cargo test --features test-hooks,tokio
 )

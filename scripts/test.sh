@@ -12,11 +12,11 @@ run() { "$@" 2>&1 | tee -a "$log"; }
 
 # Every crate (the benchmark crate too: its criterion benches run once each in test mode),
 # with the library's test hooks on, so the hostile-memory property tests run.
-run cargo test --workspace --all-targets --features shmpipe/test-hooks
-run cargo test --workspace --doc
+run cargo test --workspace --all-targets --features shmpipe/test-hooks,shmpipe/tokio
+run cargo test --workspace --doc --features shmpipe/tokio
 # The C API from C and C++ (a plain make against shmpipe.h; the library as the tests above built
 # it), then against the command they built, both ways; then Python (a venv under target/).
-run make -C shmpipe-c PROFILE=test CARGOFLAGS=--features=shmpipe/test-hooks
+run make -C shmpipe-c PROFILE=test CARGOFLAGS=--features=shmpipe/test-hooks,shmpipe/tokio
 run shmpipe-c/tests/interop.sh target/debug/shmpipe target/c
 run python/tests/run.sh target/debug/shmpipe target/c
 # The fuzz target must keep compiling (it builds on its own, outside the workspace; running it

@@ -18,7 +18,10 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use shmpipe::{AttachError, Reader, RecvError, RingOptions, SendError};
+use shmpipe::{
+    loom_poll_recv, AttachError, Parked, Reader, RecvError, Registry, RingOptions, SendError,
+    WaitSet,
+};
 
 /// The payload of record `i`: `len` bytes that differ from every other record's.
 fn msg(i: u8, len: usize) -> Vec<u8> {
@@ -561,5 +564,90 @@ fn claim_after_close_is_refused() {
             ),
             "{second:?}"
         );
+    });
+}
+
+// --- async: a task parked through the registry (`shmpipe/src/notify.rs`) ------------------
+
+/// Receives one record as a task would (the code `AsyncReader::recv` runs, without tokio),
+/// under `loom::future::block_on`, whose waker is loom's own: a lost wake-up leaves the task
+/// blocked for ever with the registry's waiter thread asleep, a deadlock loom reports.
+///
+/// Receives one record as a task would: polls, and on `Pending` waits for its waker.
+fn recv_parked(
+    parked: &mut Parked,
+    reader: &mut Reader,
+    buf: &mut [u8],
+) -> Result<Option<usize>, RecvError> {
+    loom::future::block_on(std::future::poll_fn(|cx| {
+        loom_poll_recv(parked, reader, cx.waker(), buf)
+    }))
+}
+
+/// One record from a writer thread to a task parked through the registry, then end-of-stream
+/// after the writer is dropped (by the task's thread, once the record arrived: so the record's
+/// publish is the only thing that can wake the task for it).
+///
+/// Checks the async handshake of `notify::poll_side`: announce, re-check, then register the
+/// waker (mutant `async-no-recheck`, the re-check removed, deadlocks here), and the waiter
+/// thread's look at every parked word after it wakes (mutant `async-waiter-ignores-reset`).
+#[test]
+fn async_reader_parks_and_is_woken() {
+    loom::model(|| {
+        let registry = std::sync::Arc::new(Registry::new());
+        let (mut writer, mut reader) = shmpipe::channel(32).unwrap();
+        let waiter = {
+            let registry = registry.clone();
+            thread::spawn(move || registry.run())
+        };
+        let sending = thread::spawn(move || {
+            writer.send(&[7; 5]).unwrap();
+            writer
+        });
+        let mut parked = registry.parked();
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            recv_parked(&mut parked, &mut reader, &mut buf).unwrap(),
+            Some(5)
+        );
+        assert_eq!(buf[..5], [7; 5]);
+        drop(sending.join().unwrap());
+        assert_eq!(
+            recv_parked(&mut parked, &mut reader, &mut buf).unwrap(),
+            None
+        );
+        drop(parked);
+        registry.stop();
+        waiter.join().unwrap();
+    });
+}
+
+/// A `WaitSet` (sync) on one reader: the waiting thread announces its sleep on the ring's wake
+/// word, re-checks every ring, and sleeps in the modelled `futex_waitv`; the writer's ordinary
+/// publish wakes it and the record is ready; then the writer's close makes it ready again
+/// (end-of-stream). The writer is dropped only after the record was taken, so the publish alone
+/// must wake the set for it.
+///
+/// Checks `WaitSet::wait_until`'s re-check after the announcement (mutant `waitset-no-recheck`:
+/// a deadlock).
+#[test]
+fn waitset_sleeps_and_is_woken() {
+    loom::model(|| {
+        let (mut writer, reader) = shmpipe::channel(32).unwrap();
+        let mut set = WaitSet::new();
+        let k = set.add_reader(reader);
+        let sending = thread::spawn(move || {
+            writer.send(&msg(0, 5)).unwrap();
+            writer
+        });
+        let ready = set.wait();
+        assert_eq!(ready.len(), 1);
+        assert_eq!(ready[0].key, k);
+        let mut buf = [0u8; 8];
+        assert_eq!(set.reader(k).unwrap().try_recv(&mut buf).unwrap(), Some(5));
+        assert_eq!(buf[..5], msg(0, 5)[..]);
+        drop(sending.join().unwrap());
+        assert_eq!(set.wait()[0].key, k);
+        assert_eq!(set.reader(k).unwrap().try_recv(&mut buf).unwrap(), None);
     });
 }

@@ -35,6 +35,13 @@
 //! `MAP_SHARED`, an anonymous mapping inherited across `fork`, or a sealed `memfd` passed over
 //! a Unix socket. The layout is specified in `docs/LAYOUT.md` of the repository.
 //!
+//! ## Async and many rings
+//!
+//! With the `tokio` feature, `shmpipe::tokio::{AsyncReader, AsyncWriter}` wrap the handles for
+//! tokio programs; [`WaitSet`] waits on many rings from sync code. Both sleep in one
+//! `futex_waitv(2)` on the rings' wake words (Linux 5.16+; older kernels poll every
+//! millisecond instead), so the peer needs nothing new.
+//!
 //! ## Platform
 //!
 //! Linux only (x86_64 and aarch64 are tested; any 64-bit little- or big-endian Linux target
@@ -58,6 +65,7 @@ mod error;
 mod inspect;
 mod layout;
 mod memory;
+mod notify;
 mod ownership;
 #[cfg(not(loom))]
 mod process;
@@ -69,7 +77,10 @@ mod segment;
 mod sync;
 #[cfg(all(not(loom), feature = "test-hooks"))]
 mod tamper;
+#[cfg(all(not(loom), feature = "tokio"))]
+pub mod tokio;
 mod wait;
+mod waitset;
 mod writer;
 
 pub use error::{AttachError, CreateError, OpenError, RecvError, Role, SendError};
@@ -78,6 +89,9 @@ pub use inspect::{inspect, Inspection, RawHeader};
 pub use layout::{
     Backend, HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAGIC_V1, MAX_CAPACITY, MIN_CAPACITY,
 };
+#[cfg(loom)]
+#[doc(hidden)]
+pub use notify::{loom_poll_recv, Parked, Registry};
 pub use reader::{Reader, RecvBatch, RecvRef};
 #[cfg(not(loom))]
 pub use ring::remove;
@@ -87,4 +101,5 @@ pub use ring::LoomSegment;
 pub use ring::{channel, Ring, RingOptions, RoleState, SideStatus, Status};
 #[cfg(not(loom))]
 pub use segment::{Segment, SysvKey};
+pub use waitset::{WaitKey, WaitReady, WaitSet};
 pub use writer::{Batch, Grant, Writer};

@@ -640,3 +640,33 @@ impl Drop for RecvRef<'_> {
         self.reader.finish_current();
     }
 }
+
+/// Hooks for the waiters on many rings (`notify`, `WaitSet`, `shmpipe::tokio`).
+impl Reader {
+    /// The ring's memory (kept mapped by whoever holds a clone).
+    pub(crate) fn memory(&self) -> &Arc<Memory> {
+        &self.memory
+    }
+
+    /// Is the writer's process gone without closing? The pid it recorded, if so.
+    pub(crate) fn peer_gone(&self) -> Option<u32> {
+        peer_died(&self.memory, self.token.as_ref(), Role::Writer)()
+    }
+
+    /// Without waiting: is a record (held as `current` for the next receive) or end-of-stream
+    /// there? `skip_empty` releases zero-length records on the way (for the byte stream, which
+    /// does not see them). Errors are the next receive's.
+    pub(crate) fn poll_ready(&mut self, skip_empty: bool) -> Result<bool, RecvError> {
+        loop {
+            return match self.next(Wait::Never) {
+                Ok(Some((_, 0))) if skip_empty => {
+                    self.finish_current();
+                    continue;
+                }
+                Ok(_) => Ok(true),
+                Err(RecvError::Empty) => Ok(false),
+                Err(e) => Err(e),
+            };
+        }
+    }
+}

@@ -368,6 +368,17 @@ impl Parking {
         let _guard = self.lock.lock().unwrap();
         self.cond.notify_all();
     }
+
+    /// `futex_waitv(2)`: sleeps while every word holds its expected value, until woken.
+    pub(crate) fn wait_any(&self, words: &[(&AtomicU32, u32)]) {
+        let guard = self.lock.lock().unwrap();
+        if words
+            .iter()
+            .all(|(word, expected)| word.load(Ordering::Relaxed) == *expected)
+        {
+            drop(self.cond.wait(guard).unwrap());
+        }
+    }
 }
 
 /// Loom's model of the rest of what the kernel keeps for a ring: the open-file-description

@@ -55,7 +55,7 @@ pub(crate) enum Attempt<T, E> {
 impl<T, E> Attempt<T, E> {
     /// `Some` with the wait's result if this attempt ends the wait, `None` to keep waiting.
     #[inline]
-    fn done(self) -> Option<Result<T, Gave<E>>> {
+    pub(crate) fn done(self) -> Option<Result<T, Gave<E>>> {
         match self {
             Attempt::Ready(v) => Some(Ok(v)),
             Attempt::Failed(e) => Some(Err(Gave::Failed(e))),
@@ -141,7 +141,7 @@ const SPINS_PER_CLOCK_CHECK: u32 = 64;
 /// this core's cache. (An exponential backoff here made a waiting side look only every 64
 /// pauses, a microsecond or more on x86, which a ping-pong pays on every hop.)
 #[cfg(not(loom))]
-fn spin_phase<T, E>(
+pub(crate) fn spin_phase<T, E>(
     spin: Duration,
     attempt: &mut impl FnMut() -> Attempt<T, E>,
 ) -> Result<Option<T>, Gave<E>> {
@@ -167,7 +167,7 @@ fn spin_phase<T, E>(
 /// it (its rule for making spin loops progress), which would hide a stale re-check after the
 /// sleep is announced, the very race the sleep/wake handshake must survive.
 #[cfg(loom)]
-fn spin_phase<T, E>(
+pub(crate) fn spin_phase<T, E>(
     _spin: Duration,
     attempt: &mut impl FnMut() -> Attempt<T, E>,
 ) -> Result<Option<T>, Gave<E>> {

@@ -625,3 +625,38 @@ impl Drop for Batch<'_> {
         self.writer.publish();
     }
 }
+
+/// Hooks for the waiters on many rings (`notify`, `WaitSet`, `shmpipe::tokio`).
+impl Writer {
+    /// The ring's memory (kept mapped by whoever holds a clone).
+    pub(crate) fn memory(&self) -> &Arc<Memory> {
+        &self.memory
+    }
+
+    /// Is the reader's process gone without closing? The pid it recorded, if so.
+    pub(crate) fn peer_gone(&self) -> Option<u32> {
+        peer_died(&self.memory, self.token.as_ref(), Role::Reader)()
+    }
+
+    /// Without waiting: would a `len`-byte send go through now (or fail at once: reader
+    /// closed, too large, corrupted)? On a full ring, publishes what is pending (so the reader
+    /// can make room), as a waiting send does.
+    pub(crate) fn poll_room(&mut self, len: usize) -> bool {
+        let ring = self.memory.ring();
+        match self.state.try_place(&ring, len) {
+            Err(SendError::Full) => {
+                if self.state.has_pending() && self.state.publish(&ring) {
+                    wait::futex_wake(ring.header, &ring.header.reader.wake);
+                }
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// The largest record one `io::Write::write` sends.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn write_chunk(&self) -> usize {
+        self.chunk()
+    }
+}

@@ -1,0 +1,346 @@
+//! Async handles for tokio (feature `tokio`): [`AsyncReader`] and [`AsyncWriter`], made from
+//! the sync [`Reader`] and [`Writer`].
+//!
+//! No thread per ring and no reactor work while data flows: every operation first takes the
+//! sync try-path (`try_recv`, `try_send`), which costs what it costs in sync code, and on an
+//! empty (or full) ring tries again for a short spin (10 µs by default, `set_spin`). Only then
+//! does a task park: it announces its sleep on the ring's wake word exactly
+//! as a sync waiter does, and one waiter thread per process, sleeping in `futex_waitv(2)` on the
+//! wake words of every ring with a parked task, hands its waker back when the peer's publish
+//! (or release, or close) resets that word. The peer needs nothing new: it may be a sync
+//! handle in another process, on any backend, and no file descriptor is passed. On kernels
+//! before 5.16 (no `futex_waitv`) the waiter thread polls the parked rings' words every
+//! millisecond instead (so a wake-up takes up to a millisecond). A parked task is also woken
+//! every 50 ms to check that its peer is alive, so a dead peer surfaces as `PeerDied`.
+//!
+//! The handles work under any tokio runtime (current-thread or multi-thread) and need no
+//! runtime feature: the waker is all they use.
+//!
+//! ```
+//! # tokio_test_runtime(async {
+//! use shmpipe::tokio::{AsyncReader, AsyncWriter};
+//! let (writer, reader) = shmpipe::channel(4096)?;
+//! let (mut writer, mut reader) = (AsyncWriter::new(writer), AsyncReader::new(reader));
+//! writer.send(b"hello").await?;
+//! drop(writer); // end-of-stream after the records sent
+//! assert_eq!(reader.recv_vec().await?, Some(b"hello".to_vec()));
+//! assert_eq!(reader.recv_vec().await?, None);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # fn tokio_test_runtime<F: std::future::Future>(f: F) -> F::Output {
+//! #     ::tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::notify::{self, Parked, Registry};
+use crate::wait::Attempt;
+use crate::{Reader, RecvError, SendError, Writer};
+
+/// The receiving end of a ring, for async code.
+///
+/// # Cancellation
+/// Every method is cancellation safe: a record is taken from the ring only in the poll that
+/// returns it, so dropping a `recv`, `recv_vec` (or `read`, `fill_buf`) future that has not
+/// completed loses nothing; the next call receives that record.
+pub struct AsyncReader {
+    reader: Reader,
+    /// Deregisters the handle when dropped.
+    parked: Parked,
+}
+
+impl std::fmt::Debug for AsyncReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncReader")
+            .field("reader", &self.reader)
+            .finish()
+    }
+}
+
+impl AsyncReader {
+    /// Wraps a reader. No thread starts until a receive first finds the ring empty.
+    ///
+    /// ```
+    /// let (_writer, reader) = shmpipe::channel(256)?;
+    /// let reader = shmpipe::tokio::AsyncReader::new(reader);
+    /// let _reader: shmpipe::Reader = reader.into_inner();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(reader: Reader) -> Self {
+        AsyncReader {
+            parked: Registry::global().parked(),
+            reader,
+        }
+    }
+
+    /// The sync reader back (no wait of this handle stays announced or registered).
+    pub fn into_inner(mut self) -> Reader {
+        notify::release(&mut self.parked, &self.reader);
+        self.reader
+    }
+
+    /// The sync reader (for `capacity`, the `try_` calls).
+    pub fn get_mut(&mut self) -> &mut Reader {
+        &mut self.reader
+    }
+
+    /// Sets how long a receive spins on an empty ring before it parks the task (default
+    /// 10 µs; the runtime's thread is busy meanwhile). Zero parks at once.
+    pub fn set_spin(&mut self, spin: std::time::Duration) {
+        self.parked.spin = spin;
+    }
+
+    /// Polls for the next record into `buf` (see [`recv`](Self::recv)).
+    pub fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<Result<Option<usize>, RecvError>> {
+        notify::poll_side(&mut self.parked, &mut self.reader, cx.waker(), |r| {
+            notify::recv_attempt(r, buf)
+        })
+        .map(|r| r.map_err(notify::recv_error))
+    }
+
+    /// Receives the next record into `buf`: its length, or `None` at end-of-stream. As
+    /// [`Reader::recv`]: a record longer than `buf` is `BufferTooSmall` and stays in the ring;
+    /// `PeerDied` comes only after every record the dead writer committed.
+    ///
+    /// Cancellation safe: dropped before it completes, it has taken nothing from the ring.
+    ///
+    /// ```
+    /// # ::tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let (mut writer, reader) = shmpipe::channel(256)?;
+    /// let mut reader = shmpipe::tokio::AsyncReader::new(reader);
+    /// writer.send(b"abc")?;
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(reader.recv(&mut buf).await?, Some(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
+        poll_fn(|cx| self.poll_recv(cx, buf)).await
+    }
+
+    /// Polls for the next record as a new vector (see [`recv_vec`](Self::recv_vec)).
+    pub fn poll_recv_vec(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Vec<u8>>, RecvError>> {
+        notify::poll_side(
+            &mut self.parked,
+            &mut self.reader,
+            cx.waker(),
+            |r| match r.try_recv_ref() {
+                Ok(record) => Attempt::Ready(record.map(|bytes| bytes.to_vec())),
+                Err(RecvError::Empty) => Attempt::NotYet,
+                Err(e) => Attempt::Failed(e),
+            },
+        )
+        .map(|r| r.map_err(notify::recv_error))
+    }
+
+    /// Receives the next record, whatever its length, as a new vector; `None` at
+    /// end-of-stream.
+    ///
+    /// Cancellation safe: dropped before it completes, it has taken nothing from the ring.
+    ///
+    /// ```
+    /// # ::tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let (mut writer, reader) = shmpipe::channel(256)?;
+    /// let mut reader = shmpipe::tokio::AsyncReader::new(reader);
+    /// writer.send(b"abc")?;
+    /// drop(writer);
+    /// assert_eq!(reader.recv_vec().await?.as_deref(), Some(&b"abc"[..]));
+    /// assert_eq!(reader.recv_vec().await?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn recv_vec(&mut self) -> Result<Option<Vec<u8>>, RecvError> {
+        poll_fn(|cx| self.poll_recv_vec(cx)).await
+    }
+}
+
+/// The records' payloads as one byte stream, as the sync `io::BufRead` gives them:
+/// end-of-stream is a read of 0, a dead writer `ConnectionAborted` after its last byte.
+/// Cancellation safe: a pending read has consumed nothing.
+impl ::tokio::io::AsyncBufRead for AsyncReader {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        let ready = notify::poll_side(&mut this.parked, &mut this.reader, cx.waker(), |r| match r
+            .poll_ready(true)
+        {
+            Ok(true) => Attempt::Ready(()),
+            Ok(false) => Attempt::NotYet,
+            Err(e) => Attempt::Failed(e),
+        });
+        match ready {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(gave)) => Poll::Ready(Err(notify::recv_error(gave).into())),
+            // A record (not empty) is held, or the stream ended: the sync call returns at once.
+            Poll::Ready(Ok(())) => Poll::Ready(io::BufRead::fill_buf(&mut this.reader)),
+        }
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        io::BufRead::consume(&mut self.get_mut().reader, amt);
+    }
+}
+
+impl ::tokio::io::AsyncRead for AsyncReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ::tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        use ::tokio::io::AsyncBufRead;
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let available = match self.as_mut().poll_fill_buf(cx) {
+            Poll::Ready(Ok(bytes)) => bytes,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        let n = available.len().min(buf.remaining());
+        buf.put_slice(&available[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The sending end of a ring, for async code.
+///
+/// # Cancellation
+/// `send` is cancellation safe: the record goes into the ring in the poll that completes, all
+/// at once, so a dropped `send` future has sent nothing. `AsyncWrite::poll_write` likewise
+/// sends a whole chunk (up to a quarter of the ring) in the poll that returns its length.
+pub struct AsyncWriter {
+    /// `None` once shut down (`AsyncWrite::poll_shutdown`).
+    writer: Option<Writer>,
+    /// Deregisters the handle when dropped.
+    parked: Parked,
+}
+
+impl std::fmt::Debug for AsyncWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncWriter")
+            .field("writer", &self.writer)
+            .finish()
+    }
+}
+
+impl AsyncWriter {
+    /// Wraps a writer. No thread starts until a send first finds the ring full.
+    ///
+    /// ```
+    /// let (writer, _reader) = shmpipe::channel(256)?;
+    /// let writer = shmpipe::tokio::AsyncWriter::new(writer);
+    /// let _writer: Option<shmpipe::Writer> = writer.into_inner();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(writer: Writer) -> Self {
+        AsyncWriter {
+            parked: Registry::global().parked(),
+            writer: Some(writer),
+        }
+    }
+
+    /// The sync writer back; `None` after `AsyncWrite::poll_shutdown` closed it.
+    pub fn into_inner(mut self) -> Option<Writer> {
+        let writer = self.writer.take();
+        if let Some(w) = &writer {
+            notify::release(&mut self.parked, w);
+        }
+        writer
+    }
+
+    /// The sync writer; `None` after shutdown.
+    pub fn get_mut(&mut self) -> Option<&mut Writer> {
+        self.writer.as_mut()
+    }
+
+    /// Sets how long a send spins on a full ring before it parks the task (default 10 µs;
+    /// the runtime's thread is busy meanwhile). Zero parks at once.
+    pub fn set_spin(&mut self, spin: std::time::Duration) {
+        self.parked.spin = spin;
+    }
+
+    /// Polls to send `msg` as one record (see [`send`](Self::send)).
+    pub fn poll_send(&mut self, cx: &mut Context<'_>, msg: &[u8]) -> Poll<Result<(), SendError>> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Poll::Ready(Err(SendError::Closed));
+        };
+        notify::poll_side(&mut self.parked, writer, cx.waker(), |w| {
+            match w.try_send(msg) {
+                Ok(()) => Attempt::Ready(()),
+                Err(SendError::Full) => Attempt::NotYet,
+                Err(e) => Attempt::Failed(e),
+            }
+        })
+        .map(|r| r.map_err(notify::send_error))
+    }
+
+    /// Sends `msg` as one record, waiting for room. As [`Writer::send`]: `Closed` once the
+    /// reader closed (or after shutdown), `PeerDied` if the reader's process dies while we
+    /// wait, `TooLarge` if it can never fit.
+    ///
+    /// Cancellation safe: dropped before it completes, it has sent nothing.
+    ///
+    /// ```
+    /// # ::tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let (writer, mut reader) = shmpipe::channel(256)?;
+    /// let mut writer = shmpipe::tokio::AsyncWriter::new(writer);
+    /// writer.send(b"ping").await?;
+    /// assert_eq!(reader.recv(&mut [0u8; 8])?, Some(4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        poll_fn(|cx| self.poll_send(cx, msg)).await
+    }
+}
+
+/// A byte stream over records, as the sync `io::Write`: each write sends up to a quarter of
+/// the ring as one record. `poll_shutdown` closes the ring (end-of-stream for the reader);
+/// writes after it fail with `BrokenPipe`.
+impl ::tokio::io::AsyncWrite for AsyncWriter {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let Some(writer) = this.writer.as_ref() else {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        };
+        let n = buf.len().min(writer.write_chunk());
+        this.poll_send(cx, &buf[..n])
+            .map(|r| r.map(|()| n).map_err(io::Error::from))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Every send publishes at once.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Some(w) = this.writer.take() {
+            notify::release(&mut this.parked, &w);
+            w.close();
+        }
+        Poll::Ready(Ok(()))
+    }
+}

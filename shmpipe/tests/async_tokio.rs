@@ -1,0 +1,512 @@
+//! `shmpipe::tokio` under real tokio runtimes (current-thread and multi-thread): streams that
+//! park both sides many times, end-of-stream, a peer process (sync or async, with and without
+//! `futex_waitv`), kill -9 of the peer, cancelled receives and sends, 64 rings served by one
+//! thread, and the `AsyncRead` / `AsyncBufRead` / `AsyncWrite` byte stream. Every wait has a
+//! deadline.
+#![cfg(not(loom))]
+
+#[path = "support/peers.rs"]
+mod peers;
+use peers::{describe, parse, reap, unique};
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shmpipe::tokio::{AsyncReader, AsyncWriter};
+use shmpipe::{RecvError, Ring, RingOptions, Segment, SendError};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::time::timeout;
+
+/// Every wait in these tests ends by this deadline.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Record `i`: 8 to 200 bytes, the sequence number then a pattern derived from it.
+fn record(i: u64) -> Vec<u8> {
+    let len = 8 + (i.wrapping_mul(7919) % 193) as usize;
+    let mut buf = i.to_le_bytes().to_vec();
+    buf.extend((8..len).map(|j| (i as u8).wrapping_mul(31).wrapping_add(j as u8)));
+    buf
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+/// A writer task and a reader task through a 512-byte ring: both park on almost every
+/// record (full and empty), all arrive in order, then end-of-stream.
+async fn stream_through_small_ring(count: u64) {
+    let (writer, reader) = shmpipe::channel(512).unwrap();
+    let (mut writer, mut reader) = (AsyncWriter::new(writer), AsyncReader::new(reader));
+    let sending = tokio::spawn(async move {
+        for i in 0..count {
+            writer.send(&record(i)).await.unwrap();
+        }
+    });
+    let mut buf = [0u8; 256];
+    for i in 0..count {
+        let n = reader.recv(&mut buf).await.unwrap().unwrap();
+        assert_eq!(&buf[..n], &record(i)[..], "record {i}");
+    }
+    assert_eq!(reader.recv(&mut buf).await.unwrap(), None);
+    sending.await.unwrap();
+}
+
+#[test]
+fn current_thread_stream_parks_both_sides() {
+    current_thread().block_on(async {
+        timeout(DEADLINE, stream_through_small_ring(20_000))
+            .await
+            .expect("deadline");
+    });
+}
+
+#[test]
+fn multi_thread_stream_parks_both_sides() {
+    multi_thread().block_on(async {
+        timeout(DEADLINE, stream_through_small_ring(100_000))
+            .await
+            .expect("deadline");
+    });
+}
+
+/// A reader task waits on an empty ring; a sync writer thread sends after a pause. The task is
+/// woken by the writer's ordinary wake path (no async writer involved).
+#[test]
+fn parked_reader_woken_by_sync_writer_thread() {
+    multi_thread().block_on(async {
+        let (mut writer, reader) = shmpipe::channel(4096).unwrap();
+        let mut reader = AsyncReader::new(reader);
+        let t = std::thread::spawn(move || {
+            for i in 0..50u64 {
+                std::thread::sleep(Duration::from_millis(2));
+                writer.send(&record(i)).unwrap();
+            }
+        });
+        for i in 0..50 {
+            let got = timeout(DEADLINE, reader.recv_vec())
+                .await
+                .expect("deadline");
+            assert_eq!(got.unwrap(), Some(record(i)));
+        }
+        assert_eq!(
+            timeout(DEADLINE, reader.recv_vec()).await.unwrap().unwrap(),
+            None
+        );
+        t.join().unwrap();
+    });
+}
+
+/// A sync reader drains slowly; the async writer parks on the full ring, then the reader
+/// closes: the send fails with `Closed` instead of waiting for ever.
+#[test]
+fn parked_writer_sees_reader_close() {
+    current_thread().block_on(async {
+        let (writer, mut reader) = shmpipe::channel(64).unwrap();
+        let mut writer = AsyncWriter::new(writer);
+        writer.send(&[1; 48]).await.unwrap();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let mut buf = [0u8; 64];
+            assert_eq!(reader.recv(&mut buf).unwrap(), Some(48));
+            std::thread::sleep(Duration::from_millis(20));
+            drop(reader);
+        });
+        writer.send(&[2; 48]).await.unwrap(); // parks until the first is taken
+        let err = timeout(DEADLINE, writer.send(&[3; 48]))
+            .await
+            .expect("deadline")
+            .unwrap_err();
+        assert!(matches!(err, SendError::Closed), "{err:?}");
+        t.join().unwrap();
+    });
+}
+
+/// Receives are cancelled over and over (a timer wins the `select!`) while records trickle
+/// in: every record still arrives exactly once, in order.
+#[test]
+fn cancelled_receives_lose_nothing() {
+    multi_thread().block_on(async {
+        let (mut writer, reader) = shmpipe::channel(1024).unwrap();
+        let mut reader = AsyncReader::new(reader);
+        let count = 300u64;
+        let t = std::thread::spawn(move || {
+            for i in 0..count {
+                if i % 3 == 0 {
+                    std::thread::sleep(Duration::from_micros(300));
+                }
+                writer.send(&record(i)).unwrap();
+            }
+        });
+        let start = Instant::now();
+        let (mut next, mut cancelled) = (0u64, 0u32);
+        let mut buf = [0u8; 256];
+        loop {
+            assert!(start.elapsed() < DEADLINE, "deadline");
+            tokio::select! {
+                got = reader.recv(&mut buf) => match got.unwrap() {
+                    Some(n) => {
+                        assert_eq!(&buf[..n], &record(next)[..], "record {next}");
+                        next += 1;
+                    }
+                    None => break,
+                },
+                _ = tokio::time::sleep(Duration::from_micros(100)) => cancelled += 1,
+            }
+        }
+        assert_eq!(next, count);
+        assert!(
+            cancelled > 0,
+            "no receive was cancelled: the test proved nothing"
+        );
+        t.join().unwrap();
+    });
+}
+
+/// A send parked on a full ring is cancelled: nothing of it reaches the reader, and the
+/// writer goes on.
+#[test]
+fn cancelled_send_sends_nothing() {
+    current_thread().block_on(async {
+        let (writer, mut reader) = shmpipe::channel(64).unwrap();
+        let mut writer = AsyncWriter::new(writer);
+        writer.send(&[1; 48]).await.unwrap();
+        assert!(timeout(Duration::from_millis(20), writer.send(&[2; 48]))
+            .await
+            .is_err());
+        let mut buf = [0u8; 64];
+        assert_eq!(reader.try_recv(&mut buf).unwrap(), Some(48));
+        assert_eq!(&buf[..48], &[1; 48]);
+        timeout(DEADLINE, writer.send(&[4; 8]))
+            .await
+            .expect("deadline")
+            .unwrap();
+        drop(writer);
+        assert_eq!(reader.try_recv(&mut buf).unwrap(), Some(8));
+        assert_eq!(&buf[..8], &[4; 8]);
+        assert_eq!(reader.try_recv(&mut buf).unwrap(), None);
+    });
+}
+
+/// One thread (a current-thread runtime) serves 64 rings, one task each, fed by 64 sync
+/// writer threads at uneven paces; every record arrives, then end-of-stream on each.
+#[test]
+fn one_thread_serves_64_rings() {
+    current_thread().block_on(async {
+        let per_ring = 200u64;
+        let mut tasks = Vec::new();
+        let mut writers = Vec::new();
+        for k in 0..64u64 {
+            let (mut writer, reader) = shmpipe::channel(256).unwrap();
+            writers.push(std::thread::spawn(move || {
+                for i in 0..per_ring {
+                    if (i + k) % 16 == 0 {
+                        std::thread::sleep(Duration::from_micros(200 * (k % 4)));
+                    }
+                    writer.send(&(k * 1_000_000 + i).to_le_bytes()).unwrap();
+                }
+            }));
+            let mut reader = AsyncReader::new(reader);
+            tasks.push(tokio::spawn(async move {
+                let mut buf = [0u8; 8];
+                for i in 0..per_ring {
+                    assert_eq!(reader.recv(&mut buf).await.unwrap(), Some(8));
+                    assert_eq!(u64::from_le_bytes(buf), k * 1_000_000 + i);
+                }
+                assert_eq!(reader.recv(&mut buf).await.unwrap(), None);
+            }));
+        }
+        for task in tasks {
+            timeout(DEADLINE, task).await.expect("deadline").unwrap();
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+    });
+}
+
+/// The byte stream: `write_all` + `shutdown` on one side, `read_to_end` on the other, and
+/// `AsyncBufRead` lines.
+#[test]
+fn byte_stream_traits() {
+    multi_thread().block_on(async {
+        let (writer, reader) = shmpipe::channel(256).unwrap();
+        let (mut writer, mut reader) = (AsyncWriter::new(writer), AsyncReader::new(reader));
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let expected = data.clone();
+        let sending = tokio::spawn(async move {
+            writer.write_all(&data).await.unwrap();
+            writer.shutdown().await.unwrap();
+            assert!(writer.write_all(b"late").await.is_err());
+        });
+        let mut got = Vec::new();
+        timeout(DEADLINE, reader.read_to_end(&mut got))
+            .await
+            .expect("deadline")
+            .unwrap();
+        assert_eq!(got, expected);
+        sending.await.unwrap();
+
+        let (writer, reader) = shmpipe::channel(128).unwrap();
+        let (mut writer, reader) = (AsyncWriter::new(writer), AsyncReader::new(reader));
+        tokio::spawn(async move {
+            for i in 0..500 {
+                writer
+                    .write_all(format!("line {i}\n").as_bytes())
+                    .await
+                    .unwrap();
+            }
+        });
+        let mut lines = reader.lines();
+        for i in 0..500 {
+            let line = timeout(DEADLINE, lines.next_line())
+                .await
+                .expect("deadline");
+            assert_eq!(line.unwrap().as_deref(), Some(&*format!("line {i}")));
+        }
+        assert_eq!(lines.next_line().await.unwrap(), None);
+    });
+}
+
+/// `into_inner` gives back a sync handle that still works (and whose wait is not left
+/// announced: a sync recv after a cancelled async one).
+#[test]
+fn into_inner_after_a_cancelled_wait() {
+    current_thread().block_on(async {
+        let (mut writer, reader) = shmpipe::channel(256).unwrap();
+        let mut reader = AsyncReader::new(reader);
+        assert!(timeout(Duration::from_millis(10), reader.recv_vec())
+            .await
+            .is_err());
+        let mut reader = reader.into_inner();
+        writer.send(b"after").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(reader.recv_timeout(&mut buf, DEADLINE).unwrap(), Some(5));
+    });
+}
+
+// --- across processes ------------------------------------------------------------------
+
+/// Starts this binary again as a peer (`peer_main`), with `extra` set in its environment.
+fn spawn(task: &[&str], extra: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "peer_main",
+        "--nocapture",
+        "--test-threads=1",
+        "-q",
+    ])
+    .env("SHMPIPE_ASYNC_PEER", task.join(" "))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn peer")
+}
+
+/// Reads the peer's stdout up to its "ready" line (the test harness prints its own first).
+fn wait_ready(child: &mut Child) {
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while line.trim() != "ready" {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the peer ended before ready"
+        );
+    }
+}
+
+/// The peer side of the cross-process tests.
+#[test]
+fn peer_main() {
+    let Ok(task) = std::env::var("SHMPIPE_ASYNC_PEER") else {
+        return;
+    };
+    let words: Vec<&str> = task.split(' ').collect();
+    let open = |spec: &str| {
+        RingOptions::new()
+            .timeout(Some(DEADLINE))
+            .open(&parse(spec))
+            .unwrap()
+    };
+    match words[..] {
+        // Sync writer: `count` records, then close.
+        ["write", spec, count] => {
+            let mut w = open(spec).writer().unwrap();
+            for i in 0..count.parse::<u64>().unwrap() {
+                w.send(&record(i)).unwrap();
+            }
+        }
+        // Sync writer: `count` records, say so, then hang until killed.
+        ["write-then-hang", spec, count] => {
+            let mut w = open(spec).writer().unwrap();
+            for i in 0..count.parse::<u64>().unwrap() {
+                w.send(&record(i)).unwrap();
+            }
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            std::thread::sleep(DEADLINE);
+        }
+        // Sync reader: attach, say so, then hang without reading until killed.
+        ["read-then-hang", spec] => {
+            let _r = open(spec).reader().unwrap();
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            std::thread::sleep(DEADLINE);
+        }
+        // Async reader on a current-thread runtime: `count` records, then end-of-stream.
+        ["async-read", spec, count] => {
+            let reader = open(spec).reader().unwrap();
+            current_thread().block_on(async {
+                let mut reader = AsyncReader::new(reader);
+                let mut buf = [0u8; 256];
+                for i in 0..count.parse::<u64>().unwrap() {
+                    let n = timeout(DEADLINE, reader.recv(&mut buf))
+                        .await
+                        .expect("deadline")
+                        .unwrap()
+                        .unwrap();
+                    assert_eq!(&buf[..n], &record(i)[..], "record {i}");
+                }
+                assert_eq!(reader.recv(&mut buf).await.unwrap(), None);
+            });
+        }
+        _ => panic!("unknown peer task {task}"),
+    }
+    std::process::exit(0);
+}
+
+struct Cleanup(Segment);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = shmpipe::remove(&self.0);
+    }
+}
+
+/// An async reader in this process, a sync writer in another, through a small POSIX ring.
+#[test]
+fn async_reader_with_writer_process() {
+    let segment = Segment::posix(unique("shmpipe-async"));
+    let _cleanup = Cleanup(segment.clone());
+    let ring = Ring::create(&segment, 2048).unwrap();
+    let reader = ring.reader().unwrap();
+    let count = 20_000u64;
+    let mut child = spawn(&["write", &describe(&segment), &count.to_string()], &[]);
+    multi_thread().block_on(async {
+        let mut reader = AsyncReader::new(reader);
+        let mut buf = [0u8; 256];
+        for i in 0..count {
+            let n = timeout(DEADLINE, reader.recv(&mut buf))
+                .await
+                .expect("deadline")
+                .unwrap()
+                .unwrap();
+            assert_eq!(&buf[..n], &record(i)[..], "record {i}");
+        }
+        assert_eq!(reader.recv(&mut buf).await.unwrap(), None);
+    });
+    assert!(reap(&mut child, DEADLINE).success());
+}
+
+/// An async writer here, an async reader in another process: once with `futex_waitv`, once
+/// with the polling fallback forced in the reader's process (as on kernels before 5.16).
+#[test]
+fn async_writer_to_async_reader_process_with_and_without_futex_waitv() {
+    for fallback in ["0", "1"] {
+        let segment = Segment::posix(unique("shmpipe-async"));
+        let _cleanup = Cleanup(segment.clone());
+        let ring = Ring::create(&segment, 1024).unwrap();
+        let writer = ring.writer().unwrap();
+        let count = 5_000u64;
+        let mut child = spawn(
+            &["async-read", &describe(&segment), &count.to_string()],
+            &[("SHMPIPE_NO_FUTEX_WAITV", fallback)],
+        );
+        current_thread().block_on(async {
+            let mut writer = AsyncWriter::new(writer);
+            for i in 0..count {
+                timeout(DEADLINE, writer.send(&record(i)))
+                    .await
+                    .expect("deadline")
+                    .unwrap();
+            }
+        });
+        assert!(reap(&mut child, DEADLINE).success(), "fallback={fallback}");
+    }
+}
+
+/// The writer's process is killed (-9) while the async reader waits: the reader receives what
+/// it published, then `PeerDied` with its pid, within the liveness bound.
+#[test]
+fn parked_reader_sees_writer_process_die() {
+    let segment = Segment::posix(unique("shmpipe-async"));
+    let _cleanup = Cleanup(segment.clone());
+    let ring = Ring::create(&segment, 4096).unwrap();
+    let reader = ring.reader().unwrap();
+    let mut child = spawn(&["write-then-hang", &describe(&segment), "5"], &[]);
+    wait_ready(&mut child);
+    let pid = child.id();
+    multi_thread().block_on(async {
+        let mut reader = AsyncReader::new(reader);
+        for i in 0..5 {
+            assert_eq!(reader.recv_vec().await.unwrap(), Some(record(i)));
+        }
+        let waiting = tokio::spawn(async move {
+            let started = Instant::now();
+            let got = reader.recv_vec().await;
+            (got, started.elapsed())
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        child.kill().unwrap();
+        let (got, _) = timeout(DEADLINE, waiting).await.expect("deadline").unwrap();
+        match got {
+            Err(RecvError::PeerDied { pid: p }) => assert_eq!(p, pid),
+            other => panic!("expected PeerDied, got {other:?}"),
+        }
+    });
+    reap(&mut child, DEADLINE);
+}
+
+/// The reader's process is killed (-9) while the async writer is parked on the full ring: the
+/// send fails with `PeerDied` and the reader's pid.
+#[test]
+fn parked_writer_sees_reader_process_die() {
+    let segment = Segment::posix(unique("shmpipe-async"));
+    let _cleanup = Cleanup(segment.clone());
+    let ring = Ring::create(&segment, 256).unwrap();
+    let writer = ring.writer().unwrap();
+    let mut child = spawn(&["read-then-hang", &describe(&segment)], &[]);
+    wait_ready(&mut child);
+    let pid = child.id();
+    current_thread().block_on(async {
+        let mut writer = AsyncWriter::new(writer);
+        writer.send(&[1; 200]).await.unwrap(); // 208 of 256 bytes: the next one waits
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            child.kill().unwrap();
+            child
+        });
+        let got = timeout(DEADLINE, writer.send(&[2; 200]))
+            .await
+            .expect("deadline");
+        match got {
+            Err(SendError::PeerDied { pid: p }) => assert_eq!(p, pid),
+            other => panic!("expected PeerDied, got {other:?}"),
+        }
+        reap(&mut killer.join().unwrap(), DEADLINE);
+    });
+}

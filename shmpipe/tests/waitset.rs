@@ -1,0 +1,231 @@
+//! `WaitSet`: one thread waiting on many rings from sync code. Readiness by data, by
+//! end-of-stream, by room and by the reader's close; timeouts; many rings fed by many threads
+//! (below and above the 128 words of one `futex_waitv`); a writer process killed -9. Every
+//! wait has a deadline.
+#![cfg(not(loom))]
+
+#[path = "support/peers.rs"]
+mod peers;
+use peers::{describe, parse, reap, spawn_peer, unique};
+
+use std::io::{BufRead, BufReader, Write};
+use std::time::{Duration, Instant};
+
+use shmpipe::{RecvError, Ring, RingOptions, Segment, WaitKey, WaitSet};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn keys(ready: &[shmpipe::WaitReady]) -> Vec<WaitKey> {
+    ready.iter().map(|r| r.key).collect()
+}
+
+#[test]
+fn readers_ready_by_data_and_by_end_of_stream() {
+    let mut set = WaitSet::new();
+    let (mut w1, r1) = shmpipe::channel(256).unwrap();
+    let (w2, r2) = shmpipe::channel(256).unwrap();
+    let (_w3, r3) = shmpipe::channel(256).unwrap();
+    let (k1, k2, _k3) = (set.add_reader(r1), set.add_reader(r2), set.add_reader(r3));
+    assert!(set.wait_timeout(Duration::from_millis(20)).is_empty());
+    w1.send(b"x").unwrap();
+    assert_eq!(keys(&set.wait_timeout(DEADLINE)), vec![k1]);
+    let mut buf = [0u8; 8];
+    assert_eq!(set.reader(k1).unwrap().try_recv(&mut buf).unwrap(), Some(1));
+    drop(w2);
+    assert_eq!(keys(&set.wait_timeout(DEADLINE)), vec![k2]);
+    assert_eq!(set.reader(k2).unwrap().try_recv(&mut buf).unwrap(), None);
+    set.remove_reader(k2).unwrap();
+    // A zero-length record is a record too.
+    w1.send(b"").unwrap();
+    assert_eq!(keys(&set.wait_timeout(DEADLINE)), vec![k1]);
+    assert_eq!(set.reader(k1).unwrap().try_recv(&mut buf).unwrap(), Some(0));
+    assert!(set.wait_timeout(Duration::from_millis(10)).is_empty());
+}
+
+#[test]
+fn sleeping_wait_is_woken_by_another_thread() {
+    let mut set = WaitSet::new();
+    let (mut w, r) = shmpipe::channel(256).unwrap();
+    let (_w2, r2) = shmpipe::channel(256).unwrap();
+    let k = set.add_reader(r);
+    set.add_reader(r2);
+    let start = Instant::now();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        w.send(b"late").unwrap();
+        w
+    });
+    let ready = set.wait_timeout(DEADLINE);
+    assert!(
+        start.elapsed() >= Duration::from_millis(30),
+        "{ready:?} after {:?}",
+        start.elapsed()
+    );
+    assert_eq!(keys(&ready), vec![k]);
+    drop(t.join().unwrap());
+}
+
+#[test]
+fn writers_ready_by_room_and_by_reader_close() {
+    let mut set = WaitSet::new();
+    let (mut w, mut r) = shmpipe::channel(64).unwrap();
+    w.send(&[0; 48]).unwrap(); // 56 of 64 bytes used
+    let k = set.add_writer(w, 16);
+    assert!(set.wait_timeout(Duration::from_millis(20)).is_empty());
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        let mut buf = [0u8; 64];
+        assert_eq!(r.recv(&mut buf).unwrap(), Some(48));
+        r
+    });
+    assert_eq!(keys(&set.wait_timeout(DEADLINE)), vec![k]);
+    let r = t.join().unwrap();
+    set.writer(k).unwrap().send(&[1; 48]).unwrap();
+    assert!(set.wait_timeout(Duration::from_millis(20)).is_empty());
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        drop(r);
+    });
+    assert_eq!(keys(&set.wait_timeout(DEADLINE)), vec![k]);
+    assert!(matches!(
+        set.writer(k).unwrap().try_send(b"x"),
+        Err(shmpipe::SendError::Closed)
+    ));
+    t.join().unwrap();
+}
+
+/// `rings` readers in one set, each fed by its own thread at an uneven pace; one thread drains
+/// them all through the set until every one reports end-of-stream.
+fn drain_many(rings: usize, per_ring: u64) {
+    let mut set = WaitSet::new();
+    let mut feeders = Vec::new();
+    let mut next = std::collections::HashMap::new();
+    for k in 0..rings as u64 {
+        let (mut w, r) = shmpipe::channel(128).unwrap();
+        next.insert(set.add_reader(r), (k, 0u64));
+        feeders.push(std::thread::spawn(move || {
+            for i in 0..per_ring {
+                if (i + k) % 8 == 0 {
+                    std::thread::sleep(Duration::from_micros(100 * (k % 5)));
+                }
+                w.send(&(k << 32 | i).to_le_bytes()).unwrap();
+            }
+        }));
+    }
+    let start = Instant::now();
+    let mut buf = [0u8; 8];
+    while !set.is_empty() {
+        assert!(start.elapsed() < DEADLINE, "deadline");
+        let ready = set.wait_timeout(DEADLINE);
+        assert!(!ready.is_empty(), "timed out with rings left");
+        for r in ready {
+            assert_eq!(r.peer_died, None);
+            let (k, expected) = next.get_mut(&r.key).unwrap();
+            loop {
+                match set.reader(r.key).unwrap().try_recv(&mut buf) {
+                    Ok(Some(8)) => {
+                        assert_eq!(u64::from_le_bytes(buf), *k << 32 | *expected);
+                        *expected += 1;
+                    }
+                    Ok(None) => {
+                        assert_eq!(*expected, per_ring);
+                        set.remove_reader(r.key).unwrap();
+                        break;
+                    }
+                    Err(RecvError::Empty) => break,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    }
+    for f in feeders {
+        f.join().unwrap();
+    }
+}
+
+#[test]
+fn one_thread_drains_64_rings() {
+    drain_many(64, 500);
+}
+
+/// Past one `futex_waitv`'s 128 words the set polls: slower to wake, still complete.
+#[test]
+fn one_thread_drains_200_rings() {
+    drain_many(200, 50);
+}
+
+#[test]
+fn peer_main() {
+    let Ok(task) = std::env::var("SHMPIPE_WAITSET_PEER") else {
+        return;
+    };
+    let words: Vec<&str> = task.split(' ').collect();
+    match words[..] {
+        ["write-then-hang", spec] => {
+            let ring = RingOptions::new()
+                .timeout(Some(DEADLINE))
+                .open(&parse(spec))
+                .unwrap();
+            let mut w = ring.writer().unwrap();
+            w.send(b"last").unwrap();
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            std::thread::sleep(DEADLINE);
+        }
+        // The drain of `rings` rings (run with `SHMPIPE_NO_FUTEX_WAITV=1` by the parent).
+        ["drain", rings, per_ring] => {
+            drain_many(rings.parse().unwrap(), per_ring.parse().unwrap());
+        }
+        _ => panic!("unknown task {task}"),
+    }
+}
+
+/// A writer process killed -9: its last record is ready, then the set reports its death.
+#[test]
+fn dead_writer_process_is_reported() {
+    let segment = Segment::posix(unique("shmpipe-waitset"));
+    let ring = Ring::create(&segment, 4096).unwrap();
+    let reader = ring.reader().unwrap();
+    let (_w, idle) = shmpipe::channel(256).unwrap();
+    let mut child = spawn_peer(
+        "SHMPIPE_WAITSET_PEER",
+        &["write-then-hang", &describe(&segment)],
+    );
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while line.trim() != "ready" {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "peer ended early");
+    }
+    let mut set = WaitSet::new();
+    let k = set.add_reader(reader);
+    set.add_reader(idle);
+    assert_eq!(keys(&set.wait_timeout(DEADLINE)), vec![k]);
+    let mut buf = [0u8; 8];
+    assert_eq!(set.reader(k).unwrap().try_recv(&mut buf).unwrap(), Some(4));
+    child.kill().unwrap();
+    let ready = set.wait_timeout(DEADLINE);
+    assert_eq!(keys(&ready), vec![k]);
+    assert_eq!(ready[0].peer_died, Some(child.id()));
+    reap(&mut child, DEADLINE);
+    let _ = shmpipe::remove(&segment);
+}
+
+/// Without `futex_waitv` (forced in a child process, as on kernels before 5.16) the set polls:
+/// still every record, then every end-of-stream.
+#[test]
+fn drains_without_futex_waitv() {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "peer_main",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env("SHMPIPE_WAITSET_PEER", "drain 16 300")
+        .env("SHMPIPE_NO_FUTEX_WAITV", "1")
+        .spawn()
+        .unwrap();
+    assert!(reap(&mut child, DEADLINE).success());
+}
