@@ -1,8 +1,10 @@
 //! Throughput between two processes, one way: shmpipe (copying `send`/`recv`, zero-copy
 //! `reserve`/`commit` with in-place receive, and batched), pipes (default size and enlarged with
 //! `F_SETPIPE_SZ`), Unix stream and seqpacket sockets, and the peer crates iceoryx2, shmem-ipc
-//! and ipmpsc; plus two in-process references: `rtrb` between two threads (the ceiling of an
-//! SPSC ring without processes) and single-core `memcpy` (the physical limit of a copy).
+//! and ipmpsc; plus in-process references: `rtrb` between two threads (the ceiling of an
+//! SPSC ring without processes), shmpipe's heap ring between the same two threads (like for
+//! like with rtrb: per message against per message), and single-core `memcpy` (the physical
+//! limit of a copy).
 //!
 //! ```text
 //! cargo bench --bench throughput                 # everything (about 10 minutes)
@@ -113,6 +115,22 @@ mod imp {
                 b.iter_custom(|iters| t.round(iters * k));
             });
         }
+        // shmpipe between the same two threads, like for like with the rtrb rows (issue 13):
+        // one `send`/`recv` per message against `push_entire_slice`/`pop_entire_slice`, and
+        // one `send_value`/`recv_value` per u64 against `push`/`pop`.
+        let mut threads = None;
+        group.bench_function("ring-threads", |b| {
+            let t = threads.get_or_insert_with(|| Threads::ring_bytes(size, placement));
+            b.iter_custom(|iters| t.round(iters * k));
+        });
+        drop(threads);
+        if size == 8 {
+            let mut threads = None;
+            group.bench_function("ring-threads-u64", |b| {
+                let t = threads.get_or_insert_with(|| Threads::ring_u64(placement));
+                b.iter_custom(|iters| t.round(iters * k));
+            });
+        }
         let src = harness::message(size);
         let mut dst = vec![0u8; size];
         group.bench_function("memcpy", |b| {
@@ -212,6 +230,54 @@ mod imp {
                             }
                             std::hint::spin_loop();
                         }
+                    }
+                },
+            )
+        }
+
+        /// shmpipe's heap ring between two threads: one `send` and one `recv` per message.
+        fn ring_bytes(size: usize, placement: &Placement) -> Threads {
+            let (mut writer, mut reader) =
+                shmpipe::channel(harness::default_capacity(size)).expect("a heap ring");
+            let msg = harness::message(size);
+            let mut buf = vec![0u8; size];
+            Threads::start(
+                placement,
+                Box::new(move |n| {
+                    for _ in 0..n {
+                        writer.send(&msg).expect("the reader is running");
+                    }
+                }),
+                move |n| {
+                    for _ in 0..n {
+                        let got = reader.recv(&mut buf).expect("the writer is running");
+                        assert_eq!(got, Some(size), "a whole message");
+                        black_box(&mut buf);
+                    }
+                },
+            )
+        }
+
+        /// shmpipe's heap ring between two threads: one `send_value` and one `recv_value` per
+        /// u64, each checked against its sequence number.
+        fn ring_u64(placement: &Placement) -> Threads {
+            let (mut writer, mut reader) =
+                shmpipe::channel(harness::default_capacity(8)).expect("a heap ring");
+            let mut sent = 0u64;
+            let mut expected = 0u64;
+            Threads::start(
+                placement,
+                Box::new(move |n| {
+                    for _ in 0..n {
+                        writer.send_value(&sent).expect("the reader is running");
+                        sent += 1;
+                    }
+                }),
+                move |n| {
+                    for _ in 0..n {
+                        let v = reader.recv_value::<u64>().expect("the writer is running");
+                        assert_eq!(v, Some(expected), "messages in order");
+                        expected += 1;
                     }
                 },
             )
