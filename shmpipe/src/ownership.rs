@@ -266,6 +266,61 @@ impl Liveness<'_> {
     }
 }
 
+impl Token {
+    /// Lets the role go as a death would: the token goes without the close protocol (the
+    /// kernel drops the handle's lock with its description; loom's model counts one holder
+    /// of the description less).
+    pub(crate) fn abandon(self, memory: &crate::memory::Memory) {
+        #[cfg(loom)]
+        if let Token::Loom(ofd) = self {
+            memory.header().os.crash(ofd);
+        }
+        #[cfg(not(loom))]
+        {
+            let _ = memory;
+            drop(self);
+        }
+    }
+
+    /// Loom only: the copy of this token a `fork` gives the child (one more holder of the
+    /// same modelled description).
+    #[cfg(loom)]
+    pub(crate) fn loom_fork(&self, memory: &crate::memory::Memory) -> Option<Token> {
+        match self {
+            Token::Loom(ofd) => {
+                memory.header().os.fork(*ofd);
+                Some(Token::Loom(*ofd))
+            }
+            Token::InProcess => None,
+        }
+    }
+}
+
+/// Lets a handle's role go: closes it (`close`: store CLOSED, return whether to wake the
+/// peer) if this was the last copy of the handle in any process, and wakes the peer when
+/// `published` (the handle published what it had pending, and the peer sleeps) or the close
+/// asks for it. No-op once the token is gone.
+pub(crate) fn release_role(
+    memory: &crate::memory::Memory,
+    token: &mut Option<Token>,
+    role: Role,
+    published: bool,
+    close: impl FnOnce() -> bool,
+) {
+    if let Some(token) = token.take() {
+        let mut woke = published;
+        woke |= memory.liveness().release(token, role, close);
+        if woke {
+            let header = memory.header();
+            let peer = match role {
+                Role::Writer => &header.reader,
+                Role::Reader => &header.writer,
+            };
+            crate::wait::futex_wake(header, &peer.wake);
+        }
+    }
+}
+
 /// The `peer_died` test a waiting handle gives `wait::wait_for`: is the process holding
 /// `peer`'s role gone without closing it, and if so which pid did it record?
 pub(crate) fn peer_died<'a>(

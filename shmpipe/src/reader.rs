@@ -413,14 +413,9 @@ impl Reader {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn abort(mut self) {
-        let token = self.token.take();
-        #[cfg(loom)]
-        if let Some(crate::ownership::Token::Loom(ofd)) = token {
-            self.memory.header().os.crash(ofd);
+        if let Some(token) = self.token.take() {
+            token.abandon(&self.memory);
         }
-        // Dropping the token (its file description) is the death the peer sees.
-        #[cfg(not(loom))]
-        drop(token);
     }
 
     /// Loom only: the process holding this reader dies here (see [`abort`](Self::abort)).
@@ -435,13 +430,7 @@ impl Reader {
     #[cfg(loom)]
     #[doc(hidden)]
     pub fn loom_fork(&self) -> Self {
-        let token = match &self.token {
-            Some(crate::ownership::Token::Loom(ofd)) => {
-                self.memory.header().os.fork(*ofd);
-                Some(crate::ownership::Token::Loom(*ofd))
-            }
-            _ => None,
-        };
+        let token = self.token.as_ref().and_then(|t| t.loom_fork(&self.memory));
         Reader {
             memory: self.memory.clone(),
             state: self.state.clone(),
@@ -455,18 +444,19 @@ impl Reader {
     /// Closes the role if this is its last copy in any process (see `ownership`), after
     /// publishing what this handle has pending.
     fn close_now(&mut self) {
-        if let Some(token) = self.token.take() {
-            let ring = self.memory.ring();
-            let state = &mut self.state;
-            let mut woke = state.publish_skipped(&ring);
-            woke |= self
-                .memory
-                .liveness()
-                .release(token, Role::Reader, || state.close(&ring));
-            if woke {
-                wait::futex_wake(ring.header, &ring.header.writer.wake);
-            }
+        if self.token.is_none() {
+            return; // closed or aborted already
         }
+        let ring = self.memory.ring();
+        let state = &mut self.state;
+        let published = state.publish_skipped(&ring);
+        crate::ownership::release_role(
+            &self.memory,
+            &mut self.token,
+            Role::Reader,
+            published,
+            || state.close(&ring),
+        );
     }
 }
 

@@ -376,14 +376,9 @@ impl Writer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn abort(mut self) {
-        let token = self.token.take();
-        #[cfg(loom)]
-        if let Some(crate::ownership::Token::Loom(ofd)) = token {
-            self.memory.header().os.crash(ofd);
+        if let Some(token) = self.token.take() {
+            token.abandon(&self.memory);
         }
-        // Dropping the token (its file description) is the death the peer sees.
-        #[cfg(not(loom))]
-        drop(token);
     }
 
     /// Loom only: the process holding this writer dies here (see [`abort`](Self::abort)).
@@ -398,13 +393,7 @@ impl Writer {
     #[cfg(loom)]
     #[doc(hidden)]
     pub fn loom_fork(&self) -> Self {
-        let token = match &self.token {
-            Some(crate::ownership::Token::Loom(ofd)) => {
-                self.memory.header().os.fork(*ofd);
-                Some(crate::ownership::Token::Loom(*ofd))
-            }
-            _ => None,
-        };
+        let token = self.token.as_ref().and_then(|t| t.loom_fork(&self.memory));
         Writer {
             memory: self.memory.clone(),
             state: self.state.clone(),
@@ -418,18 +407,19 @@ impl Writer {
     /// Closes the role if this is its last copy in any process (see `ownership`), after
     /// publishing what this handle has pending.
     fn close_now(&mut self) {
-        if let Some(token) = self.token.take() {
-            let ring = self.memory.ring();
-            let state = &mut self.state;
-            let mut woke = state.publish(&ring);
-            woke |= self
-                .memory
-                .liveness()
-                .release(token, Role::Writer, || state.close(&ring));
-            if woke {
-                wait::futex_wake(ring.header, &ring.header.reader.wake);
-            }
+        if self.token.is_none() {
+            return; // closed or aborted already
         }
+        let ring = self.memory.ring();
+        let state = &mut self.state;
+        let published = state.publish(&ring);
+        crate::ownership::release_role(
+            &self.memory,
+            &mut self.token,
+            Role::Writer,
+            published,
+            || state.close(&ring),
+        );
     }
 
     /// The chunk size `io::Write` uses: small enough that the ring holds several, so the reader
