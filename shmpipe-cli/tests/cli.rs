@@ -15,7 +15,7 @@ use shmpipe::{RingOptions, Segment};
 
 mod support;
 
-use support::{collect, posix_path, run, unique, wait_until, Name, Proc, DEADLINE};
+use support::{collect, feed, posix_path, run, unique, wait_until, Name, Proc, DEADLINE};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -46,13 +46,6 @@ fn wait_for_writer(segment: &Segment, pid: u32) {
             .and_then(|found| found.header)
             .is_some_and(|h| h.writer.pid == Some(pid))
     });
-}
-
-/// Feeds `data` to stdin, then closes it.
-fn feed(mut stdin: ChildStdin, data: Vec<u8>) -> JoinHandle<()> {
-    thread::spawn(move || {
-        let _ = stdin.write_all(&data);
-    })
 }
 
 /// Feeds an endless stream to stdin until the process stops reading.

@@ -15,7 +15,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use shmpipe::{RingOptions, Segment};
-use support::{collect, posix_path, run, unique, wait_until, Name, Proc, BIN};
+use support::{collect, feed, posix_path, run, unique, wait_until, Name, Proc, BIN};
 
 /// `seq 1 N` as bytes.
 fn seq(n: u32) -> Vec<u8> {
@@ -23,13 +23,6 @@ fn seq(n: u32) -> Vec<u8> {
         .map(|i| format!("{i}\n"))
         .collect::<String>()
         .into_bytes()
-}
-
-/// Feeds `data` to a process's stdin, then closes it.
-fn feed(mut proc_stdin: std::process::ChildStdin, data: Vec<u8>) -> JoinHandle<()> {
-    thread::spawn(move || {
-        let _ = proc_stdin.write_all(&data);
-    })
 }
 
 /// Feeds `data` slowly (a chunk every 20 ms), so the stream lasts a while.

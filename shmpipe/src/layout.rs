@@ -192,6 +192,17 @@ const _: () = {
     assert!(offset_of!(SideLine, owner) == 72);
 };
 
+/// The byte offset of a role's holder word in the segment (for a reader of the raw file).
+#[cfg(not(loom))]
+pub(crate) fn owner_offset(role: crate::error::Role) -> u64 {
+    use core::mem::offset_of;
+    let line = match role {
+        crate::error::Role::Writer => offset_of!(Header, writer),
+        crate::error::Role::Reader => offset_of!(Header, reader),
+    };
+    (line + offset_of!(SideLine, owner)) as u64
+}
+
 /// What a creator writes into a fresh header.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Geometry {

@@ -120,6 +120,15 @@ pub(crate) fn holder_namespace(word: u64) -> u32 {
 }
 
 impl Liveness<'_> {
+    /// Are the roles tracked by pid (System V) rather than by the kernel's locks?
+    pub(crate) fn tracks_pids(&self) -> bool {
+        #[cfg(not(loom))]
+        if let Liveness::Pids = self {
+            return true;
+        }
+        false
+    }
+
     /// Claims `role` for a new handle: the kernel part (a token proving the claim, or the
     /// reason there can be none), then the holder word and state in the header.
     pub(crate) fn claim(&self, header: &Header, role: Role) -> Result<Token, AttachError> {

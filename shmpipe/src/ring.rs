@@ -138,9 +138,10 @@ impl RingOptions {
     }
 
     fn finish(&self, memory: Memory, description: String) -> Ring {
-        memory
-            .header()
-            .initialise(memory.geometry, creator_word(&memory));
+        memory.header().initialise(
+            memory.geometry,
+            creator_word(memory.liveness().tracks_pids()),
+        );
         Ring {
             memory: Arc::new(memory),
             description,
@@ -187,14 +188,15 @@ pub struct Ring {
     pub(crate) replaced: Option<String>,
 }
 
-/// The creator word a new header records: pid and PID namespace (System V: pid and start
-/// time, its liveness being by pid).
-fn creator_word(memory: &Memory) -> u64 {
-    match memory.liveness() {
-        #[cfg(not(loom))]
-        crate::ownership::Liveness::Pids => crate::process::current().0,
-        _ => crate::ownership::holder_word(),
+/// The creator word a new header records: pid and PID namespace; where roles are tracked by
+/// pid (System V), pid and start time instead.
+fn creator_word(pid_tracked: bool) -> u64 {
+    #[cfg(not(loom))]
+    if pid_tracked {
+        return crate::process::current().0;
     }
+    let _ = pid_tracked;
+    crate::ownership::holder_word()
 }
 
 impl std::fmt::Debug for Ring {
@@ -664,11 +666,8 @@ mod shared {
                 })?;
             // SAFETY: `segment::create` maps at least HEADER_SIZE bytes, page-aligned.
             let header = unsafe { Memory::header_of(&mapping) };
-            let creator = match mapping.file() {
-                Some(_) => crate::ownership::holder_word(),
-                None => crate::process::current().0,
-            };
-            header.initialise(geometry, creator);
+            // No file to lock: System V, whose roles are tracked by pid.
+            header.initialise(geometry, creator_word(mapping.file().is_none()));
             let what = stale.description.clone();
             stale.install(&mut mapping, segment)?;
             Ok(Ring {

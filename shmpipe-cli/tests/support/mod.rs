@@ -33,6 +33,14 @@ pub fn posix_path(name: &str) -> PathBuf {
     Path::new("/dev/shm").join(name)
 }
 
+/// Feeds `data` to a process's stdin, then closes it (a process that stops reading first
+/// ends the feeding quietly).
+pub fn feed(mut stdin: ChildStdin, data: Vec<u8>) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut stdin, &data);
+    })
+}
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_shmpipe");
 /// The longest any one step may take.

@@ -26,8 +26,8 @@ use super::fd::FileId;
 use super::{posix, sysv, Mapping, Named, Segment};
 use crate::error::CreateError;
 use crate::error::Role;
-use crate::layout::{HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAGIC_V1};
-use crate::ownership::{hold_byte, holder_pid, locks, PRESENCE_BYTE};
+use crate::layout::{owner_offset, HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAGIC_V1};
+use crate::ownership::{holder_pid, locks, PRESENCE_BYTE};
 
 /// Where POSIX shared memory objects live as files (glibc's `shm_open` directory on Linux).
 const SHM_DIR: &str = "/dev/shm";
@@ -130,8 +130,7 @@ fn judge_file(
     // Ours. Is anyone using it? The role locks first, for the better sentence.
     for role in [Role::Writer, Role::Reader] {
         if crate::ownership::role_held(&locks::FdLocks(file.as_fd(), None), None, role) {
-            // The holder word: offset 72 of the role's line, which starts at its hold byte.
-            let word = u64::from_ne_bytes(read_word(&file, hold_byte(role) as u64 + 72));
+            let word = u64::from_ne_bytes(read_word(&file, owner_offset(role)));
             return Err(occupied(format!(
                 "it is in use: its {role} (pid {}) is attached",
                 holder_pid(word)
@@ -151,8 +150,8 @@ fn judge_file(
     }
     Ok(Verdict::Stale(Stale {
         description: stale_description(
-            u64::from_ne_bytes(read_word(&file, hold_byte(Role::Writer) as u64 + 72)),
-            u64::from_ne_bytes(read_word(&file, hold_byte(Role::Reader) as u64 + 72)),
+            u64::from_ne_bytes(read_word(&file, owner_offset(Role::Writer))),
+            u64::from_ne_bytes(read_word(&file, owner_offset(Role::Reader))),
         ),
         kind: Kind::File {
             _file: file,
