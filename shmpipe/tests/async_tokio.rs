@@ -143,7 +143,11 @@ fn cancelled_receives_lose_nothing() {
         let count = 300u64;
         let t = std::thread::spawn(move || {
             for i in 0..count {
-                if i % 3 == 0 {
+                // Gaps longer than tokio's 1 ms timer tick every 50 records, so a receive is
+                // cancelled for sure (however fast or slow the build); short ones otherwise.
+                if i % 50 == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                } else if i % 3 == 0 {
                     std::thread::sleep(Duration::from_micros(300));
                 }
                 writer.send(&record(i)).unwrap();
