@@ -18,10 +18,8 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use shmpipe::{
-    loom_poll_recv, AttachError, Parked, Reader, RecvError, Registry, RingOptions, SendError,
-    WaitSet,
-};
+use shmpipe::loom_model::{loom_poll_recv, Parked, Registry};
+use shmpipe::{AttachError, Reader, RecvError, RingOptions, SendError, WaitSet};
 
 /// The payload of record `i`: `len` bytes that differ from every other record's.
 fn msg(i: u8, len: usize) -> Vec<u8> {

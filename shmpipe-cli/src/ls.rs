@@ -453,12 +453,12 @@ fn operand(
     } else if found.header.is_some() && found.is_blank() {
         What::Other {
             status: "blank",
-            reason: found.problems.join("; "),
+            reason: sentences(&found.problems),
         }
     } else {
         What::Other {
             status: "not a ring",
-            reason: found.problems.join("; "),
+            reason: sentences(&found.problems),
         }
     };
     entries.push(Entry {
@@ -563,7 +563,7 @@ fn json(entries: &[Entry], errors: &[(String, String)]) -> String {
                     found
                         .problems
                         .iter()
-                        .map(|p| quote(p))
+                        .map(|p| quote(&p.to_string()))
                         .collect::<Vec<_>>()
                         .join(",")
                 ),
@@ -607,6 +607,12 @@ fn json(entries: &[Entry], errors: &[(String, String)]) -> String {
         ));
     }
     format!("[{}]\n", items.join(",\n"))
+}
+
+/// A list of header problems as one line.
+fn sentences(problems: &[shmpipe::HeaderProblem]) -> String {
+    let sentences: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    sentences.join("; ")
 }
 
 #[cfg(test)]

@@ -109,7 +109,7 @@ fn text(found: &Inspection) -> String {
         lines.extend(header_lines(h, found));
     }
     for problem in &found.problems {
-        lines.push(("problem", problem.clone()));
+        lines.push(("problem", problem.to_string()));
     }
     let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut out = String::new();
@@ -207,7 +207,11 @@ fn json(found: &Inspection) -> String {
             side_json(&h.reader),
         ),
     };
-    let problems: Vec<String> = found.problems.iter().map(|p| quote(p)).collect();
+    let problems: Vec<String> = found
+        .problems
+        .iter()
+        .map(|p| quote(&p.to_string()))
+        .collect();
     format!(
         "{{\"ring\":{},\"status\":{},\"valid\":{},\"segment_size\":{},\"used\":{},\"header\":{},\"problems\":[{}]}}\n",
         quote(&found.segment),

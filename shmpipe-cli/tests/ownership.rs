@@ -558,6 +558,16 @@ fn a_slow_creation_is_never_taken_for_stale() {
     assert!(r.stderr.contains("creator is gone"), "{}", r.stderr);
     let mut w = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
     let f = feed(w.stdin(), b"fresh".to_vec());
+    // The reader starts once the writer has replaced the abandoned segment: started earlier
+    // it may find the abandoned one and (rightly) say so, leaving the writer without a reader.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !shmpipe::inspect(&Segment::posix(&name)).is_ok_and(|found| found.is_valid()) {
+        assert!(
+            Instant::now() < deadline,
+            "the writer did not replace the segment"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let (r, out) = run(&["read", &name, "--timeout", "20"]);
     let w = w.wait();
     f.join().unwrap();

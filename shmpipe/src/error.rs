@@ -3,26 +3,10 @@
 //! `io::Error` as their `source()`.
 
 use std::fmt;
+
+use crate::layout::Role;
 use std::io;
 use std::time::Duration;
-
-/// Which end of a ring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// The one handle that sends.
-    Writer,
-    /// The one handle that receives.
-    Reader,
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Writer => "writer",
-            Role::Reader => "reader",
-        })
-    }
-}
 
 /// Why creating a ring failed.
 #[derive(Debug)]

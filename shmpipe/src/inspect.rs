@@ -2,16 +2,17 @@
 //! in shared memory, and each problem with it as a sentence, without refusing the segment the
 //! way [`RingOptions::open`](crate::RingOptions::open) does. Nothing is written.
 
-use crate::error::{OpenError, Role};
-use crate::layout::{
-    self, Backend, ENDIAN_MARK, HEADER_SIZE, INIT_READY, KNOWN_FLAGS, LAYOUT_VERSION, MAGIC,
-    MAX_CAPACITY, MIN_CAPACITY,
-};
+use crate::error::OpenError;
+use crate::layout::Role;
+use crate::layout::{self, Backend, LAYOUT_VERSION, MAGIC};
+use crate::lock_table::PRESENCE_BYTE;
 use crate::memory::Memory;
-use crate::ownership::{locks, Liveness, PRESENCE_BYTE};
-use crate::ring::{RoleState, SideStatus};
+use crate::os::Pids;
+use crate::ownership::Liveness;
+use crate::problem::{header_problems, position_problem, HeaderProblem, Identity};
+use crate::segment::locks::{self, FdLocks};
 use crate::segment::{self, Segment};
-use crate::sync::Ordering;
+use crate::status::{RoleState, SideStatus};
 
 /// What [`inspect`] found in a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +24,8 @@ pub struct Inspection {
     pub segment_size: u64,
     /// The header's fields, or `None` when the segment is too short to hold a header.
     pub header: Option<RawHeader>,
-    /// Every problem found, one sentence each; empty for a valid ring.
-    pub problems: Vec<String>,
+    /// Every problem found (each one's `Display` is a sentence); empty for a valid ring.
+    pub problems: Vec<HeaderProblem>,
 }
 
 impl Inspection {
@@ -134,58 +135,43 @@ pub fn inspect(segment: &Segment) -> Result<Inspection, OpenError> {
     let description = segment.to_string();
     let mapping = match segment::open(segment, segment::Purpose::Inspect) {
         Ok(mapping) => mapping,
-        Err(OpenError::NotInitialised { .. }) => {
-            return Ok(short(
-                description,
-                0,
-                "the segment is empty (0 bytes): its creator has not sized it yet, or crashed before it did".into(),
-            ))
-        }
-        Err(OpenError::Truncated { actual, .. }) => {
-            return Ok(short(
-                description,
-                actual,
-                format!(
-                    "the segment is {actual} bytes, too short for the {HEADER_SIZE}-byte header: it is not a shmpipe segment, or it was truncated"
-                ),
-            ))
-        }
+        Err(OpenError::NotInitialised { .. }) => return Ok(short(description, 0)),
+        Err(OpenError::Truncated { actual, .. }) => return Ok(short(description, actual)),
         Err(e) => return Err(e),
     };
     // SAFETY: `segment::open` maps the whole segment, at least HEADER_SIZE bytes, page-aligned.
     let header = unsafe { Memory::header_of(&mapping) };
-    let id = &header.identity;
     let creator = header.creator();
     let liveness = match mapping.file() {
-        Some(fd) => Liveness::Locks(fd, None),
-        None => Liveness::Pids,
+        Some(fd) => Liveness::Locks(FdLocks(fd, None)),
+        None => Liveness::Pids(Pids),
     };
-    let backend_code = id.backend.load(Ordering::Relaxed);
+    // Relaxed loads: an inspection is a snapshot of words other processes may be changing, not
+    // a synchronised read. A creator racing with `stat` is reported as still initialising, or
+    // with the fields it had written so far, at worst; `Ring::open` is the synchronised path
+    // (`Header::is_ready`).
+    let words = Identity::load(header);
+    let in_use = anyone_present(&liveness, &mapping);
     let raw = RawHeader {
-        magic: id.magic.load(Ordering::Relaxed).to_ne_bytes(),
-        version: id.version.load(Ordering::Relaxed),
-        header_size: id.header_size.load(Ordering::Relaxed),
-        capacity: id.capacity.load(Ordering::Relaxed),
-        flags: id.flags.load(Ordering::Relaxed),
-        endian: id.endian.load(Ordering::Relaxed),
-        pointer_bits: id.pointer_bits.load(Ordering::Relaxed),
-        // Relaxed: an inspection is a snapshot of words other processes may be changing, not a
-        // synchronised read (the fields above are loaded before this word, so an Acquire here
-        // would order nothing). A creator racing with `stat` is reported as still initialising,
-        // or with the fields it had written so far, at worst; `Ring::open` is the synchronised
-        // path (`Header::is_ready`).
-        init: id.init.load(Ordering::Relaxed),
+        magic: words.magic,
+        version: words.version,
+        header_size: words.header_size,
+        capacity: words.capacity,
+        flags: words.flags,
+        endian: words.endian,
+        pointer_bits: words.pointer_bits,
+        init: words.init,
         creator_pid: creator as u32,
-        creator_alive: creator != 0 && anyone_present(&liveness, &mapping),
-        backend_code,
-        backend: Backend::from_code(backend_code),
+        creator_alive: creator != 0 && in_use,
+        backend_code: words.backend_code,
+        backend: Backend::from_code(words.backend_code),
         writer: SideStatus::of(header, &liveness, Role::Writer),
         reader: SideStatus::of(header, &liveness, Role::Reader),
-        in_use: anyone_present(&liveness, &mapping),
+        in_use,
     };
     let segment_size = mapping.len() as u64;
     Ok(Inspection {
-        problems: problems(&raw, segment_size),
+        problems: problems(&words, &raw, segment_size),
         segment: description,
         segment_size,
         header: Some(raw),
@@ -196,124 +182,42 @@ pub fn inspect(segment: &Segment) -> Result<Inspection, OpenError> {
 /// process but this inspection have it attached (`shm_nattch`), as `replace_stale` judges it.
 fn anyone_present(liveness: &Liveness<'_>, mapping: &segment::Mapping) -> bool {
     match liveness {
-        Liveness::Locks(fd, _) => locks::holder(*fd, PRESENCE_BYTE).is_some(),
+        Liveness::Locks(FdLocks(fd, _)) => locks::holder(*fd, PRESENCE_BYTE).is_some(),
         _ => mapping.sysv_attachments().is_none_or(|n| n > 1),
     }
 }
 
 /// The inspection of a segment too short to hold a header.
-fn short(segment: String, segment_size: u64, problem: String) -> Inspection {
+fn short(segment: String, segment_size: u64) -> Inspection {
     Inspection {
         segment,
         segment_size,
         header: None,
-        problems: vec![problem],
+        problems: vec![HeaderProblem::TooShort { size: segment_size }],
     }
 }
 
-/// Everything wrong with a header, as sentences.
-fn problems(h: &RawHeader, segment_size: u64) -> Vec<String> {
-    let mut out = Vec::new();
+/// Everything wrong with a header: the identity line (as `open` judges it, but listing every
+/// problem), then the positions and the state words.
+fn problems(words: &Identity, h: &RawHeader, segment_size: u64) -> Vec<HeaderProblem> {
+    let mut out = header_problems(words, segment_size, (h.creator_pid, h.in_use));
     if h.magic != MAGIC {
-        out.push(if h.magic == layout::MAGIC_V1 {
-            format!(
-                "this is a ring of layout version 1 (shmring), which this build does not read (it reads version {LAYOUT_VERSION})"
-            )
-        } else if h.magic == [0; 8] {
-            "the header is blank (no magic number): its creator has not written it yet, or crashed before it did".to_owned()
-        } else {
-            format!(
-                "the magic number is {:?}, not \"SHMPIPE\\0\": this is not a shmpipe segment",
-                String::from_utf8_lossy(&h.magic)
-            )
-        });
         // Whatever follows is not a shmpipe header: listing its fields would be noise.
         return out;
     }
-    if h.init != INIT_READY {
-        let who = if h.creator_pid == 0 {
-            "its creator".to_owned()
-        } else if h.in_use {
-            format!("its creator (pid {}, still at it)", h.creator_pid)
-        } else {
-            format!(
-                "its creator (pid {}, gone: nobody has it open)",
-                h.creator_pid
-            )
-        };
-        out.push(format!(
-            "the init word is {}, not {INIT_READY}: {who} has not finished initialising the header",
-            h.init
-        ));
-    }
-    if h.endian != ENDIAN_MARK {
-        out.push(format!(
-            "the endianness marker reads {:#010x}, expected {ENDIAN_MARK:#010x}",
-            h.endian
-        ));
-    }
-    if h.version != LAYOUT_VERSION {
-        out.push(format!(
-            "the layout version is {}, but this build reads version {LAYOUT_VERSION}",
-            h.version
-        ));
-    }
-    if h.pointer_bits != usize::BITS {
-        out.push(format!(
-            "it was created by a {}-bit process and this one is {}-bit",
-            h.pointer_bits,
-            usize::BITS
-        ));
-    }
-    if h.header_size as usize != HEADER_SIZE {
-        out.push(format!(
-            "the header size is {}, expected {HEADER_SIZE}",
-            h.header_size
-        ));
-    }
-    let capacity_ok =
-        h.capacity.is_power_of_two() && (MIN_CAPACITY..=MAX_CAPACITY).contains(&h.capacity);
-    if !capacity_ok {
-        out.push(format!(
-            "the capacity {} is not a power of two between {MIN_CAPACITY} and {MAX_CAPACITY}",
-            h.capacity
-        ));
-    } else if segment_size < HEADER_SIZE as u64 + h.capacity {
-        out.push(format!(
-            "the segment is truncated: the header needs {} bytes but the segment has {segment_size}",
-            HEADER_SIZE as u64 + h.capacity
-        ));
-    }
-    if h.flags & !KNOWN_FLAGS != 0 {
-        out.push(format!(
-            "unknown flags {:#x} are set",
-            h.flags & !KNOWN_FLAGS
-        ));
-    }
-    if h.backend.is_none() {
-        out.push(format!("the backend code {} is unknown", h.backend_code));
-    }
-    let (write, read) = (h.writer.position, h.reader.position);
-    if write % 8 != 0 || read % 8 != 0 {
-        out.push(format!(
-            "the write position {write} and read position {read} must both be multiples of 8"
-        ));
-    }
-    if read > write {
-        out.push(format!(
-            "the read position {read} is ahead of the write position {write}"
-        ));
-    } else if capacity_ok && write - read > h.capacity {
-        out.push(format!(
-            "the write position {write} is more than the capacity {} ahead of the read position {read}",
-            h.capacity
-        ));
-    }
-    for (role, side) in [("writer", &h.writer), ("reader", &h.reader)] {
+    let capacity = if words.capacity_ok() {
+        h.capacity
+    } else {
+        u64::MAX
+    };
+    out.extend(position_problem(
+        h.writer.position,
+        h.reader.position,
+        capacity,
+    ));
+    for (role, side) in [(Role::Writer, &h.writer), (Role::Reader, &h.reader)] {
         if let RoleState::Invalid(code) = side.state {
-            out.push(format!(
-                "the {role}'s state word is {code}, which is not a state"
-            ));
+            out.push(HeaderProblem::InvalidState { role, code });
         }
     }
     out

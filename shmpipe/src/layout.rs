@@ -8,6 +8,24 @@
 
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
+/// Which end of a ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The one handle that sends.
+    Writer,
+    /// The one handle that receives.
+    Reader,
+}
+
+impl core::fmt::Display for Role {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Role::Writer => "writer",
+            Role::Reader => "reader",
+        })
+    }
+}
+
 /// The magic bytes at offset 0: `b"SHMPIPE\0"`.
 pub const MAGIC: [u8; 8] = *b"SHMPIPE\0";
 /// The magic of layout version 1 (`shmring`), recognised only to name it in errors and
@@ -33,6 +51,12 @@ pub(crate) const KNOWN_FLAGS: u32 = FLAG_KEEP_NAME;
 
 /// Init word values.
 pub(crate) const INIT_READY: u32 = 1;
+
+/// The largest valid position: 2^64 - 2^42. A position above it is corruption. It keeps the
+/// writer's free-space arithmetic (a position plus up to twice the capacity, at most 2^41)
+/// from overflowing, whatever a hostile peer stores; an honest ring reaches it after moving
+/// 16 EiB.
+pub(crate) const MAX_POSITION: u64 = 0u64.wrapping_sub(1 << 42);
 
 /// Role state values (`WriterLine::state`, `ReaderLine::state`).
 pub(crate) const STATE_VACANT: u32 = 0;
@@ -123,8 +147,7 @@ pub(crate) struct IdentityLine {
     pub creator_ns: AtomicU64,
     pub pointer_bits: AtomicU32,
     pub backend: AtomicU32,
-    #[cfg(not(loom))]
-    _reserved: [u8; 72],
+    pub _reserved: [u8; 72],
 }
 
 /// One side's line (writer at 128, reader at 256). The hot position word sits alone in the
@@ -134,8 +157,7 @@ pub(crate) struct IdentityLine {
 pub(crate) struct SideLine {
     /// Bytes ever committed (writer) or released (reader); monotonic, a multiple of 8.
     pub position: AtomicU64,
-    #[cfg(not(loom))]
-    _hot_pad: [u8; 56],
+    pub _hot_pad: [u8; 56],
     /// [`STATE_VACANT`], [`STATE_ATTACHED`] or [`STATE_CLOSED`].
     pub state: AtomicU32,
     /// This side's futex word: [`WAKE_SLEEPING`] while it sleeps, the peer resets and wakes.
@@ -144,63 +166,65 @@ pub(crate) struct SideLine {
     /// bits of the holder's PID-namespace inode); System V rings: `pid | start_ticks << 32`.
     /// 0 when nobody ever attached. Liveness never reads it (see `ownership`).
     pub owner: AtomicU64,
-    #[cfg(not(loom))]
-    _cold_pad: [u8; 48],
+    pub _cold_pad: [u8; 48],
 }
 
 /// The header at offset 0 of every segment.
 #[repr(C)]
 pub(crate) struct Header {
     pub identity: IdentityLine,
-    #[cfg(not(loom))]
-    _id_pad: [u8; 128 - core::mem::size_of::<IdentityLine>()],
     pub writer: SideLine,
     pub reader: SideLine,
-    /// Loom's stand-in for the kernel's futex wait queue (not part of the shared layout).
-    #[cfg(loom)]
-    pub parking: crate::sync::Parking,
-    /// Loom's stand-in for the process table and the segment's name (not part of the layout).
-    #[cfg(loom)]
-    pub os: crate::sync::LoomOs,
 }
 
-#[cfg(not(loom))]
+// The layout contract, checked at compile time wherever the atomics are the bare words (every
+// real build; loom's modelled atomics are larger, and a loom header is never shared).
 const _: () = {
     use core::mem::{align_of, offset_of, size_of};
-    assert!(size_of::<IdentityLine>() == 128);
-    assert!(size_of::<SideLine>() == 128);
-    assert!(size_of::<Header>() == 384);
-    assert!(size_of::<Header>() <= HEADER_SIZE);
-    assert!(align_of::<Header>() == 8);
-    assert!(offset_of!(Header, identity) == 0);
-    assert!(offset_of!(Header, writer) == 128);
-    assert!(offset_of!(Header, reader) == 256);
-    assert!(offset_of!(IdentityLine, magic) == 0);
-    assert!(offset_of!(IdentityLine, version) == 8);
-    assert!(offset_of!(IdentityLine, header_size) == 12);
-    assert!(offset_of!(IdentityLine, capacity) == 16);
-    assert!(offset_of!(IdentityLine, flags) == 24);
-    assert!(offset_of!(IdentityLine, endian) == 28);
-    assert!(offset_of!(IdentityLine, init) == 32);
-    assert!(offset_of!(IdentityLine, creator_pid) == 36);
-    assert!(offset_of!(IdentityLine, creator_ns) == 40);
-    assert!(offset_of!(IdentityLine, pointer_bits) == 48);
-    assert!(offset_of!(IdentityLine, backend) == 52);
-    assert!(offset_of!(SideLine, position) == 0);
-    assert!(offset_of!(SideLine, state) == 64);
-    assert!(offset_of!(SideLine, wake) == 68);
-    assert!(offset_of!(SideLine, owner) == 72);
+    let bare = size_of::<AtomicU64>() == 8 && size_of::<AtomicU32>() == 4;
+    assert!(!bare || size_of::<IdentityLine>() == 128);
+    assert!(!bare || size_of::<SideLine>() == 128);
+    assert!(!bare || size_of::<Header>() == 384);
+    assert!(!bare || size_of::<Header>() <= HEADER_SIZE);
+    assert!(!bare || align_of::<Header>() == 8);
+    assert!(!bare || offset_of!(Header, identity) == 0);
+    assert!(!bare || offset_of!(Header, writer) == 128);
+    assert!(!bare || offset_of!(Header, reader) == 256);
+    assert!(!bare || offset_of!(IdentityLine, magic) == 0);
+    assert!(!bare || offset_of!(IdentityLine, version) == 8);
+    assert!(!bare || offset_of!(IdentityLine, header_size) == 12);
+    assert!(!bare || offset_of!(IdentityLine, capacity) == 16);
+    assert!(!bare || offset_of!(IdentityLine, flags) == 24);
+    assert!(!bare || offset_of!(IdentityLine, endian) == 28);
+    assert!(!bare || offset_of!(IdentityLine, init) == 32);
+    assert!(!bare || offset_of!(IdentityLine, creator_pid) == 36);
+    assert!(!bare || offset_of!(IdentityLine, creator_ns) == 40);
+    assert!(!bare || offset_of!(IdentityLine, pointer_bits) == 48);
+    assert!(!bare || offset_of!(IdentityLine, backend) == 52);
+    assert!(!bare || offset_of!(SideLine, position) == 0);
+    assert!(!bare || offset_of!(SideLine, state) == 64);
+    assert!(!bare || offset_of!(SideLine, wake) == 68);
+    assert!(!bare || offset_of!(SideLine, owner) == 72);
 };
 
 /// The byte offset of a role's holder word in the segment (for a reader of the raw file).
-#[cfg(not(loom))]
-pub(crate) fn owner_offset(role: crate::error::Role) -> u64 {
+pub(crate) fn owner_offset(role: Role) -> u64 {
     use core::mem::offset_of;
     let line = match role {
-        crate::error::Role::Writer => offset_of!(Header, writer),
-        crate::error::Role::Reader => offset_of!(Header, reader),
+        Role::Writer => offset_of!(Header, writer),
+        Role::Reader => offset_of!(Header, reader),
     };
     (line + offset_of!(SideLine, owner)) as u64
+}
+
+/// The pid part of a holder word.
+pub(crate) fn holder_pid(word: u64) -> u32 {
+    word as u32
+}
+
+/// The PID-namespace part of a holder word (0 if the holder could not tell).
+pub(crate) fn holder_namespace(word: u64) -> u32 {
+    (word >> 32) as u32
 }
 
 /// What a creator writes into a fresh header.
@@ -228,43 +252,7 @@ impl Owner {
     }
 }
 
-impl SideLine {
-    #[cfg(loom)]
-    fn new() -> Self {
-        SideLine {
-            position: AtomicU64::new(0),
-            state: AtomicU32::new(STATE_VACANT),
-            wake: AtomicU32::new(WAKE_IDLE),
-            owner: AtomicU64::new(0),
-        }
-    }
-}
-
 impl Header {
-    /// A fresh, uninitialised header for loom (whose atomics cannot live in zeroed memory).
-    #[cfg(loom)]
-    pub(crate) fn new_loom() -> Self {
-        Header {
-            identity: IdentityLine {
-                magic: AtomicU64::new(0),
-                version: AtomicU32::new(0),
-                header_size: AtomicU32::new(0),
-                capacity: AtomicU64::new(0),
-                flags: AtomicU32::new(0),
-                endian: AtomicU32::new(0),
-                init: AtomicU32::new(0),
-                creator_pid: AtomicU32::new(0),
-                creator_ns: AtomicU64::new(0),
-                pointer_bits: AtomicU32::new(0),
-                backend: AtomicU32::new(0),
-            },
-            writer: SideLine::new(),
-            reader: SideLine::new(),
-            parking: Default::default(),
-            os: Default::default(),
-        }
-    }
-
     /// Fills in a zeroed header and publishes it: every identity field first, then the init
     /// word with `Release`.
     pub(crate) fn initialise(&self, geometry: Geometry, creator: u64) {
@@ -294,67 +282,6 @@ impl Header {
         self.identity.init.load(Ordering::Acquire) == INIT_READY
     }
 
-    /// Checks the identity line of a header whose init word is set, against a segment of
-    /// `segment_len` bytes, and returns the geometry. Nothing here is trusted.
-    pub(crate) fn validate(&self, segment_len: u64) -> Result<Geometry, LayoutError> {
-        let id = &self.identity;
-        let magic = id.magic.load(Ordering::Relaxed).to_ne_bytes();
-        if magic != MAGIC {
-            return Err(LayoutError::BadMagic(magic));
-        }
-        let endian = id.endian.load(Ordering::Relaxed);
-        if endian != ENDIAN_MARK {
-            return Err(LayoutError::Incompatible(format!(
-                "its endianness marker reads {endian:#010x}, expected {ENDIAN_MARK:#010x} (created on a machine of the other byte order?)"
-            )));
-        }
-        let version = id.version.load(Ordering::Relaxed);
-        if version != LAYOUT_VERSION {
-            return Err(LayoutError::Version(version));
-        }
-        let bits = id.pointer_bits.load(Ordering::Relaxed);
-        if bits != usize::BITS {
-            return Err(LayoutError::Incompatible(format!(
-                "it was created by a {bits}-bit process and this one is {}-bit",
-                usize::BITS
-            )));
-        }
-        let header_size = id.header_size.load(Ordering::Relaxed);
-        if header_size as usize != HEADER_SIZE {
-            return Err(LayoutError::Geometry(format!(
-                "header size {header_size}, expected {HEADER_SIZE}"
-            )));
-        }
-        let capacity = id.capacity.load(Ordering::Relaxed);
-        if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
-            return Err(LayoutError::Geometry(format!(
-                "capacity {capacity} is not a power of two between {MIN_CAPACITY} and {MAX_CAPACITY}"
-            )));
-        }
-        let needed = HEADER_SIZE as u64 + capacity;
-        if segment_len < needed {
-            return Err(LayoutError::Truncated {
-                needed,
-                actual: segment_len,
-            });
-        }
-        let flags = id.flags.load(Ordering::Relaxed);
-        if flags & !KNOWN_FLAGS != 0 {
-            return Err(LayoutError::Geometry(format!(
-                "unknown flags {:#x}",
-                flags & !KNOWN_FLAGS
-            )));
-        }
-        let code = id.backend.load(Ordering::Relaxed);
-        let backend = Backend::from_code(code)
-            .ok_or_else(|| LayoutError::Geometry(format!("unknown backend code {code}")))?;
-        Ok(Geometry {
-            capacity,
-            flags,
-            backend,
-        })
-    }
-
     /// The creator's word as recorded in the header: `pid | namespace << 32` (System V:
     /// `pid | start << 32`).
     pub(crate) fn creator(&self) -> u64 {
@@ -364,22 +291,12 @@ impl Header {
     }
 
     /// One role's line.
-    pub(crate) fn side(&self, role: crate::error::Role) -> &SideLine {
+    pub(crate) fn side(&self, role: Role) -> &SideLine {
         match role {
-            crate::error::Role::Writer => &self.writer,
-            crate::error::Role::Reader => &self.reader,
+            Role::Writer => &self.writer,
+            Role::Reader => &self.reader,
         }
     }
-}
-
-/// Why a header was refused (mapped onto `OpenError` by the caller).
-#[derive(Debug)]
-pub(crate) enum LayoutError {
-    BadMagic([u8; 8]),
-    Version(u32),
-    Incompatible(String),
-    Geometry(String),
-    Truncated { needed: u64, actual: u64 },
 }
 
 /// Is `capacity` a valid ring capacity?

@@ -60,46 +60,65 @@ compile_error!(
      locks and /proc; none of these exist in the same form on this target"
 );
 
+// Built in both builds: the ring protocol and everything written against the shims.
+mod attempt;
+mod channel;
 mod error;
-#[cfg(not(loom))]
-mod inspect;
 mod layout;
-mod memory;
+mod lock_table;
 mod notify;
+mod options;
 mod ownership;
-#[cfg(not(loom))]
-mod process;
+mod problem;
 mod protocol;
 mod reader;
+mod region;
 mod ring;
-#[cfg(not(loom))]
-mod segment;
+mod status;
 mod sync;
-#[cfg(all(not(loom), feature = "test-hooks"))]
-mod tamper;
-#[cfg(all(not(loom), feature = "tokio"))]
-pub mod tokio;
 mod wait;
 mod waitset;
 mod writer;
 
-pub use error::{AttachError, CreateError, OpenError, RecvError, Role, SendError};
+// The real kernel and memory; under loom, `loom_model` stands in for both with the same names.
+#[cfg(not(loom))]
+mod inspect;
+#[cfg(not(loom))]
+mod memory;
+#[cfg(not(loom))]
+mod open;
+#[cfg(not(loom))]
+mod os;
+#[cfg(not(loom))]
+mod process;
+#[cfg(not(loom))]
+mod segment;
+#[cfg(all(not(loom), feature = "test-hooks"))]
+mod tamper;
+#[cfg(all(not(loom), feature = "tokio"))]
+pub mod tokio;
+
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_model;
+#[cfg(loom)]
+use loom_model::{memory, os};
+
+pub use channel::channel;
+pub use error::{AttachError, CreateError, OpenError, RecvError, SendError};
 #[cfg(not(loom))]
 pub use inspect::{inspect, Inspection, RawHeader};
 pub use layout::{
-    Backend, HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAGIC_V1, MAX_CAPACITY, MIN_CAPACITY,
+    Backend, Role, HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAGIC_V1, MAX_CAPACITY, MIN_CAPACITY,
 };
-#[cfg(loom)]
-#[doc(hidden)]
-pub use notify::{loom_poll_recv, Parked, Registry};
+#[cfg(not(loom))]
+pub use open::remove;
+pub use options::RingOptions;
+pub use problem::HeaderProblem;
 pub use reader::{Reader, RecvBatch, RecvRef};
+pub use ring::Ring;
 #[cfg(not(loom))]
-pub use ring::remove;
-#[cfg(loom)]
-#[doc(hidden)]
-pub use ring::LoomSegment;
-pub use ring::{channel, Ring, RingOptions, RoleState, SideStatus, Status};
-#[cfg(not(loom))]
-pub use segment::{Segment, SysvKey};
+pub use segment::{NameError, Segment, SysvKey};
+pub use status::{RoleState, SideStatus, Status};
 pub use waitset::{WaitKey, WaitReady, WaitSet};
 pub use writer::{Batch, Grant, Writer};

@@ -3,9 +3,11 @@
 //! the layout is re-read from shared memory after `open`.
 
 use crate::layout::{Backend, Geometry, Header};
+use crate::os::Pids;
 use crate::ownership::Liveness;
 use crate::protocol::RingRef;
-use crate::sync::DataRegion;
+use crate::region::DataRegion;
+use crate::segment::locks::FdLocks;
 
 /// A ring's memory and its validated geometry.
 pub(crate) struct Memory {
@@ -17,13 +19,9 @@ pub(crate) struct Memory {
 
 enum Backing {
     /// Kept only to be unmapped when the last handle goes.
-    #[cfg(not(loom))]
     Mapped(crate::segment::Mapping),
     /// Kept only to be freed when the last handle goes.
-    #[cfg(not(loom))]
     Heap { _block: HeapBlock },
-    #[cfg(loom)]
-    Loom(LoomBlock),
 }
 
 // SAFETY: the memory is a plain block (heap or MAP_SHARED) reached only through atomics and the
@@ -38,17 +36,9 @@ impl Memory {
     /// The ring as the protocol sees it.
     #[inline]
     pub(crate) fn ring(&self) -> RingRef<'_> {
-        #[cfg(not(loom))]
         // SAFETY: `data` points at `capacity` bytes that live as long as `self` (the backing
         // is owned by `self`), and is page-aligned (mapping) or 4096-aligned (heap).
         let data = unsafe { DataRegion::new(self.data, self.geometry.capacity as usize) };
-        #[cfg(loom)]
-        let data = match &self.backing {
-            // SAFETY: as above; the cells cover the whole region.
-            Backing::Loom(b) => unsafe {
-                DataRegion::new(self.data, self.geometry.capacity as usize, &b.cells)
-            },
-        };
         RingRef {
             header: self.header(),
             data,
@@ -72,24 +62,18 @@ impl Memory {
     /// How the liveness of this ring's roles is known (see `ownership`).
     pub(crate) fn liveness(&self) -> Liveness<'_> {
         match &self.backing {
-            #[cfg(not(loom))]
             Backing::Mapped(mapping) => match mapping.file() {
-                Some(fd) => Liveness::Locks(fd, Some(mapping)),
-                None => Liveness::Pids,
+                Some(fd) => Liveness::Locks(FdLocks(fd, Some(mapping))),
+                None => Liveness::Pids(Pids),
             },
-            #[cfg(not(loom))]
             Backing::Heap { .. } => Liveness::InProcess,
-            #[cfg(loom)]
-            Backing::Loom(block) if block.in_process => Liveness::InProcess,
-            #[cfg(loom)]
-            Backing::Loom(_) => Liveness::Loom(&self.header().os),
         }
     }
 
     /// A pointer to byte `offset` of the segment as laid out (header at 0, data region at
     /// `HEADER_SIZE`), and how many bytes from there to the end of the data region; `None`
     /// past the end. For the test hook [`Ring::tamper`](crate::Ring::tamper).
-    #[cfg(all(not(loom), feature = "test-hooks"))]
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn byte_ptr(&self, offset: usize) -> Option<(*mut u8, usize)> {
         use crate::layout::HEADER_SIZE;
         let capacity = self.geometry.capacity as usize;
@@ -108,8 +92,15 @@ impl Memory {
         }
     }
 
+    /// Removes the segment's name (nothing for a heap ring). Best effort: a failure leaves the
+    /// name for `shmpipe rm`.
+    pub(crate) fn remove_name(&self) {
+        if let Some(mapping) = self.mapping() {
+            let _ = mapping.remove_name();
+        }
+    }
+
     /// The mapping, for name removal and memfd passing.
-    #[cfg(not(loom))]
     pub(crate) fn mapping(&self) -> Option<&crate::segment::Mapping> {
         match &self.backing {
             Backing::Mapped(m) => Some(m),
@@ -118,7 +109,6 @@ impl Memory {
     }
 }
 
-#[cfg(not(loom))]
 mod imp {
     use super::*;
     use crate::layout::HEADER_SIZE;
@@ -184,48 +174,4 @@ mod imp {
         }
     }
 }
-#[cfg(not(loom))]
 use imp::HeapBlock;
-
-#[cfg(loom)]
-struct LoomBlock {
-    _header: Box<Header>,
-    _data: Box<[u8]>,
-    cells: Box<crate::sync::Cells>,
-    /// Roles tracked as in a std heap ring (no locks: the holder word's compare-exchange
-    /// alone), rather than through the modelled lock table.
-    in_process: bool,
-}
-
-#[cfg(loom)]
-impl Memory {
-    /// Loom's heap block: a constructed header (loom atomics cannot live in zeroed bytes), the
-    /// payload bytes, and one loom cell per 8-byte granule.
-    pub(crate) fn heap(geometry: Geometry) -> Option<Memory> {
-        Self::loom_heap(geometry, false)
-    }
-
-    /// Loom's heap block whose roles are tracked as a std heap ring's are (see `LoomBlock`).
-    pub(crate) fn heap_in_process(geometry: Geometry) -> Option<Memory> {
-        Self::loom_heap(geometry, true)
-    }
-
-    fn loom_heap(geometry: Geometry, in_process: bool) -> Option<Memory> {
-        let header = Box::new(Header::new_loom());
-        let mut data = vec![0u8; geometry.capacity as usize].into_boxed_slice();
-        let cells = crate::sync::new_cells(data.len());
-        let header_ptr: *const Header = &*header;
-        let data_ptr = data.as_mut_ptr();
-        Some(Memory {
-            header: header_ptr,
-            data: data_ptr,
-            geometry,
-            backing: Backing::Loom(LoomBlock {
-                _header: header,
-                _data: data,
-                cells,
-                in_process,
-            }),
-        })
-    }
-}

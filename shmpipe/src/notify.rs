@@ -27,163 +27,23 @@
 //! sync waiter does between its sleeps, so a dead peer surfaces as `PeerDied`.
 // Without the `tokio` feature only `wait_any` (for `WaitSet`) is used; the registry stays
 // compiled (and tested by the loom models) in every build.
-#![cfg_attr(not(any(loom, feature = "tokio")), allow(dead_code))]
+#![cfg_attr(not(feature = "tokio"), allow(dead_code))]
 
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::error::Role;
+use crate::layout::Role;
 use crate::layout::{Header, WAKE_SLEEPING};
 use crate::memory::Memory;
+use crate::os::{self, FALLBACK_POLL, MAX_WAITV};
 use crate::protocol;
-use crate::sync::{AtomicU32, Ordering};
-use crate::wait::{self, Attempt, Gave, LIVENESS_SLICE};
-
-#[cfg(loom)]
-use loom::sync::Mutex;
-#[cfg(not(loom))]
-use std::sync::Mutex;
-
-/// The most words one `futex_waitv(2)` call takes (the kernel's `FUTEX_WAITV_MAX`).
-pub(crate) const MAX_WAITV: usize = 128;
-
-/// Without `futex_waitv(2)` (or past [`MAX_WAITV`] words), how often the waiter looks.
-pub(crate) const FALLBACK_POLL: Duration = Duration::from_millis(1);
+use crate::sync::{AtomicU32, Mutex, Ordering};
+use crate::wait::{Attempt, Gave, LIVENESS_SLICE};
 
 /// How long an async poll spins on an empty (or full) ring before it parks its task: much
 /// shorter than a sync wait's 50 µs, as it holds the runtime's thread.
 pub(crate) const ASYNC_SPIN: Duration = Duration::from_micros(10);
-
-/// `struct futex_waitv` of `<linux/futex.h>`.
-#[cfg(not(loom))]
-#[repr(C)]
-struct FutexWaitv {
-    val: u64,
-    uaddr: u64,
-    flags: u32,
-    reserved: u32,
-}
-
-/// `FUTEX2_SIZE_U32`: a 32-bit futex word (shared: no `FUTEX2_PRIVATE`).
-#[cfg(not(loom))]
-const FUTEX2_SIZE_U32: u32 = 0x02;
-
-/// The system call number of `futex_waitv` (the same on every architecture's generic table).
-#[cfg(not(loom))]
-const SYS_FUTEX_WAITV: libc::c_long = 449;
-
-/// Is `futex_waitv(2)` there? Decided at the first call (and by `SHMPIPE_NO_FUTEX_WAITV`).
-#[cfg(not(loom))]
-static WAITV_MISSING: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-
-/// Whether waits on many words use `futex_waitv(2)` (false: the polling fallback).
-#[cfg(not(loom))]
-pub(crate) fn has_futex_waitv() -> bool {
-    !*WAITV_MISSING.get_or_init(|| {
-        if std::env::var_os("SHMPIPE_NO_FUTEX_WAITV").is_some_and(|v| v != "0") {
-            return true;
-        }
-        // A call with no words is EINVAL where the call exists, ENOSYS where it does not.
-        // SAFETY: a null vector of length 0 is not read; the other arguments are plain values.
-        let rc = unsafe {
-            libc::syscall(
-                SYS_FUTEX_WAITV,
-                std::ptr::null::<FutexWaitv>(),
-                0u32,
-                0u32,
-                std::ptr::null::<libc::timespec>(),
-                libc::CLOCK_MONOTONIC,
-            )
-        };
-        rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS)
-    })
-}
-
-/// Sleeps until a `FUTEX_WAKE` on any of `words`, or one no longer holds its expected value
-/// (checked atomically with going to sleep, as `FUTEX_WAIT` does), or `timeout` passes.
-/// Spurious returns are possible: the caller looks again. `words` must not be empty.
-#[cfg(not(loom))]
-pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], timeout: Duration) {
-    if words.len() == 1 || words.len() > MAX_WAITV || !has_futex_waitv() {
-        // One word: FUTEX_WAIT is exact. Otherwise the fallback: sleep on the first word only,
-        // briefly; the caller looks at them all.
-        let slice = if words.len() == 1 {
-            timeout
-        } else {
-            timeout.min(FALLBACK_POLL)
-        };
-        let (word, expected) = words[0];
-        let ts = relative(slice);
-        // SAFETY: `word` is a live, aligned u32 (the caller keeps its mapping); FUTEX_WAIT only
-        // reads it; the timespec is valid. Every error means "look again".
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                word.as_ptr(),
-                libc::FUTEX_WAIT,
-                expected,
-                &ts as *const libc::timespec,
-            );
-        }
-        return;
-    }
-    let vector: Vec<FutexWaitv> = words
-        .iter()
-        .map(|(word, expected)| FutexWaitv {
-            val: u64::from(*expected),
-            uaddr: word.as_ptr() as u64,
-            flags: FUTEX2_SIZE_U32,
-            reserved: 0,
-        })
-        .collect();
-    // futex_waitv takes an absolute CLOCK_MONOTONIC deadline.
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid timespec to write.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    let rel = relative(timeout);
-    let mut deadline = libc::timespec {
-        tv_sec: now.tv_sec + rel.tv_sec,
-        tv_nsec: now.tv_nsec + rel.tv_nsec,
-    };
-    if deadline.tv_nsec >= 1_000_000_000 {
-        deadline.tv_sec += 1;
-        deadline.tv_nsec -= 1_000_000_000;
-    }
-    // SAFETY: `vector` holds `words.len()` (1..=128) valid entries, each the address of a live,
-    // aligned u32 the caller keeps mapped; the kernel only reads them. The deadline is a valid
-    // timespec. Every result (an index, EAGAIN, ETIMEDOUT, EINTR) means "look again".
-    unsafe {
-        libc::syscall(
-            SYS_FUTEX_WAITV,
-            vector.as_ptr(),
-            vector.len() as u32,
-            0u32,
-            &deadline as *const libc::timespec,
-            libc::CLOCK_MONOTONIC,
-        );
-    }
-}
-
-#[cfg(not(loom))]
-fn relative(d: Duration) -> libc::timespec {
-    libc::timespec {
-        tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    }
-}
-
-/// Wakes a sleeper on `word`, a private word of this process (the registry's control word).
-#[cfg(not(loom))]
-fn wake_word(word: &AtomicU32) {
-    // SAFETY: `word` is a live, aligned u32; FUTEX_WAKE only hashes its address.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
-    }
-}
 
 /// One parked task: the ring side whose wake word it announced, and its waker.
 struct Entry {
@@ -201,26 +61,21 @@ impl Entry {
 }
 
 #[derive(Default)]
-struct Inner {
+pub(crate) struct Inner {
     entries: Vec<Entry>,
     next_key: u64,
     /// The process whose waiter thread runs (a child made by `fork` has none: it starts its
     /// own).
     running: Option<u32>,
-    stop: bool,
-    /// Loom: every ring ever registered, whose parking the waiter may be sleeping on.
-    #[cfg(loom)]
-    seen: Vec<Arc<Memory>>,
+    /// Set by `stop` (the loom models end the waiter with it).
+    pub(crate) stop: bool,
 }
 
 /// The parked tasks of this process and the waiter thread that wakes them.
 pub struct Registry {
-    inner: Mutex<Inner>,
+    pub(crate) inner: Mutex<Inner>,
     /// Bumped (and woken) on every registration, so the waiter thread takes the new word in.
-    control: AtomicU32,
-    /// Loom: where the waiter sleeps while no ring has a parked task.
-    #[cfg(loom)]
-    idle: crate::sync::Parking,
+    pub(crate) control: AtomicU32,
 }
 
 impl std::fmt::Debug for Registry {
@@ -263,13 +118,10 @@ impl Registry {
         Registry {
             inner: Mutex::new(Inner::default()),
             control: AtomicU32::new(0),
-            #[cfg(loom)]
-            idle: Default::default(),
         }
     }
 
     /// The process's registry.
-    #[cfg(not(loom))]
     pub(crate) fn global() -> &'static Arc<Registry> {
         static GLOBAL: std::sync::OnceLock<Arc<Registry>> = std::sync::OnceLock::new();
         GLOBAL.get_or_init(|| Arc::new(Registry::new()))
@@ -314,29 +166,13 @@ impl Registry {
         // Relaxed: the mutex orders the entry; the bump only makes the waiter's futex_waitv on
         // the control word return (or not sleep).
         self.control.fetch_add(1, Ordering::Relaxed);
-        #[cfg(loom)]
-        inner.seen.push(memory.clone());
-        #[cfg(loom)]
-        let seen = inner.seen.clone();
-        #[cfg(not(loom))]
         if inner.running != Some(std::process::id()) {
             inner.running = Some(std::process::id());
             let me = self.clone();
-            std::thread::Builder::new()
-                .name("shmpipe-waiter".into())
-                .spawn(move || me.run())
-                .expect("shmpipe: cannot start the waiter thread");
+            os::start_waiter(move || me.run());
         }
         drop(inner);
-        #[cfg(not(loom))]
-        wake_word(&self.control);
-        #[cfg(loom)]
-        {
-            self.idle.wake();
-            for memory in seen {
-                memory.header().parking.wake();
-            }
-        }
+        os::futex_wake(&self.control);
     }
 
     /// Forgets the task of `parked` (its handle is done waiting or dropped).
@@ -375,7 +211,7 @@ impl Registry {
                     // futex wake-up followed. Checked by loom model
                     // `async_reader_parks_and_is_woken` (a deadlock if a reset word is missed).
                     let reset = e.word().load(Ordering::Relaxed) != WAKE_SLEEPING;
-                    let due = !cfg!(loom) && e.since.elapsed() >= LIVENESS_SLICE;
+                    let due = os::slice_passed(e.since);
                     if reset || due {
                         fired.push(e.waker.clone());
                     }
@@ -389,7 +225,6 @@ impl Registry {
         }
     }
 
-    #[cfg(not(loom))]
     fn sleep(&self, control: u32, watched: &[(Arc<Memory>, Role)]) {
         let mut words: Vec<(&AtomicU32, u32)> = Vec::with_capacity(watched.len() + 1);
         words.push((&self.control, control));
@@ -406,38 +241,7 @@ impl Registry {
         } else {
             LIVENESS_SLICE
         };
-        wait_any(&words, timeout);
-    }
-
-    /// Loom: `futex_waitv` on the control word and the watched words, through the parking of
-    /// the first watched ring (the models park tasks of one ring per registry).
-    #[cfg(loom)]
-    fn sleep(&self, control: u32, watched: &[(Arc<Memory>, Role)]) {
-        let mut words: Vec<(&AtomicU32, u32)> = vec![(&self.control, control)];
-        words.extend(
-            watched
-                .iter()
-                .map(|(memory, role)| (&memory.header().side(*role).wake, WAKE_SLEEPING)),
-        );
-        match watched.first() {
-            Some((memory, _)) => memory.header().parking.wait_any(&words),
-            None => self.idle.wait_any(&words),
-        }
-    }
-
-    /// Ends [`run`](Self::run) (loom models; the process's registry runs for ever).
-    #[cfg(loom)]
-    pub fn stop(&self) {
-        let headers: Vec<Arc<Memory>> = {
-            let mut inner = self.inner.lock().unwrap();
-            inner.stop = true;
-            inner.seen.clone()
-        };
-        self.control.fetch_add(1, Ordering::Relaxed);
-        self.idle.wake();
-        for memory in headers {
-            memory.header().parking.wake();
-        }
+        os::wait_any(&words, timeout);
     }
 }
 
@@ -490,7 +294,7 @@ pub(crate) fn poll_side<H: Side, T, E>(
         Some(result) => Some(result),
         // A short spin (a few microseconds by default): while data flows, the peer's next
         // publish (or release) comes within it, and the task never parks.
-        None => wait::spin_phase(parked.spin, &mut || attempt(handle)).transpose(),
+        None => os::spin_phase(parked.spin, &mut || attempt(handle)).transpose(),
     };
     if let Some(result) = fast {
         if parked.announced {
@@ -511,7 +315,7 @@ pub(crate) fn poll_side<H: Side, T, E>(
         return Poll::Ready(result);
     }
     let since = *parked.since.get_or_insert_with(Instant::now);
-    if cfg!(loom) || since.elapsed() >= LIVENESS_SLICE {
+    if os::liveness_due(since) {
         parked.since = Some(Instant::now());
         if let Some(pid) = handle.peer_gone() {
             finish(parked, memory.header(), H::ROLE);
@@ -539,19 +343,6 @@ pub(crate) fn release<H: Side>(parked: &mut Parked, handle: &H) {
     } else {
         parked.registry.deregister(parked);
     }
-}
-
-/// Loom only: one poll of a receive on `reader`, parking through `registry` (what
-/// `shmpipe::tokio::AsyncReader::recv` does, without tokio).
-#[cfg(loom)]
-#[doc(hidden)]
-pub fn loom_poll_recv(
-    parked: &mut Parked,
-    reader: &mut crate::Reader,
-    waker: &Waker,
-    buf: &mut [u8],
-) -> Poll<Result<Option<usize>, crate::RecvError>> {
-    poll_side(parked, reader, waker, |r| recv_attempt(r, buf)).map(|r| r.map_err(recv_error))
 }
 
 /// The sync try-path of a receive, as an attempt.

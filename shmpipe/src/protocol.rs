@@ -19,19 +19,18 @@
 //! shared memory is validated before it is used as an offset or a length: a bad value is a
 //! `Corrupted` error, never an out-of-bounds access.
 
-use crate::error::{AttachError, RecvError, Role, SendError};
+use crate::error::{AttachError, RecvError, SendError};
+use crate::layout::Role;
+use crate::layout::MAX_POSITION;
 use crate::layout::{Header, SideLine, STATE_CLOSED, WAKE_IDLE, WAKE_SLEEPING};
-use crate::sync::{DataRegion, Ordering};
+use crate::problem::position_problem;
+use crate::region::DataRegion;
+use crate::sync::{AtomicU32, Ordering};
 
 /// Bytes of a record header.
 pub(crate) const RECORD_HEADER: u64 = 8;
 /// Record flag: this record only fills the space up to the end of the data region.
 pub(crate) const FLAG_PADDING: u32 = 1;
-/// The largest valid position: 2^64 - 2^42. A position above it is corruption. It keeps the
-/// writer's free-space arithmetic (a position plus up to twice the capacity, at most 2^41)
-/// from overflowing, whatever a hostile peer stores; an honest ring reaches it after moving
-/// 16 EiB.
-pub(crate) const MAX_POSITION: u64 = 0u64.wrapping_sub(1 << 42);
 
 /// The bytes a record with a `len`-byte payload occupies: header plus payload padded to 8.
 #[inline]
@@ -93,13 +92,34 @@ impl RingRef<'_> {
     }
 }
 
-/// After a store the peer may be sleeping on (a publish, a release, a close): does the peer
-/// need a futex wake?
+/// A futex wake-up the protocol owes the peer: the peer's wake word if the peer announced a
+/// sleep, nothing otherwise. Every publish, release and close returns one; it must be redeemed
+/// (`Wake::redeem`, the one place a wake-up is made), or the peer may sleep with work waiting.
+#[must_use = "the peer may be asleep: redeem the wake (`Wake::redeem`)"]
+#[derive(Debug, Default)]
+pub(crate) struct Wake<'a>(Option<&'a AtomicU32>);
+
+impl<'a> Wake<'a> {
+    /// The word to wake, if any.
+    #[inline]
+    pub(crate) fn word(self) -> Option<&'a AtomicU32> {
+        self.0
+    }
+
+    /// This wake-up or `other`'s (they are for the same peer: one wake is enough).
+    #[inline]
+    pub(crate) fn or(self, other: Wake<'a>) -> Wake<'a> {
+        Wake(self.0.or(other.0))
+    }
+}
+
+/// After a store the peer may be sleeping on (a publish, a release, a close): the wake-up the
+/// peer needs, if it announced a sleep.
 ///
 /// The swap also resets the peer's wake word, so of many publishes while it sleeps only one
 /// pays for the system call.
 #[inline]
-pub(crate) fn peer_needs_wake(peer: &SideLine) -> bool {
+pub(crate) fn peer_needs_wake(peer: &SideLine) -> Wake<'_> {
     // SYNC POINT (sleep/wake): both sides touch the sleeper's wake word only with
     // read-modify-writes, which read the latest value in its modification order. If our swap
     // comes after the sleeper's swap in `announce_sleep`, we read SLEEPING and wake it. If it
@@ -109,7 +129,8 @@ pub(crate) fn peer_needs_wake(peer: &SideLine) -> bool {
     // loom does not model it faithfully; this form is exact under release/acquire.)
     // Checked by loom models `reader_sleeps_on_empty_and_is_woken` and
     // `writer_sleeps_on_full_and_is_woken` (a deadlock if this is Relaxed).
-    peer.wake.swap(WAKE_IDLE, Ordering::Release) == WAKE_SLEEPING
+    let asleep = peer.wake.swap(WAKE_IDLE, Ordering::Release) == WAKE_SLEEPING;
+    Wake(asleep.then_some(&peer.wake))
 }
 
 /// Announces that the side owning `own` is about to sleep; the caller must re-check its
@@ -169,23 +190,25 @@ pub(crate) struct RecordRef {
     pub size: u64,
 }
 
-/// Checks the shared positions a handle starts from: multiples of 8, read not ahead of
-/// write, at most `capacity` bytes in use, and not above [`MAX_POSITION`].
+/// Room for `n` records of `len` payload bytes each, back to back from the data-region offset
+/// `header_at`: what `WriterState::place_run` found, for `WriterState::write_run` to fill.
+#[must_use]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run {
+    header_at: usize,
+    len: usize,
+    /// How many records fit.
+    pub n: usize,
+}
+
+/// Checks the shared positions a handle starts from (see `problem::position_problem`).
 fn check_positions(ring: &RingRef<'_>, write: u64, read: u64) -> Result<(), AttachError> {
-    if write % 8 != 0
-        || read % 8 != 0
-        || read > write
-        || write - read > ring.capacity
-        || write > MAX_POSITION
-    {
-        return Err(AttachError::Corrupted {
-            reason: format!(
-                "write position {write} and read position {read} are inconsistent with capacity {} (positions are multiples of 8, read <= write <= read + capacity, at most {MAX_POSITION})",
-                ring.capacity
-            ),
-        });
+    match position_problem(write, read, ring.capacity) {
+        Some(problem) => Err(AttachError::Corrupted {
+            reason: problem.to_string(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The writer's private state.
@@ -291,23 +314,28 @@ impl WriterState {
     /// Room for up to `max` records of `len` payload bytes each, back to back from the next
     /// position: before the end of the region, in the free space (reloading the read position
     /// only when the cached one shows room for fewer than that), with the reader still open.
-    /// Returns the data-region offset of the first record's header and how many fit; zero sends
-    /// the caller to `try_place` (which wraps, waits and reports errors).
+    /// Returns the room as a [`Run`] for `write_run`; a run of zero records sends the caller to
+    /// `try_place` (which wraps, waits and reports errors).
     #[inline]
     pub(crate) fn place_run(
         &mut self,
         ring: &RingRef<'_>,
         len: usize,
         max: usize,
-    ) -> Result<(usize, usize), SendError> {
+    ) -> Result<Run, SendError> {
         let index = self.pending & ring.mask();
         let to_end = ring.capacity - index;
+        let none = Run {
+            header_at: index as usize,
+            len,
+            n: 0,
+        };
         if len as u64 >= to_end || len > MAX_LEN_FIELD || max == 0 {
-            return Ok((index as usize, 0));
+            return Ok(none);
         }
         // Relaxed: as in `try_place`.
         if ring.header.reader.state.load(Ordering::Relaxed) == STATE_CLOSED {
-            return Ok((index as usize, 0));
+            return Ok(none);
         }
         let size = record_size(len);
         let fit = |read: u64, pending: u64| {
@@ -318,21 +346,39 @@ impl WriterState {
         if n < max && (n as u64) < to_end / size {
             n = fit(self.refresh_read(ring)?, self.pending);
         }
-        Ok((index as usize, n))
+        Ok(Run { n, ..none })
     }
 
-    /// Completes `n` records of `len` payload bytes each, written back to back from the
-    /// header offset `place_run` returned. Not yet visible to the reader: see `publish`.
+    /// Writes one record per payload of `payloads` (each exactly the run's `len` bytes), at
+    /// most the run's `n`, into the room `place_run` found, and completes them. Returns how
+    /// many were written. Not yet visible to the reader: see `publish`.
     #[inline]
-    pub(crate) fn commit_run(
+    pub(crate) fn write_run<'p>(
         &mut self,
         ring: &RingRef<'_>,
-        header_at: usize,
-        len: usize,
-        n: usize,
-    ) {
-        debug_assert_eq!(header_at as u64, self.pending & ring.mask());
-        self.pending += n as u64 * record_size(len);
+        run: Run,
+        payloads: impl IntoIterator<Item = &'p [u8]>,
+    ) -> usize {
+        debug_assert_eq!(run.header_at as u64, self.pending & ring.mask());
+        let size = record_size(run.len) as usize;
+        let header = encode_record_header(run.len as u32, 0);
+        let mut written = 0;
+        for payload in payloads.into_iter().take(run.n) {
+            let at = run.header_at + written * size;
+            // SAFETY: `place_run` found room for `run.n` records of `run.len` payload bytes from
+            // `run.header_at`, before the end of the region, in free space the writer owns
+            // until it publishes: the header word at `at` (8-aligned: the run starts at the
+            // next position, records are multiples of 8) and the `run.len` bytes after it. The
+            // slice below panics rather than write past them if a payload is shorter.
+            unsafe {
+                ring.data.write_word(at, header);
+                ring.data
+                    .write(at + RECORD_HEADER as usize, &payload[..run.len]);
+            }
+            written += 1;
+        }
+        self.pending += (written * size) as u64;
+        written
     }
 
     /// Finds room for a record with a `len`-byte payload and returns the data-region offset of
@@ -375,6 +421,25 @@ impl WriterState {
         }
     }
 
+    /// Writes `payload` as the record placed at `offset` and completes it: the whole record
+    /// (payload, then header) from one place. Not yet visible to the reader: see `publish`.
+    ///
+    /// # Safety
+    /// `offset` was returned by `try_place` or `try_place_fast` for at least `payload.len()`
+    /// bytes, and nothing was committed since.
+    #[inline]
+    pub(crate) unsafe fn write_record(
+        &mut self,
+        ring: &RingRef<'_>,
+        offset: usize,
+        payload: &[u8],
+    ) {
+        // SAFETY: by the caller's contract the `payload.len()` bytes at `offset` are free space
+        // owned by the writer until it publishes.
+        unsafe { ring.data.write(offset, payload) };
+        self.commit(ring, offset, payload.len());
+    }
+
     /// Completes the record whose payload was placed at `offset` by `try_place`, with `len`
     /// payload bytes (at most the length placed). Not yet visible to the reader: see `publish`.
     #[inline]
@@ -390,12 +455,12 @@ impl WriterState {
         self.pending += record_size(len);
     }
 
-    /// Makes every committed record visible to the reader with one store. Returns whether the
-    /// reader is asleep and must be woken.
+    /// Makes every committed record visible to the reader with one store. Returns the wake-up
+    /// the reader needs if it is asleep.
     #[inline]
-    pub(crate) fn publish(&mut self, ring: &RingRef<'_>) -> bool {
+    pub(crate) fn publish<'a>(&mut self, ring: &RingRef<'a>) -> Wake<'a> {
         if self.pending == self.published {
-            return false;
+            return Wake::default();
         }
         self.published = self.pending;
         // SYNC POINT (publish): Release makes the records' bytes written before it visible to
@@ -409,9 +474,9 @@ impl WriterState {
         peer_needs_wake(&ring.header.reader)
     }
 
-    /// Marks the writer closed, after publishing what is pending. Returns whether the reader
-    /// must be woken.
-    pub(crate) fn close(&mut self, ring: &RingRef<'_>) -> bool {
+    /// Marks the writer closed, after publishing what is pending. Returns the wake-up the
+    /// reader needs.
+    pub(crate) fn close<'a>(&mut self, ring: &RingRef<'a>) -> Wake<'a> {
         // `publish` may consume the reader's "sleeping" flag: keep its answer.
         let woke = self.publish(ring);
         // SYNC POINT (close): Release orders every publish before it; the reader's Acquire load
@@ -422,7 +487,7 @@ impl WriterState {
             .writer
             .state
             .store(STATE_CLOSED, Ordering::Release);
-        peer_needs_wake(&ring.header.reader) || woke
+        peer_needs_wake(&ring.header.reader).or(woke)
     }
 
     /// After `close`: has the reader released every byte published? `Ok(false)` while it has
@@ -686,10 +751,10 @@ impl ReaderState {
         Ok(Poll::Empty)
     }
 
-    /// Releases `record` (and any padding skipped before it) back to the writer. Returns whether
-    /// the writer is asleep and must be woken.
+    /// Releases `record` (and any padding skipped before it) back to the writer. Returns the
+    /// wake-up the writer needs if it is asleep.
     #[inline]
-    pub(crate) fn release(&mut self, ring: &RingRef<'_>, record: RecordRef) -> bool {
+    pub(crate) fn release<'a>(&mut self, ring: &RingRef<'a>, record: RecordRef) -> Wake<'a> {
         self.release_deferred(ring, record);
         self.publish(ring)
     }
@@ -715,18 +780,18 @@ impl ReaderState {
 
     /// Stores the released position if records released without publishing (a skipped
     /// padding record, a receive batch) are not published yet (so a writer waiting for that
-    /// space sees it). Returns whether to wake the writer.
+    /// space sees it). Returns the wake-up the writer needs.
     #[inline]
-    pub(crate) fn publish_skipped(&mut self, ring: &RingRef<'_>) -> bool {
+    pub(crate) fn publish_skipped<'a>(&mut self, ring: &RingRef<'a>) -> Wake<'a> {
         if self.released != self.stored {
             self.publish(ring)
         } else {
-            false
+            Wake::default()
         }
     }
 
     #[inline]
-    fn publish(&mut self, ring: &RingRef<'_>) -> bool {
+    fn publish<'a>(&mut self, ring: &RingRef<'a>) -> Wake<'a> {
         self.stored = self.released;
         // SYNC POINT (release): Release orders our reads of the released records before the
         // writer's Acquire load in `WriterState::refresh_read` (or `WriterState::attach`) and
@@ -740,8 +805,8 @@ impl ReaderState {
         peer_needs_wake(&ring.header.writer)
     }
 
-    /// Marks the reader closed; the writer's next send fails. Returns whether to wake it.
-    pub(crate) fn close(&mut self, ring: &RingRef<'_>) -> bool {
+    /// Marks the reader closed; the writer's next send fails. Returns the wake-up it needs.
+    pub(crate) fn close<'a>(&mut self, ring: &RingRef<'a>) -> Wake<'a> {
         // `publish` may consume the writer's "sleeping" flag: keep its answer. Only what this
         // handle released and has not stored: a copy of the handle left in another process by
         // `fork` holds an older position, which must never move the shared one back.
@@ -756,11 +821,11 @@ impl ReaderState {
             .reader
             .state
             .store(STATE_CLOSED, Ordering::Release);
-        peer_needs_wake(&ring.header.writer) || woke
+        peer_needs_wake(&ring.header.writer).or(woke)
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::RecvError;
-use crate::error::Role;
+use crate::layout::Role;
 use crate::memory::Memory;
 use crate::ownership::{peer_died, Token};
 use crate::protocol::{self, Poll, ReaderState, RecordRef};
-use crate::sync::Lent;
+use crate::region::Lent;
 use crate::wait::{self, Attempt, Gave, Wait};
 
 /// The receiving end of a ring. There is exactly one per ring, across all processes.
@@ -33,17 +33,34 @@ use crate::wait::{self, Attempt, Gave, Wait};
 ///
 /// # Across `fork`
 ///
+/// When a received record's space goes back to the writer: at once (`recv`), or with the
+/// receive batch it is part of (`RecvBatch`, published once an eighth of the ring is released,
+/// before the reader waits, and when the batch drops).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    Now,
+    WithBatch,
+}
+
+/// What a readiness check does with zero-length records: count them as messages (the message
+/// API), or release them on the way (the byte stream, which does not see them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Empties {
+    Count,
+    Skip,
+}
+
 /// Like a pipe's read end: a reader copied into a child by `fork` belongs to every process
 /// holding a copy, closes (the writer's next send fails with `Closed`) when the last copy is
 /// dropped, and is dead (`PeerDied` for the writer) only when the last holder dies. Use it in
 /// one process only, dropping the copies elsewhere. See [`Writer`](crate::Writer) for the
 /// pipe(2) idiom with both ends.
 pub struct Reader {
-    memory: Arc<Memory>,
-    state: ReaderState,
-    spin: Duration,
+    pub(crate) memory: Arc<Memory>,
+    pub(crate) state: ReaderState,
+    pub(crate) spin: Duration,
     /// What proves this handle holds its role (see `ownership`); `None` once let go.
-    token: Option<Token>,
+    pub(crate) token: Option<Token>,
     /// The record being read, held (not yet released) across calls: one a `recv` refused as
     /// too large, or one `BufRead` has partly consumed (`consumed` bytes of it).
     current: Option<(RecordRef, usize)>,
@@ -116,9 +133,13 @@ impl Reader {
         let header = ring.header;
         let state = &mut self.state;
         let found = wait::wait_for(
-            header,
             &header.reader,
-            peer_died(&self.memory, self.token.as_ref(), Role::Writer),
+            peer_died(
+                self.memory.liveness(),
+                self.memory.header(),
+                self.token.as_ref(),
+                Role::Writer,
+            ),
             wait,
             self.spin,
             || match state.poll(&ring) {
@@ -128,9 +149,7 @@ impl Reader {
                     // a store yet (a skipped padding record, a receive batch): a writer waiting
                     // for that room, or for the reader to drain (`Writer::close_and_wait`),
                     // would otherwise wait for ever.
-                    if state.publish_skipped(&ring) {
-                        wait::futex_wake(header, &header.writer.wake);
-                    }
+                    state.publish_skipped(&ring).redeem();
                     if nothing == Poll::Eof {
                         Attempt::Ready(None)
                     } else {
@@ -155,14 +174,14 @@ impl Reader {
     /// Releases the current record to the writer and wakes it if it sleeps.
     #[inline]
     fn finish_current(&mut self) {
-        self.finish_current_then(false);
+        self.finish_current_then(Release::Now);
     }
 
     /// Releases the current record, now or (`defer`) with the receive batch; see `release`.
     #[inline]
-    fn finish_current_then(&mut self, defer: bool) {
+    fn finish_current_then(&mut self, release: Release) {
         if let Some((record, _)) = self.current.take() {
-            self.release(record, defer);
+            self.release(record, release);
         }
     }
 
@@ -170,13 +189,13 @@ impl Reader {
     /// (`defer`, a receive batch) once an eighth of the ring is released, so the writer never
     /// waits long for room.
     #[inline]
-    fn release(&mut self, record: RecordRef, defer: bool) {
+    fn release(&mut self, record: RecordRef, when: Release) {
         let ring = self.memory.ring();
-        if defer {
+        if when == Release::WithBatch {
             self.state.release_deferred(&ring, record);
             self.publish_if_due();
-        } else if self.state.release(&ring, record) {
-            wait::futex_wake(ring.header, &ring.header.writer.wake);
+        } else {
+            self.state.release(&ring, record).redeem();
         }
     }
 
@@ -190,15 +209,12 @@ impl Reader {
 
     /// Publishes records released but not yet published, waking the writer if it sleeps.
     fn publish_released(&mut self) {
-        let ring = self.memory.ring();
-        if self.state.publish_skipped(&ring) {
-            wait::futex_wake(ring.header, &ring.header.writer.wake);
-        }
+        self.state.publish_skipped(&self.memory.ring()).redeem();
     }
 
     #[inline]
     fn copy_out(&mut self, buf: &mut [u8], wait: Wait) -> Result<Option<usize>, RecvError> {
-        self.copy_out_then(buf, wait, false)
+        self.copy_out_then(buf, wait, Release::Now)
     }
 
     /// Copies the next record into `buf` and releases it, now or (`defer`) with the batch.
@@ -210,7 +226,7 @@ impl Reader {
         &mut self,
         buf: &mut [u8],
         wait: Wait,
-        defer: bool,
+        release: Release,
     ) -> Result<Option<usize>, RecvError> {
         if self.current.is_none() {
             let ring = self.memory.ring();
@@ -219,12 +235,12 @@ impl Reader {
                     // SAFETY: `try_next_fast` validated that `record.len` bytes at
                     // `record.offset` are a published record, ours until released below.
                     unsafe { ring.data.read(record.offset, dst) };
-                    self.release(record, defer);
+                    self.release(record, release);
                     return Ok(Some(record.len));
                 }
             }
         }
-        self.copy_out_more(buf, wait, defer)
+        self.copy_out_more(buf, wait, release)
     }
 
     /// `copy_out_then` past its common case: a held record, an empty ring, padding, a record
@@ -234,7 +250,7 @@ impl Reader {
         &mut self,
         buf: &mut [u8],
         wait: Wait,
-        defer: bool,
+        release: Release,
     ) -> Result<Option<usize>, RecvError> {
         let Some((offset, len)) = self.next(wait)? else {
             return Ok(None);
@@ -248,7 +264,7 @@ impl Reader {
         // SAFETY: `next` validated that `len` bytes at `offset` are a published record, held by
         // us until `finish_current` releases it.
         unsafe { self.memory.ring().data.read(offset, &mut buf[..len]) };
-        self.finish_current_then(defer);
+        self.finish_current_then(release);
         Ok(Some(len))
     }
 
@@ -364,14 +380,14 @@ impl Reader {
     /// Receives a plain-old-data value sent with `send_value`. A record of another length is
     /// `LengthMismatch` and stays in the ring.
     pub fn recv_value<T: bytemuck::Pod>(&mut self) -> Result<Option<T>, RecvError> {
-        self.value_then(Wait::Forever, false)
+        self.value_then(Wait::Forever, Release::Now)
     }
 
     /// `recv_value`, releasing the record now or (`defer`) with the receive batch.
     fn value_then<T: bytemuck::Pod>(
         &mut self,
         wait: Wait,
-        defer: bool,
+        release: Release,
     ) -> Result<Option<T>, RecvError> {
         let Some((offset, len)) = self.next(wait)? else {
             return Ok(None);
@@ -391,7 +407,7 @@ impl Reader {
                 .data
                 .read(offset, bytemuck::bytes_of_mut(&mut value))
         };
-        self.finish_current_then(defer);
+        self.finish_current_then(release);
         Ok(Some(value))
     }
 
@@ -414,30 +430,7 @@ impl Reader {
     /// ```
     pub fn abort(mut self) {
         if let Some(token) = self.token.take() {
-            token.abandon(&self.memory);
-        }
-    }
-
-    /// Loom only: the process holding this reader dies here (see [`abort`](Self::abort)).
-    #[cfg(loom)]
-    #[doc(hidden)]
-    pub fn crash(self) {
-        self.abort();
-    }
-
-    /// Loom only: a copy of this handle in another (modelled) process, as `fork` makes: the
-    /// role ends when the last copy is dropped.
-    #[cfg(loom)]
-    #[doc(hidden)]
-    pub fn loom_fork(&self) -> Self {
-        let token = self.token.as_ref().and_then(|t| t.loom_fork(&self.memory));
-        Reader {
-            memory: self.memory.clone(),
-            state: self.state.clone(),
-            spin: self.spin,
-            token,
-            current: None,
-            _not_sync: PhantomData,
+            self.memory.liveness().abandon(token);
         }
     }
 
@@ -451,7 +444,7 @@ impl Reader {
         let state = &mut self.state;
         let published = state.publish_skipped(&ring);
         crate::ownership::release_role(
-            &self.memory,
+            self.memory.liveness(),
             &mut self.token,
             Role::Reader,
             published,
@@ -519,13 +512,15 @@ impl RecvBatch<'_> {
     /// batch.
     #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
-        self.reader.copy_out_then(buf, Wait::Forever, true)
+        self.reader
+            .copy_out_then(buf, Wait::Forever, Release::WithBatch)
     }
 
     /// Receives the next record if one is there now; `Empty` otherwise (after publishing what
     /// the batch released).
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
-        self.reader.copy_out_then(buf, Wait::Never, true)
+        self.reader
+            .copy_out_then(buf, Wait::Never, Release::WithBatch)
     }
 
     /// Receives the next record, waiting at most `timeout`; `Timeout` after that.
@@ -534,7 +529,8 @@ impl RecvBatch<'_> {
         buf: &mut [u8],
         timeout: Duration,
     ) -> Result<Option<usize>, RecvError> {
-        self.reader.copy_out_then(buf, Wait::timeout(timeout), true)
+        self.reader
+            .copy_out_then(buf, Wait::timeout(timeout), Release::WithBatch)
     }
 
     /// Receives plain-old-data values sent with `send_value` or
@@ -572,7 +568,7 @@ impl RecvBatch<'_> {
         let Some(slot) = out.first_mut() else {
             return Ok(0);
         };
-        let Some(first) = self.reader.value_then(wait, true)? else {
+        let Some(first) = self.reader.value_then(wait, Release::WithBatch)? else {
             return Ok(0);
         };
         *slot = first;
@@ -640,16 +636,21 @@ impl Reader {
 
     /// Is the writer's process gone without closing? The pid it recorded, if so.
     pub(crate) fn peer_gone(&self) -> Option<u32> {
-        peer_died(&self.memory, self.token.as_ref(), Role::Writer)()
+        peer_died(
+            self.memory.liveness(),
+            self.memory.header(),
+            self.token.as_ref(),
+            Role::Writer,
+        )()
     }
 
     /// Without waiting: is a record (held as `current` for the next receive) or end-of-stream
-    /// there? `skip_empty` releases zero-length records on the way (for the byte stream, which
-    /// does not see them). Errors are the next receive's.
-    pub(crate) fn poll_ready(&mut self, skip_empty: bool) -> Result<bool, RecvError> {
+    /// there? `Empties::Skip` releases zero-length records on the way (for the byte stream,
+    /// which does not see them). Errors are the next receive's.
+    pub(crate) fn poll_ready(&mut self, empties: Empties) -> Result<bool, RecvError> {
         loop {
             return match self.next(Wait::Never) {
-                Ok(Some((_, 0))) if skip_empty => {
+                Ok(Some((_, 0))) if empties == Empties::Skip => {
                     self.finish_current();
                     continue;
                 }

@@ -4,7 +4,6 @@
 //! or a typed error: no panic, no out-of-bounds access, no hang.
 
 use crate::ring::Ring;
-use crate::sync::store_bytes;
 
 impl Ring {
     /// Writes `bytes` at byte `offset` of the ring's memory, laid out as in `docs/LAYOUT.md`
@@ -37,5 +36,25 @@ impl Ring {
             written += n;
         }
         written
+    }
+}
+
+/// Stores `bytes` at `dst`, one relaxed atomic byte store at a time: how the test hook
+/// `Ring::tamper` plays a hostile peer that writes anywhere in the segment. Byte-sized atomics
+/// keep a concurrent peer load of the same bytes from being undefined behaviour, like every
+/// other store into shared memory.
+///
+/// # Safety
+/// `dst..dst + bytes.len()` must be valid for writes, and no Rust reference to those bytes
+/// other than through atomics (a lent record, a reserved grant) may be live.
+// The shim (`sync`) has no byte atomics: only this hook, never built under loom, needs them.
+#[allow(clippy::disallowed_types)]
+unsafe fn store_bytes(dst: *mut u8, bytes: &[u8]) {
+    for (i, &b) in bytes.iter().enumerate() {
+        // SAFETY: `dst + i` is inside the range the caller vouches for; a byte needs no
+        // alignment; `AtomicU8::from_ptr` only requires the byte to be accessed atomically
+        // (or not at all) by others while this store runs, which the caller guarantees.
+        unsafe { std::sync::atomic::AtomicU8::from_ptr(dst.add(i)) }
+            .store(b, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -175,7 +175,7 @@ impl ::tokio::io::AsyncBufRead for AsyncReader {
     fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         let this = self.get_mut();
         let ready = notify::poll_side(&mut this.parked, &mut this.reader, cx.waker(), |r| match r
-            .poll_ready(true)
+            .poll_ready(crate::reader::Empties::Skip)
         {
             Ok(true) => Attempt::Ready(()),
             Ok(false) => Attempt::NotYet,

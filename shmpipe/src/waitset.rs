@@ -40,16 +40,8 @@ impl Member {
     fn ready(&mut self) -> bool {
         match self {
             // An error is ready too: the next receive reports it.
-            Member::Reader(r) => r.poll_ready(false).unwrap_or(true),
+            Member::Reader(r) => r.poll_ready(crate::reader::Empties::Count).unwrap_or(true),
             Member::Writer(w, len) => w.poll_room(*len),
-        }
-    }
-
-    #[cfg(loom)]
-    fn header(&self) -> &crate::layout::Header {
-        match self {
-            Member::Reader(r) => r.memory().header(),
-            Member::Writer(w, _) => w.memory().header(),
         }
     }
 
@@ -269,15 +261,7 @@ impl WaitSet {
                     .flatten()
                     .map(|m| (m.wake_word(), WAKE_SLEEPING))
                     .collect();
-                #[cfg(not(loom))]
-                crate::notify::wait_any(&words, slice);
-                // Loom: the modelled `futex_waitv` sleeps on the first ring's parking (the
-                // models put one ring in a set).
-                #[cfg(loom)]
-                if let Some(m) = self.members.iter().flatten().next() {
-                    let _ = slice;
-                    m.header().parking.wait_any(&words);
-                }
+                crate::os::wait_any(&words, slice);
             }
             self.announce_all(false);
         }

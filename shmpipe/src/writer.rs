@@ -6,12 +6,12 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::Role;
 use crate::error::SendError;
+use crate::layout::Role;
 use crate::memory::Memory;
 use crate::ownership::{peer_died, Token};
 use crate::protocol::{self, WriterState};
-use crate::sync::LentMut;
+use crate::region::LentMut;
 use crate::wait::{self, Attempt, Gave, Wait};
 
 /// The sending end of a ring. There is exactly one per ring, across all processes.
@@ -66,11 +66,11 @@ use crate::wait::{self, Attempt, Gave, Wait};
 /// let second = writer.clone(); // a Writer is not Clone: one writer per ring
 /// ```
 pub struct Writer {
-    memory: Arc<Memory>,
-    state: WriterState,
-    spin: Duration,
+    pub(crate) memory: Arc<Memory>,
+    pub(crate) state: WriterState,
+    pub(crate) spin: Duration,
     /// What proves this handle holds its role (see `ownership`); `None` once let go.
-    token: Option<Token>,
+    pub(crate) token: Option<Token>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -145,16 +145,21 @@ impl Writer {
         let header = ring.header;
         let state = &mut self.state;
         wait::wait_for(
-            header,
             &header.writer,
-            peer_died(&self.memory, self.token.as_ref(), Role::Reader),
+            peer_died(
+                self.memory.liveness(),
+                self.memory.header(),
+                self.token.as_ref(),
+                Role::Reader,
+            ),
             wait,
             self.spin,
             || match state.try_place(&ring, len) {
                 Ok(offset) => Attempt::Ready(offset),
                 Err(SendError::Full) => {
-                    if state.has_pending() && state.publish(&ring) {
-                        wait::futex_wake(header, &header.reader.wake);
+                    // Publish what is pending before waiting: the reader may be asleep.
+                    if state.has_pending() {
+                        state.publish(&ring).redeem();
                     }
                     Attempt::NotYet
                 }
@@ -166,14 +171,12 @@ impl Writer {
 
     /// Copies `msg` in as one record; publishes it unless inside a batch.
     #[inline]
-    fn push(&mut self, msg: &[u8], wait: Wait, publish: bool) -> Result<(), SendError> {
+    fn push(&mut self, msg: &[u8], wait: Wait, publish: Publish) -> Result<(), SendError> {
         let offset = self.place(msg.len(), wait)?;
-        let ring = self.memory.ring();
-        // SAFETY: `place` found room for a `msg.len()`-byte payload at `offset`: free space
-        // owned by the writer until it is published.
-        unsafe { ring.data.write(offset, msg) };
-        self.state.commit(&ring, offset, msg.len());
-        if publish {
+        // SAFETY: `place` found room for a `msg.len()`-byte payload at `offset` (through
+        // `try_place` or `try_place_fast`), and nothing was committed since.
+        unsafe { self.state.write_record(&self.memory.ring(), offset, msg) };
+        if publish == Publish::Now {
             self.publish();
         }
         Ok(())
@@ -182,10 +185,7 @@ impl Writer {
     /// Makes committed records visible and wakes a sleeping reader.
     #[inline]
     fn publish(&mut self) {
-        let ring = self.memory.ring();
-        if self.state.publish(&ring) {
-            wait::futex_wake(ring.header, &ring.header.reader.wake);
-        }
+        self.state.publish(&self.memory.ring()).redeem();
     }
 
     /// Sends `msg` as one record, waiting for room (spinning, then sleeping) as long as needed.
@@ -202,7 +202,7 @@ impl Writer {
     /// ```
     #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.push(msg, Wait::Forever, true)
+        self.push(msg, Wait::Forever, Publish::Now)
     }
 
     /// Sends `msg` if there is room now; `Full` otherwise.
@@ -217,7 +217,7 @@ impl Writer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.push(msg, Wait::Never, true)
+        self.push(msg, Wait::Never, Publish::Now)
     }
 
     /// Sends `msg`, waiting at most `timeout` for room; `Timeout` after that.
@@ -231,7 +231,7 @@ impl Writer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
-        self.push(msg, Wait::timeout(timeout), true)
+        self.push(msg, Wait::timeout(timeout), Publish::Now)
     }
 
     /// Sends a plain-old-data value as one record of `size_of::<T>()` bytes.
@@ -246,7 +246,7 @@ impl Writer {
         self.send(bytemuck::bytes_of(value))
     }
 
-    fn grant(&mut self, len: usize, wait: Wait, publish: bool) -> Result<Grant<'_>, SendError> {
+    fn grant(&mut self, len: usize, wait: Wait, publish: Publish) -> Result<Grant<'_>, SendError> {
         let offset = self.place(len, wait)?;
         // SAFETY: `place` found `len` free bytes at `offset`, ours until published; the grant
         // borrows the writer, so no other placement can overlap it.
@@ -272,12 +272,12 @@ impl Writer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reserve(&mut self, len: usize) -> Result<Grant<'_>, SendError> {
-        self.grant(len, Wait::Forever, true)
+        self.grant(len, Wait::Forever, Publish::Now)
     }
 
     /// Like [`reserve`](Self::reserve), but `Full` if there is no room now.
     pub fn try_reserve(&mut self, len: usize) -> Result<Grant<'_>, SendError> {
-        self.grant(len, Wait::Never, true)
+        self.grant(len, Wait::Never, Publish::Now)
     }
 
     /// Like [`reserve`](Self::reserve), but `Timeout` after `timeout`.
@@ -286,7 +286,7 @@ impl Writer {
         len: usize,
         timeout: Duration,
     ) -> Result<Grant<'_>, SendError> {
-        self.grant(len, Wait::timeout(timeout), true)
+        self.grant(len, Wait::timeout(timeout), Publish::Now)
     }
 
     /// Starts a batch: records sent through it are published together with one store when the
@@ -350,9 +350,13 @@ impl Writer {
         let wait = timeout.map_or(Wait::Forever, Wait::timeout);
         // The reader wakes this writer's futex word after each release and when it closes.
         wait::wait_for(
-            header,
             &header.writer,
-            peer_died(&self.memory, self.token.as_ref(), Role::Reader),
+            peer_died(
+                self.memory.liveness(),
+                self.memory.header(),
+                self.token.as_ref(),
+                Role::Reader,
+            ),
             wait,
             self.spin,
             || match state.drained(&ring) {
@@ -377,30 +381,7 @@ impl Writer {
     /// ```
     pub fn abort(mut self) {
         if let Some(token) = self.token.take() {
-            token.abandon(&self.memory);
-        }
-    }
-
-    /// Loom only: the process holding this writer dies here (see [`abort`](Self::abort)).
-    #[cfg(loom)]
-    #[doc(hidden)]
-    pub fn crash(self) {
-        self.abort();
-    }
-
-    /// Loom only: a copy of this handle in another (modelled) process, as `fork` makes: the
-    /// role ends when the last copy is dropped.
-    #[cfg(loom)]
-    #[doc(hidden)]
-    pub fn loom_fork(&self) -> Self {
-        let token = self.token.as_ref().and_then(|t| t.loom_fork(&self.memory));
-        Writer {
-            memory: self.memory.clone(),
-            state: self.state.clone(),
-            spin: self.spin,
-            token,
-
-            _not_sync: PhantomData,
+            self.memory.liveness().abandon(token);
         }
     }
 
@@ -414,7 +395,7 @@ impl Writer {
         let state = &mut self.state;
         let published = state.publish(&ring);
         crate::ownership::release_role(
-            &self.memory,
+            self.memory.liveness(),
             &mut self.token,
             Role::Writer,
             published,
@@ -428,6 +409,14 @@ impl Writer {
         let quarter = (self.capacity() / 4) as usize;
         self.max_message().min(quarter.max(8))
     }
+}
+
+/// When a record is made visible to the reader: at once (`send`), or with the batch it is
+/// part of (`Batch::send`, published when the batch publishes or drops).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Publish {
+    Now,
+    WithBatch,
 }
 
 /// What a wait ended with, as a send error.
@@ -470,7 +459,7 @@ pub struct Grant<'a> {
     writer: &'a mut Writer,
     offset: usize,
     lent: LentMut,
-    publish: bool,
+    publish: Publish,
 }
 
 impl Grant<'_> {
@@ -494,7 +483,7 @@ impl Grant<'_> {
         drop(lent);
         let ring = writer.memory.ring();
         writer.state.commit(&ring, offset, len);
-        if publish {
+        if publish == Publish::Now {
             writer.publish();
         }
         Ok(())
@@ -533,17 +522,18 @@ impl Batch<'_> {
     /// Adds `msg` to the batch, waiting for room as long as needed.
     #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.writer.push(msg, Wait::Forever, false)
+        self.writer.push(msg, Wait::Forever, Publish::WithBatch)
     }
 
     /// Adds `msg` if there is room now; `Full` otherwise.
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.writer.push(msg, Wait::Never, false)
+        self.writer.push(msg, Wait::Never, Publish::WithBatch)
     }
 
     /// Adds `msg`, waiting at most `timeout` for room.
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
-        self.writer.push(msg, Wait::timeout(timeout), false)
+        self.writer
+            .push(msg, Wait::timeout(timeout), Publish::WithBatch)
     }
 
     /// Adds a plain-old-data value.
@@ -573,35 +563,26 @@ impl Batch<'_> {
         let mut rest = values;
         while let Some(first) = rest.first() {
             let ring = self.writer.memory.ring();
-            let (header_at, n) = self.writer.state.place_run(&ring, len, rest.len())?;
-            if n == 0 {
+            let run = self.writer.state.place_run(&ring, len, rest.len())?;
+            if run.n == 0 {
                 // No room without wrapping or waiting (or the reader closed): one record the
                 // ordinary way, which pads, waits, or reports the error.
                 self.send_value(first)?;
                 rest = &rest[1..];
                 continue;
             }
-            let size = crate::protocol::record_size(len) as usize;
-            let header = crate::protocol::encode_record_header(len as u32, 0);
-            for (i, value) in rest[..n].iter().enumerate() {
-                let at = header_at + i * size;
-                // SAFETY: `place_run` found `n` records' room from `header_at`, before the end
-                // of the region, in free space the writer owns until it publishes: the header
-                // word at `at` (8-aligned) and the `len` payload bytes after it.
-                unsafe {
-                    ring.data.write_word(at, header);
-                    ring.data.write(at + 8, bytemuck::bytes_of(value));
-                }
-            }
-            self.writer.state.commit_run(&ring, header_at, len, n);
-            rest = &rest[n..];
+            let written =
+                self.writer
+                    .state
+                    .write_run(&ring, run, rest.iter().map(|v| bytemuck::bytes_of(v)));
+            rest = &rest[written..];
         }
         Ok(())
     }
 
     /// Reserves room for a record in the batch, lent for writing in place.
     pub fn reserve(&mut self, len: usize) -> Result<Grant<'_>, SendError> {
-        self.writer.grant(len, Wait::Forever, false)
+        self.writer.grant(len, Wait::Forever, Publish::WithBatch)
     }
 
     /// Publishes what the batch holds so far.
@@ -625,7 +606,12 @@ impl Writer {
 
     /// Is the reader's process gone without closing? The pid it recorded, if so.
     pub(crate) fn peer_gone(&self) -> Option<u32> {
-        peer_died(&self.memory, self.token.as_ref(), Role::Reader)()
+        peer_died(
+            self.memory.liveness(),
+            self.memory.header(),
+            self.token.as_ref(),
+            Role::Reader,
+        )()
     }
 
     /// Without waiting: would a `len`-byte send go through now (or fail at once: reader
@@ -635,8 +621,8 @@ impl Writer {
         let ring = self.memory.ring();
         match self.state.try_place(&ring, len) {
             Err(SendError::Full) => {
-                if self.state.has_pending() && self.state.publish(&ring) {
-                    wait::futex_wake(ring.header, &ring.header.reader.wake);
+                if self.state.has_pending() {
+                    self.state.publish(&ring).redeem();
                 }
                 false
             }

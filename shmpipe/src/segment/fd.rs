@@ -13,8 +13,8 @@ use super::{bytes, create_os, open_os, Mapping, Named, Purpose, Unmap};
 use crate::error::{CreateError, OpenError};
 use crate::layout::HEADER_SIZE;
 use crate::layout::{LAYOUT_VERSION, MAGIC};
-use crate::ownership::locks;
-use crate::ownership::PRESENCE_BYTE;
+use crate::lock_table::PRESENCE_BYTE;
+use crate::segment::locks;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 

@@ -8,11 +8,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::fd::{self, FileId, Room};
-use super::{create_os, open_os, BadName, Mapping, Named, Purpose};
+use super::{create_os, open_os, Mapping, NameError, Named, Purpose};
 use crate::error::{CreateError, OpenError};
 
 /// Checks a segment's path: not empty, no NUL byte.
-pub(super) fn check_path(path: &Path) -> Result<(), BadName> {
+pub(super) fn check_path(path: &Path) -> Result<(), NameError> {
     let bytes = path.as_os_str().as_bytes();
     let reason = if bytes.is_empty() {
         "the file path is empty"
@@ -21,7 +21,7 @@ pub(super) fn check_path(path: &Path) -> Result<(), BadName> {
     } else {
         return Ok(());
     };
-    Err(BadName::new(path.display().to_string(), reason))
+    Err(NameError::new(path.display().to_string(), reason))
 }
 
 /// Creates the file exclusively and maps it; see [`super::create`].
@@ -109,11 +109,11 @@ pub(super) fn unlink_if_ours(path: &Path, ours: FileId) -> io::Result<()> {
     }
 }
 
-/// An error by which `open` refused the path itself (too long), as a [`BadName`]; any other
+/// An error by which `open` refused the path itself (too long), as a [`NameError`]; any other
 /// error is handed back.
-fn refused(path: &Path, e: io::Error) -> Result<BadName, io::Error> {
+fn refused(path: &Path, e: io::Error) -> Result<NameError, io::Error> {
     match e.raw_os_error() {
-        Some(libc::ENAMETOOLONG) => Ok(BadName::new(
+        Some(libc::ENAMETOOLONG) => Ok(NameError::new(
             path.display().to_string(),
             format!("the system refused it: {e}"),
         )),

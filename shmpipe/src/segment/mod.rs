@@ -20,7 +20,9 @@
 mod anon;
 mod fd;
 mod file;
+pub(crate) mod locks;
 mod memfd;
+mod name;
 mod posix;
 mod replace;
 mod sysv;
@@ -372,25 +374,43 @@ pub(crate) fn open(seg: &Segment, purpose: Purpose) -> Result<Mapping, OpenError
 /// [`io::ErrorKind::InvalidInput`].
 pub(crate) fn remove(seg: &Segment) -> io::Result<()> {
     match seg {
-        Segment::Posix(name) => posix::remove(&posix::name(name).map_err(BadName::into_io)?),
-        Segment::SysV(key) => sysv::remove(sysv::key(key).map_err(BadName::into_io)?),
+        Segment::Posix(name) => posix::remove(&posix::name(name).map_err(NameError::into_io)?),
+        Segment::SysV(key) => sysv::remove(sysv::key(key).map_err(NameError::into_io)?),
         Segment::File(path) => {
-            file::check_path(path).map_err(BadName::into_io)?;
+            file::check_path(path).map_err(NameError::into_io)?;
             std::fs::remove_file(path)
         }
     }
 }
 
-/// A name refused before any system call, with the sentence saying why.
-#[derive(Debug)]
-struct BadName {
+/// A name that cannot name a segment, and why: what [`Segment::parse_as`] (and `str::parse`)
+/// return, and what creating or opening a ring reports as `InvalidName`.
+///
+/// ```
+/// use shmpipe::{Backend, Segment};
+/// let err = Segment::parse_as("a/b", Backend::Posix).unwrap_err();
+/// assert_eq!(err.name(), "a/b");
+/// assert!(err.reason().contains("'/'"), "{err}");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameError {
     name: String,
     reason: String,
 }
 
-impl BadName {
+impl NameError {
+    /// The name as given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What is wrong with it, as a sentence fragment.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
     fn new(name: impl Into<String>, reason: impl Into<String>) -> Self {
-        BadName {
+        NameError {
             name: name.into(),
             reason: reason.into(),
         }
@@ -401,8 +421,16 @@ impl BadName {
     }
 }
 
-impl From<BadName> for CreateError {
-    fn from(b: BadName) -> Self {
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid segment name {:?}: {}", self.name, self.reason)
+    }
+}
+
+impl std::error::Error for NameError {}
+
+impl From<NameError> for CreateError {
+    fn from(b: NameError) -> Self {
         CreateError::InvalidName {
             name: b.name,
             reason: b.reason,
@@ -410,8 +438,8 @@ impl From<BadName> for CreateError {
     }
 }
 
-impl From<BadName> for OpenError {
-    fn from(b: BadName) -> Self {
+impl From<NameError> for OpenError {
+    fn from(b: NameError) -> Self {
         OpenError::InvalidName {
             name: b.name,
             reason: b.reason,

@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use super::fd::{self, FileId, Room};
-use super::{create_os, cvt, open_os, BadName, Mapping, Named, Purpose};
+use super::{create_os, cvt, open_os, Mapping, NameError, Named, Purpose};
 use crate::error::{CreateError, OpenError};
 
 /// The longest name after the leading `/` (`NAME_MAX`).
@@ -14,7 +14,7 @@ const NAME_MAX: usize = 255;
 
 /// Checks a POSIX shared memory name (`demo` or `/demo`) and returns it as `shm_open` takes
 /// it, with its leading `/`.
-pub(super) fn name(raw: &str) -> Result<CString, BadName> {
+pub(super) fn name(raw: &str) -> Result<CString, NameError> {
     let bare = raw.strip_prefix('/').unwrap_or(raw);
     let reason = if bare.is_empty() {
         "a POSIX shared memory name needs at least one character after the optional leading '/'"
@@ -36,7 +36,7 @@ pub(super) fn name(raw: &str) -> Result<CString, BadName> {
             Err(_) => "the name contains a NUL byte".to_owned(),
         }
     };
-    Err(BadName::new(raw, reason))
+    Err(NameError::new(raw, reason))
 }
 
 /// Creates the object exclusively and maps it; see [`super::create`].
@@ -105,11 +105,11 @@ pub(super) fn unlink_if_ours(name: &CStr, ours: FileId) -> io::Result<()> {
     }
 }
 
-/// An error by which `shm_open` refused the name itself, as a [`BadName`]; any other error
+/// An error by which `shm_open` refused the name itself, as a [`NameError`]; any other error
 /// is handed back.
-fn refused(name: &CStr, e: io::Error) -> Result<BadName, io::Error> {
+fn refused(name: &CStr, e: io::Error) -> Result<NameError, io::Error> {
     match e.raw_os_error() {
-        Some(libc::EINVAL | libc::ENAMETOOLONG) => Ok(BadName::new(
+        Some(libc::EINVAL | libc::ENAMETOOLONG) => Ok(NameError::new(
             name.to_string_lossy(),
             format!("the system refused it: {e}"),
         )),

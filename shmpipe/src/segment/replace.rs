@@ -25,9 +25,11 @@ use std::path::{Path, PathBuf};
 use super::fd::FileId;
 use super::{posix, sysv, Mapping, Named, Segment};
 use crate::error::CreateError;
-use crate::error::Role;
+use crate::layout::holder_pid;
+use crate::layout::Role;
 use crate::layout::{owner_offset, HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAGIC_V1};
-use crate::ownership::{holder_pid, locks, PRESENCE_BYTE};
+use crate::lock_table::PRESENCE_BYTE;
+use crate::segment::locks;
 
 /// Where POSIX shared memory objects live as files (glibc's `shm_open` directory on Linux).
 const SHM_DIR: &str = "/dev/shm";
@@ -129,7 +131,11 @@ fn judge_file(
     not_ours(&header).map_or(Ok(()), |reason| Err(occupied(reason)))?;
     // Ours. Is anyone using it? The role locks first, for the better sentence.
     for role in [Role::Writer, Role::Reader] {
-        if crate::ownership::role_held(&locks::FdLocks(file.as_fd(), None), None, role) {
+        if crate::lock_table::role_held(
+            &crate::segment::locks::FdLocks(file.as_fd(), None),
+            None,
+            role,
+        ) {
             let word = u64::from_ne_bytes(read_word(&file, owner_offset(role)));
             return Err(occupied(format!(
                 "it is in use: its {role} (pid {}) is attached",

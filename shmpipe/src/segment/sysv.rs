@@ -7,14 +7,14 @@ use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
 use std::ptr::{self, NonNull};
 
-use super::{bytes, create_os, cvt, fd, open_os, BadName, Mapping, Named, SysvKey, Unmap};
+use super::{bytes, create_os, cvt, fd, open_os, Mapping, NameError, Named, SysvKey, Unmap};
 use crate::error::{CreateError, OpenError};
 use crate::layout::HEADER_SIZE;
 
 /// Resolves a [`SysvKey`] to the key to pass to `shmget`, refusing `IPC_PRIVATE`.
-pub(super) fn key(key: &SysvKey) -> Result<libc::key_t, BadName> {
+pub(super) fn key(key: &SysvKey) -> Result<libc::key_t, NameError> {
     match key {
-        SysvKey::Key(key) if *key == libc::IPC_PRIVATE => Err(BadName::new(
+        SysvKey::Key(key) if *key == libc::IPC_PRIVATE => Err(NameError::new(
             format!("{:#010x}", *key as u32),
             "key 0 is IPC_PRIVATE, which no other process could find; use a nonzero key",
         )),
@@ -22,16 +22,16 @@ pub(super) fn key(key: &SysvKey) -> Result<libc::key_t, BadName> {
         SysvKey::Ftok { path, id } => {
             let name = format!("ftok({path:?}, {id})");
             if *id == 0 {
-                return Err(BadName::new(name, "ftok's project id must not be 0"));
+                return Err(NameError::new(name, "ftok's project id must not be 0"));
             }
             let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
-                return Err(BadName::new(name, "the path contains a NUL byte"));
+                return Err(NameError::new(name, "the path contains a NUL byte"));
             };
             // SAFETY: `c_path` is a NUL-terminated string that outlives the call.
             let key = unsafe { libc::ftok(c_path.as_ptr(), libc::c_int::from(*id)) };
             if key == -1 {
                 let e = io::Error::last_os_error();
-                return Err(BadName::new(
+                return Err(NameError::new(
                     name,
                     format!(
                         "ftok failed on {}: {e}; the path must exist and be accessible",
@@ -40,7 +40,7 @@ pub(super) fn key(key: &SysvKey) -> Result<libc::key_t, BadName> {
                 ));
             }
             if key == libc::IPC_PRIVATE {
-                return Err(BadName::new(
+                return Err(NameError::new(
                     name,
                     "ftok gave key 0 (IPC_PRIVATE), which no other process could find; use another path or id",
                 ));

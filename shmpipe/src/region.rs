@@ -1,0 +1,269 @@
+//! The data region: the payload bytes of a ring, reached only through this module (the second
+//! shim, beside `sync`).
+//!
+//! Built normally a [`DataRegion`] is a raw pointer and a length, and a copy is a
+//! `memcpy` (or two unaligned words for 8 to 16 bytes). Built with `RUSTFLAGS="--cfg loom"`
+//! every access also goes through a `loom::cell::UnsafeCell` per 8-byte granule, so loom
+//! reports a data race if a record is read before it is published or space is reused before
+//! it is released (or while a zero-copy view of it is lent).
+
+use crate::sync::Ordering;
+
+/// Bytes of the data region tracked by one loom cell: the record alignment, so a granule
+/// never belongs to two records.
+#[cfg(loom)]
+pub(crate) const GRANULE: usize = 8;
+
+/// Loom's bookkeeping for a data region: one cell per 8-byte granule.
+#[cfg(loom)]
+pub(crate) type Cells = [loom::cell::UnsafeCell<()>];
+
+/// Makes the loom cells for a data region of `len` bytes.
+#[cfg(loom)]
+pub(crate) fn new_cells(len: usize) -> Box<Cells> {
+    (0..len.div_ceil(GRANULE))
+        .map(|_| loom::cell::UnsafeCell::new(()))
+        .collect()
+}
+
+/// A view of a ring's data region: `len` bytes at `base`.
+///
+/// The methods are `unsafe` because the region is shared with another process: the caller
+/// must own the byte range it touches by the ring protocol (the writer owns free space, the
+/// reader owns published, unreleased records). Bounds are checked with `debug_assert!` only;
+/// the protocol validates every offset it computes from shared memory before calling here.
+#[derive(Clone, Copy)]
+pub(crate) struct DataRegion<'a> {
+    base: *mut u8,
+    len: usize,
+    #[cfg(loom)]
+    cells: &'a Cells,
+    #[cfg(not(loom))]
+    _life: core::marker::PhantomData<&'a [u8]>,
+}
+
+impl<'a> DataRegion<'a> {
+    /// A view of `len` bytes at `base`.
+    ///
+    /// # Safety
+    /// `base..base + len` must stay mapped, readable and writable for `'a`, and `base` must be
+    /// 8-byte aligned.
+    #[cfg(not(loom))]
+    pub(crate) unsafe fn new(base: *mut u8, len: usize) -> Self {
+        Self {
+            base,
+            len,
+            _life: core::marker::PhantomData,
+        }
+    }
+
+    /// A view of `len` bytes at `base`, tracked by `cells`.
+    ///
+    /// # Safety
+    /// As for the `std` build; `cells` must hold one cell per granule of the region.
+    #[cfg(loom)]
+    pub(crate) unsafe fn new(base: *mut u8, len: usize, cells: &'a Cells) -> Self {
+        Self { base, len, cells }
+    }
+
+    #[cfg(loom)]
+    fn granules(&self, offset: usize, len: usize) -> core::ops::Range<usize> {
+        offset / GRANULE..(offset + len).div_ceil(GRANULE)
+    }
+
+    /// Copies `src` into the region at `offset`.
+    ///
+    /// # Safety
+    /// `offset + src.len() <= len()`, and the range is free space owned by the writer.
+    #[inline]
+    pub(crate) unsafe fn write(&self, offset: usize, src: &[u8]) {
+        debug_assert!(offset + src.len() <= self.len);
+        #[cfg(loom)]
+        for g in self.granules(offset, src.len()) {
+            self.cells[g].with_mut(|_| ());
+        }
+        // SAFETY: the caller guarantees the range is inside the region and owned by us; `src`
+        // is private memory, so the two cannot overlap.
+        unsafe { copy_bytes(src.as_ptr(), self.base.add(offset), src.len()) }
+    }
+
+    /// Copies `dst.len()` bytes at `offset` out of the region.
+    ///
+    /// # Safety
+    /// `offset + dst.len() <= len()`, and the range is a published record owned by the reader.
+    #[inline]
+    pub(crate) unsafe fn read(&self, offset: usize, dst: &mut [u8]) {
+        debug_assert!(offset + dst.len() <= self.len);
+        #[cfg(loom)]
+        for g in self.granules(offset, dst.len()) {
+            self.cells[g].with(|_| ());
+        }
+        // SAFETY: the caller guarantees the range is inside the region and published to us;
+        // `dst` is private memory, so the two cannot overlap.
+        unsafe { copy_bytes(self.base.add(offset), dst.as_mut_ptr(), dst.len()) }
+    }
+
+    /// Stores one 8-byte record header at `offset`.
+    ///
+    /// # Safety
+    /// `offset` is 8-aligned, `offset + 8 <= len()`, and the word is free space owned by the
+    /// writer.
+    #[inline]
+    pub(crate) unsafe fn write_word(&self, offset: usize, word: u64) {
+        debug_assert!(offset % 8 == 0 && offset + 8 <= self.len);
+        // Loom: a tracked byte copy (loom atomics cannot be laid over raw bytes).
+        #[cfg(loom)]
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            self.write(offset, &word.to_ne_bytes())
+        }
+        #[cfg(not(loom))]
+        // SAFETY: in bounds and 8-aligned (the base is page-aligned, the offset a multiple of
+        // 8). The store is a relaxed atomic so that a peer reading the word concurrently
+        // (which a buggy or hostile peer may do) is not undefined behaviour.
+        unsafe {
+            (*(self.base.add(offset) as *const crate::sync::AtomicU64))
+                .store(word, Ordering::Relaxed)
+        }
+    }
+
+    /// Loads one 8-byte record header at `offset`, exactly once (so a hostile writer cannot
+    /// change it between its validation and its use).
+    ///
+    /// # Safety
+    /// `offset` is 8-aligned, `offset + 8 <= len()`, and the word belongs to a published record.
+    #[inline]
+    pub(crate) unsafe fn read_word(&self, offset: usize) -> u64 {
+        debug_assert!(offset % 8 == 0 && offset + 8 <= self.len);
+        #[cfg(loom)]
+        {
+            let mut b = [0u8; 8];
+            // SAFETY: forwarded from this function's contract.
+            unsafe { self.read(offset, &mut b) };
+            u64::from_ne_bytes(b)
+        }
+        #[cfg(not(loom))]
+        // SAFETY: in bounds and 8-aligned; atomic so a concurrent hostile store is not UB.
+        unsafe {
+            (*(self.base.add(offset) as *const crate::sync::AtomicU64)).load(Ordering::Relaxed)
+        }
+    }
+
+    /// Lends `len` bytes at `offset` for reading in place until the returned [`Lent`] drops.
+    ///
+    /// # Safety
+    /// As for [`read`](Self::read); the range stays the reader's while the `Lent` lives, and
+    /// the memory stays mapped that long.
+    #[inline]
+    pub(crate) unsafe fn lend(&self, offset: usize, len: usize) -> Lent {
+        debug_assert!(offset + len <= self.len);
+        Lent {
+            // SAFETY: in bounds by the caller's contract.
+            ptr: unsafe { self.base.add(offset) },
+            len,
+            #[cfg(loom)]
+            _guards: self
+                .granules(offset, len)
+                .map(|g| self.cells[g].get())
+                .collect(),
+        }
+    }
+
+    /// Lends `len` bytes at `offset` for writing in place until the returned [`LentMut`] drops.
+    ///
+    /// # Safety
+    /// As for [`write`](Self::write); the range stays the writer's while the `LentMut` lives,
+    /// and the memory stays mapped that long.
+    #[inline]
+    pub(crate) unsafe fn lend_mut(&self, offset: usize, len: usize) -> LentMut {
+        debug_assert!(offset + len <= self.len);
+        LentMut {
+            // SAFETY: in bounds by the caller's contract.
+            ptr: unsafe { self.base.add(offset) },
+            len,
+            #[cfg(loom)]
+            _guards: self
+                .granules(offset, len)
+                .map(|g| self.cells[g].get_mut())
+                .collect(),
+        }
+    }
+}
+
+/// Bytes of the data region lent for reading in place (a zero-copy receive).
+///
+/// Under loom it holds the cells' read guards, so a writer reusing the space while it is lent
+/// is reported as a data race.
+pub(crate) struct Lent {
+    ptr: *const u8,
+    len: usize,
+    #[cfg(loom)]
+    _guards: Vec<loom::cell::ConstPtr<()>>,
+}
+
+impl Lent {
+    /// The lent bytes.
+    ///
+    /// # Safety
+    /// The mapping the bytes live in must outlive the returned slice.
+    #[inline]
+    pub(crate) unsafe fn as_slice<'a>(&self) -> &'a [u8] {
+        // SAFETY: the region was in bounds when lent, the protocol keeps the writer out of it
+        // until it is released, and the caller keeps the mapping alive for 'a.
+        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// Bytes of the data region lent for writing in place (a zero-copy send).
+pub(crate) struct LentMut {
+    ptr: *mut u8,
+    len: usize,
+    #[cfg(loom)]
+    _guards: Vec<loom::cell::MutPtr<()>>,
+}
+
+impl LentMut {
+    /// The lent bytes.
+    ///
+    /// # Safety
+    /// The mapping must outlive the returned slice, and only one slice may be live at a time.
+    #[inline]
+    pub(crate) unsafe fn as_mut_slice<'a>(&mut self) -> &'a mut [u8] {
+        // SAFETY: the region was in bounds when lent and is free space no reader may touch
+        // until it is published; the caller keeps the mapping alive and the slice unique.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+
+    /// The lent bytes, read-only.
+    ///
+    /// # Safety
+    /// As for [`as_mut_slice`](Self::as_mut_slice).
+    #[inline]
+    pub(crate) unsafe fn as_slice<'a>(&self) -> &'a [u8] {
+        // SAFETY: as above.
+        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// `copy_nonoverlapping`, with 8 to 16 bytes copied inline as two (possibly overlapping)
+/// unaligned words instead of through a call to `memcpy`: small messages are the common case.
+///
+/// # Safety
+/// As for `copy_nonoverlapping`: `len` bytes readable at `src`, writable at `dst`, the two
+/// ranges disjoint.
+#[inline(always)]
+unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
+    if (8..=16).contains(&len) {
+        // SAFETY: both words lie inside the `len` bytes of each range (`8 <= len`), which the
+        // caller guarantees; unaligned accesses need no alignment.
+        unsafe {
+            let head = src.cast::<u64>().read_unaligned();
+            let tail = src.add(len - 8).cast::<u64>().read_unaligned();
+            dst.cast::<u64>().write_unaligned(head);
+            dst.add(len - 8).cast::<u64>().write_unaligned(tail);
+        }
+    } else {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { core::ptr::copy_nonoverlapping(src, dst, len) }
+    }
+}
