@@ -2,7 +2,7 @@
 //! `stat --watch`) read the library's liveness fields (pids and `alive` flags). When the
 //! library changes how it tells a live peer from a dead one, only this file follows.
 
-use shmpipe::{RawHeader, RoleState, SideStatus, Status};
+use shmpipe::{RoleState, SideStatus, Status};
 
 /// What one role of a ring (writer or reader) is doing, in the words `ls` and `stat --watch`
 /// print.
@@ -83,29 +83,17 @@ pub(crate) struct Peers {
     pub(crate) in_use: bool,
 }
 
-/// Where [`peers`] reads the liveness fields from.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Source<'a> {
-    /// A header as [`shmpipe::inspect`] found it.
-    Header(&'a RawHeader),
-    /// The status of an open ring ([`shmpipe::Ring::status`]).
-    Status(&'a Status),
-}
-
-/// The writer, reader and creator a header or status records: the one function where the
-/// commands added for `ls` and `stat --watch` read pids and `alive` flags.
-pub(crate) fn peers(source: Source<'_>) -> Peers {
-    let (writer, reader, creator_pid, creator_alive, in_use) = match source {
-        Source::Header(h) => (
-            &h.writer,
-            &h.reader,
-            h.creator_pid,
-            h.creator_alive,
-            h.in_use,
-        ),
-        // A ring we have open is in use, by us at least.
-        Source::Status(s) => (&s.writer, &s.reader, s.creator_pid, s.creator_alive, true),
-    };
+/// The writer, reader and creator a header records ([`shmpipe::inspect`] or
+/// [`shmpipe::Ring::status`], the same [`Status`]): the one function where the commands added
+/// for `ls` and `stat --watch` read pids and `alive` flags.
+pub(crate) fn peers(status: &Status) -> Peers {
+    let (writer, reader, creator_pid, creator_alive, in_use) = (
+        &status.writer,
+        &status.reader,
+        status.creator_pid,
+        status.creator_alive,
+        status.in_use,
+    );
     let side = |s: &SideStatus| {
         let alive = s.pid.is_some() && s.alive;
         let state = match s.state {
@@ -164,11 +152,19 @@ mod tests {
 
     fn status(writer: SideStatus, reader: SideStatus, creator_alive: bool) -> Status {
         Status {
-            backend: Backend::Posix,
+            magic: shmpipe::MAGIC,
             version: shmpipe::LAYOUT_VERSION,
+            header_size: shmpipe::HEADER_SIZE as u32,
             capacity: 4096,
+            flags: 0,
+            endian: 0x0102_0304,
+            pointer_bits: usize::BITS,
+            init: 1,
+            backend_code: 1,
+            backend: Some(Backend::Posix),
             creator_pid: 10,
             creator_alive,
+            in_use: true,
             writer,
             reader,
         }
@@ -181,20 +177,20 @@ mod tests {
             side(RoleState::Vacant, None, false),
             true,
         );
-        let p = peers(Source::Status(&s));
+        let p = peers(&s);
         assert_eq!(p.writer.text(), "alive 10");
         assert_eq!(p.reader.text(), "vacant");
         assert!(!p.stale());
 
         // Everyone gone: the roles read dead and closed, but a ring we have open is in use (by
-        // us): staleness is the kernel's answer about who has it open, which only an
-        // inspection (`Source::Header`, its `in_use`) carries.
+        // us): staleness is the kernel's answer about who has it open (`in_use`), which
+        // `Ring::status` always gives as true.
         let s = status(
             side(RoleState::Attached, Some(10), false),
             side(RoleState::Closed, Some(11), false),
             false,
         );
-        let p = peers(Source::Status(&s));
+        let p = peers(&s);
         assert_eq!(p.writer.text(), "dead 10");
         assert_eq!(p.reader.text(), "closed");
         assert!(!p.stale());
@@ -206,7 +202,7 @@ mod tests {
             side(RoleState::Vacant, None, false),
             false,
         );
-        let p = peers(Source::Status(&s));
+        let p = peers(&s);
         assert_eq!(p.writer.state, PeerState::Closed);
         assert!(!p.stale());
 
@@ -216,7 +212,7 @@ mod tests {
             side(RoleState::Invalid(9), None, false),
             true,
         );
-        let p = peers(Source::Status(&s));
+        let p = peers(&s);
         assert_eq!(p.writer.text(), "attached");
         assert_eq!(p.reader.text(), "invalid");
         assert_eq!(p.creator.text(), "alive 10");

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use shmpipe::{Backend, Inspection, OpenError, Segment, LAYOUT_VERSION, MAGIC, MAGIC_V1};
 
 use super::args::LsArgs;
-use super::liveness::{self, Peer, Peers, Source};
+use super::liveness::{self, Peer, Peers};
 use super::show::{self, quote};
 use super::{names, say, Failure, Outcome};
 
@@ -123,10 +123,7 @@ impl Entry {
     /// The peers, for a ring with a header.
     fn peers(&self) -> Option<Peers> {
         match &self.what {
-            What::Ring(found) => found
-                .header
-                .as_ref()
-                .map(|h| liveness::peers(Source::Header(h))),
+            What::Ring(found) => found.header.as_ref().map(liveness::peers),
             What::Other { .. } => None,
         }
     }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use shmpipe::{Inspection, OpenError, RawHeader, RoleState, SideStatus};
+use shmpipe::{Inspection, OpenError, RoleState, SideStatus, Status};
 
 use super::args::StatArgs;
 use super::show::{self, quote};
@@ -119,7 +119,7 @@ fn text(found: &Inspection) -> String {
     out
 }
 
-fn header_lines(h: &RawHeader, found: &Inspection) -> Vec<(&'static str, String)> {
+fn header_lines(h: &Status, found: &Inspection) -> Vec<(&'static str, String)> {
     let backend = match h.backend {
         Some(b) => b.to_string(),
         None => format!("unknown (code {})", h.backend_code),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use shmpipe::{OpenError, RingOptions, Status};
 
 use super::args::StatArgs;
-use super::liveness::{self, PeerState, Peers, Source};
+use super::liveness::{self, PeerState, Peers};
 use super::show::{self, quote};
 use super::{names, signals, Failure, Outcome, SLICE};
 
@@ -39,7 +39,7 @@ pub(crate) fn run(args: &StatArgs) -> Outcome {
     loop {
         let now = Instant::now();
         let status = ring.status();
-        let peers = liveness::peers(Source::Status(&status));
+        let peers = liveness::peers(&status);
         let rates = previous.map(|(then, before)| {
             let dt = now.duration_since(then).as_secs_f64().max(1e-9);
             (

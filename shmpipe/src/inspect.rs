@@ -4,7 +4,7 @@
 
 use crate::error::OpenError;
 use crate::layout::Role;
-use crate::layout::{self, Backend, LAYOUT_VERSION, MAGIC};
+use crate::layout::{LAYOUT_VERSION, MAGIC};
 use crate::lock_table::PRESENCE_BYTE;
 use crate::memory::Memory;
 use crate::os::Pids;
@@ -12,7 +12,7 @@ use crate::ownership::Liveness;
 use crate::problem::{header_problems, position_problem, HeaderProblem, Identity};
 use crate::segment::locks::{self, FdLocks};
 use crate::segment::{self, Segment};
-use crate::status::{RoleState, SideStatus};
+use crate::status::{RoleState, Status};
 
 /// What [`inspect`] found in a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub struct Inspection {
     /// The segment's size in bytes.
     pub segment_size: u64,
     /// The header's fields, or `None` when the segment is too short to hold a header.
-    pub header: Option<RawHeader>,
+    pub header: Option<Status>,
     /// Every problem found (each one's `Display` is a sentence); empty for a valid ring.
     pub problems: Vec<HeaderProblem>,
 }
@@ -67,51 +67,6 @@ impl Inspection {
     }
 }
 
-/// A segment's header fields, exactly as found (see `docs/LAYOUT.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RawHeader {
-    /// The first eight bytes; `b"SHMPIPE\0"` for a shmpipe segment.
-    pub magic: [u8; 8],
-    /// The layout version.
-    pub version: u32,
-    /// Bytes before the data region.
-    pub header_size: u32,
-    /// The data capacity in bytes.
-    pub capacity: u64,
-    /// Header flags (bit 0: keep the name once both sides attach).
-    pub flags: u32,
-    /// The endianness marker, `0x01020304` in this machine's byte order when it matches.
-    pub endian: u32,
-    /// The pointer width of the creating process, in bits.
-    pub pointer_bits: u32,
-    /// The init word: 1 once the creator finished writing the header.
-    pub init: u32,
-    /// The creator's pid, as its own PID namespace numbers it.
-    pub creator_pid: u32,
-    /// Whether the ring's creator may still be at work: some process has the ring open (file
-    /// locks; System V rings: the creator's pid and start time).
-    pub creator_alive: bool,
-    /// Whether any process has the ring open (the kernel's answer: the presence lock, see
-    /// `docs/LAYOUT.md`; System V rings: the creator's or a holder's pid is alive).
-    pub in_use: bool,
-    /// The backend code as stored.
-    pub backend_code: u32,
-    /// The backend that code names, if it names one.
-    pub backend: Option<Backend>,
-    /// The writer's line.
-    pub writer: SideStatus,
-    /// The reader's line.
-    pub reader: SideStatus,
-}
-
-impl RawHeader {
-    /// Is the flag "keep the name once both sides attach" set?
-    pub fn keeps_name(&self) -> bool {
-        self.flags & layout::FLAG_KEEP_NAME != 0
-    }
-}
-
 /// Maps a named segment and reads its header without validating it strictly: a corrupted,
 /// half-initialised, foreign or truncated segment is described (with [`Inspection::problems`])
 /// instead of refused. Fails only when the segment cannot be opened at all (it does not
@@ -150,25 +105,9 @@ pub fn inspect(segment: &Segment) -> Result<Inspection, OpenError> {
     // a synchronised read. A creator racing with `stat` is reported as still initialising, or
     // with the fields it had written so far, at worst; `Ring::open` is the synchronised path
     // (`Header::is_ready`).
-    let words = Identity::load(header);
     let in_use = anyone_present(&liveness, &mapping);
-    let raw = RawHeader {
-        magic: words.magic,
-        version: words.version,
-        header_size: words.header_size,
-        capacity: words.capacity,
-        flags: words.flags,
-        endian: words.endian,
-        pointer_bits: words.pointer_bits,
-        init: words.init,
-        creator_pid: creator as u32,
-        creator_alive: creator != 0 && in_use,
-        backend_code: words.backend_code,
-        backend: Backend::from_code(words.backend_code),
-        writer: SideStatus::of(header, &liveness, Role::Writer),
-        reader: SideStatus::of(header, &liveness, Role::Reader),
-        in_use,
-    };
+    let raw = Status::read(header, &liveness, creator != 0 && in_use, in_use);
+    let words = Identity::load(header);
     let segment_size = mapping.len() as u64;
     Ok(Inspection {
         problems: problems(&words, &raw, segment_size),
@@ -199,7 +138,7 @@ fn short(segment: String, segment_size: u64) -> Inspection {
 
 /// Everything wrong with a header: the identity line (as `open` judges it, but listing every
 /// problem), then the positions and the state words.
-fn problems(words: &Identity, h: &RawHeader, segment_size: u64) -> Vec<HeaderProblem> {
+fn problems(words: &Identity, h: &Status, segment_size: u64) -> Vec<HeaderProblem> {
     let mut out = header_problems(words, segment_size, (h.creator_pid, h.in_use));
     if h.magic != MAGIC {
         // Whatever follows is not a shmpipe header: listing its fields would be noise.

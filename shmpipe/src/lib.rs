@@ -107,7 +107,7 @@ use loom_model::{memory, os};
 pub use channel::channel;
 pub use error::{AttachError, CreateError, OpenError, RecvError, SendError};
 #[cfg(not(loom))]
-pub use inspect::{inspect, Inspection, RawHeader};
+pub use inspect::{inspect, Inspection};
 pub use layout::{
     Backend, Role, HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAGIC_V1, MAX_CAPACITY, MIN_CAPACITY,
 };

@@ -100,10 +100,7 @@ pub(crate) fn spin_phase<T, E>(
 /// Sleeps while `word == expected`, for at most `timeout` (spurious returns are fine: the
 /// caller re-checks).
 pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
+    let ts = relative(timeout);
     // SAFETY: `word` is a live, 4-byte-aligned u32 in memory that stays mapped while the header
     // is borrowed; FUTEX_WAIT only reads it. The timeout is a valid relative timespec. Errors
     // (EAGAIN: the value changed; EINTR; ETIMEDOUT) all mean "re-check", which the caller does.
@@ -188,18 +185,7 @@ pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], timeout: Duration) {
             timeout.min(FALLBACK_POLL)
         };
         let (word, expected) = words[0];
-        let ts = relative(slice);
-        // SAFETY: `word` is a live, aligned u32 (the caller keeps its mapping); FUTEX_WAIT only
-        // reads it; the timespec is valid. Every error means "look again".
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                word.as_ptr(),
-                libc::FUTEX_WAIT,
-                expected,
-                &ts as *const libc::timespec,
-            );
-        }
+        futex_wait(word, expected, slice);
         return;
     }
     let vector: Vec<FutexWaitv> = words

@@ -1,10 +1,11 @@
-//! [`Status`]: a snapshot of a ring's shared state, read without synchronisation, for
-//! monitoring (`shmpipe stat` shows it; `inspect` reads the same snapshot from a segment that
-//! may not be a valid ring).
+//! [`Status`]: a snapshot of a ring's header and roles, read without synchronisation, for
+//! monitoring: from a ring this process has open ([`Ring::status`]) or from any segment
+//! ([`inspect`](crate::inspect), which lists its problems beside it). One type for both.
 
 use crate::layout::Role;
 use crate::layout::{self, Backend};
 use crate::ownership::Liveness;
+use crate::problem::Identity;
 use crate::ring::Ring;
 use crate::sync::Ordering;
 
@@ -14,17 +15,17 @@ impl Ring {
     pub fn status(&self) -> Status {
         let header = self.memory.header();
         let liveness = self.memory.liveness();
+        // A memfd or anonymous ring shares its one description with every process it went to
+        // (by `fork` or a socket): the others cannot be told apart from us.
+        let creator_alive = matches!(self.backend(), Backend::Memfd | Backend::Anonymous)
+            || liveness.others_present(header.creator());
         Status {
-            backend: self.backend(),
+            // What was validated when the ring was opened, not what a peer may have written
+            // since.
             version: layout::LAYOUT_VERSION,
             capacity: self.capacity(),
-            creator_pid: header.creator() as u32,
-            // A memfd or anonymous ring shares its one description with every process it went
-            // to (by `fork` or a socket): the others cannot be told apart from us.
-            creator_alive: matches!(self.backend(), Backend::Memfd | Backend::Anonymous)
-                || liveness.others_present(header.creator()),
-            writer: SideStatus::of(header, &liveness, Role::Writer),
-            reader: SideStatus::of(header, &liveness, Role::Reader),
+            backend: Some(self.backend()),
+            ..Status::read(header, &liveness, creator_alive, true)
         }
     }
 }
@@ -104,22 +105,55 @@ impl SideStatus {
     }
 }
 
-/// A snapshot of a ring's shared state ([`Ring::status`]).
+/// A snapshot of a ring's header: every field as found in shared memory, the two roles, and
+/// who is alive. [`Ring::status`] reads it from a ring this process has open;
+/// [`inspect`](crate::inspect) from any segment, even one that is not a valid ring (its
+/// problems are listed beside it, in [`Inspection`](crate::Inspection)).
+///
+/// ```
+/// let ring = shmpipe::RingOptions::new().capacity(1024).heap()?;
+/// let mut writer = ring.writer()?;
+/// writer.send(b"hi")?;
+/// let status = ring.status();
+/// assert_eq!(status.capacity, 1024);
+/// assert_eq!(status.used(), 8 + 8); // one record: an 8-byte header, the payload padded to 8
+/// assert!(status.writer.alive);
+/// assert_eq!(status.reader.pid, None); // no reader yet
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Status {
-    /// The backend that created the segment.
-    pub backend: Backend,
+    /// The first eight bytes; `b"SHMPIPE\0"` for a shmpipe segment.
+    pub magic: [u8; 8],
     /// The layout version.
     pub version: u32,
+    /// Bytes before the data region.
+    pub header_size: u32,
     /// The data capacity in bytes.
     pub capacity: u64,
+    /// Header flags (bit 0: keep the name once both sides attach).
+    pub flags: u32,
+    /// The endianness marker, `0x01020304` in this machine's byte order when it matches.
+    pub endian: u32,
+    /// The pointer width of the creating process, in bits.
+    pub pointer_bits: u32,
+    /// The init word: 1 once the creator finished writing the header.
+    pub init: u32,
+    /// The backend code as stored.
+    pub backend_code: u32,
+    /// The backend that code names, if it names one (always, for a ring that was opened).
+    pub backend: Option<Backend>,
     /// The creating process's pid, as its own PID namespace numbers it (informative).
     pub creator_pid: u32,
-    /// Whether another process has the ring open (its creator, or a peer): the kernel's
-    /// answer through the presence lock (System V: the creator's pid is alive). A reader
-    /// waiting for a writer that was never attached uses it to tell a creator still at work
-    /// from one that is gone.
+    /// Whether the creator may still be at work: another process has the ring open (its
+    /// creator, or a peer), the kernel's answer through the presence lock (System V: the
+    /// creator's pid is alive). A reader waiting for a writer that was never attached uses it
+    /// to tell a creator still at work from one that is gone.
     pub creator_alive: bool,
+    /// Whether any process has the ring open (the kernel's answer: the presence lock, see
+    /// `docs/LAYOUT.md`; System V rings: the attach count). Always true from
+    /// [`Ring::status`]: this process has it open.
+    pub in_use: bool,
     /// The writer's side.
     pub writer: SideStatus,
     /// The reader's side.
@@ -127,8 +161,48 @@ pub struct Status {
 }
 
 impl Status {
+    /// Reads the header and both roles; the caller says who is present.
+    pub(crate) fn read(
+        header: &layout::Header,
+        liveness: &Liveness<'_>,
+        creator_alive: bool,
+        in_use: bool,
+    ) -> Status {
+        let words = Identity::load(header);
+        Status {
+            magic: words.magic,
+            version: words.version,
+            header_size: words.header_size,
+            capacity: words.capacity,
+            flags: words.flags,
+            endian: words.endian,
+            pointer_bits: words.pointer_bits,
+            init: words.init,
+            backend_code: words.backend_code,
+            backend: Backend::from_code(words.backend_code),
+            creator_pid: header.creator() as u32,
+            creator_alive,
+            in_use,
+            writer: SideStatus::of(header, liveness, Role::Writer),
+            reader: SideStatus::of(header, liveness, Role::Reader),
+        }
+    }
+
     /// Bytes committed and not yet released (saturating, as the snapshot is not atomic).
+    ///
+    /// ```
+    /// let ring = shmpipe::RingOptions::new().capacity(1024).heap()?;
+    /// let mut writer = ring.writer()?;
+    /// writer.send(&[0; 20])?;
+    /// assert_eq!(ring.status().used(), 8 + 24); // the record header, the payload padded to 8
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn used(&self) -> u64 {
         self.writer.position.saturating_sub(self.reader.position)
+    }
+
+    /// Is the flag "keep the name once both sides attach" set?
+    pub fn keeps_name(&self) -> bool {
+        self.flags & layout::FLAG_KEEP_NAME != 0
     }
 }

@@ -141,44 +141,33 @@ fn forked(memory: &Memory, token: Option<&Token>) -> Option<Token> {
     }
 }
 
-impl Writer {
-    /// The process holding this writer dies here (see [`abort`](Self::abort)).
-    pub fn crash(self) {
-        self.abort();
-    }
+/// The loom-only methods of a handle: its process's death and its `fork`.
+macro_rules! loom_handle {
+    ($handle:ident, $what:literal) => {
+        impl $handle {
+            #[doc = concat!("The process holding this ", $what, " dies here (see [`abort`](Self::abort)).")]
+            pub fn crash(self) {
+                self.abort();
+            }
 
-    /// A copy of this handle in another (modelled) process, as `fork` makes: the role ends
-    /// when the last copy is dropped.
-    pub fn loom_fork(&self) -> Self {
-        let mut copy = Writer::new(
-            self.memory.clone(),
-            self.state.clone(),
-            self.spin,
-            Token::InProcess,
-        );
-        copy.token = forked(&self.memory, self.token.as_ref());
-        copy
-    }
+            /// A copy of this handle in another (modelled) process, as `fork` makes: the role
+            /// ends when the last copy is dropped.
+            pub fn loom_fork(&self) -> Self {
+                let mut copy = $handle::new(
+                    self.memory.clone(),
+                    self.state.clone(),
+                    self.spin,
+                    Token::InProcess,
+                );
+                copy.token = forked(&self.memory, self.token.as_ref());
+                copy
+            }
+        }
+    };
 }
 
-impl Reader {
-    /// The process holding this reader dies here (see [`abort`](Self::abort)).
-    pub fn crash(self) {
-        self.abort();
-    }
-
-    /// A copy of this handle in another (modelled) process, as `fork` makes.
-    pub fn loom_fork(&self) -> Self {
-        let mut copy = Reader::new(
-            self.memory.clone(),
-            self.state.clone(),
-            self.spin,
-            Token::InProcess,
-        );
-        copy.token = forked(&self.memory, self.token.as_ref());
-        copy
-    }
-}
+loom_handle!(Writer, "writer");
+loom_handle!(Reader, "reader");
 
 impl Registry {
     /// Ends [`run`](Self::run) (the process's registry runs for ever; a model's must end).
