@@ -30,6 +30,16 @@ pub struct Inspection {
 
 impl Inspection {
     /// Is the segment a ring this build can open (no problem found)?
+    ///
+    /// ```
+    /// use shmpipe::{RingOptions, Segment};
+    /// let name = format!("doc-inspect-{}", std::process::id());
+    /// let ring = RingOptions::new().keep_name(true).create(&Segment::posix(&name))?;
+    /// let found = shmpipe::inspect(&Segment::posix(&name))?;
+    /// assert!(found.is_valid(), "{:?}", found.problems);
+    /// shmpipe::remove(&Segment::posix(&name))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_valid(&self) -> bool {
         self.problems.is_empty()
     }
@@ -37,6 +47,16 @@ impl Inspection {
     /// Does the segment start with the shmpipe magic (`"SHMPIPE\0"`)? A segment that does not
     /// was made by something else (or by layout version 1, `"SHMRING\0"`), or never got a
     /// header.
+    ///
+    /// ```
+    /// use shmpipe::{RingOptions, Segment};
+    /// let name = format!("doc-inspect-{}", std::process::id());
+    /// let ring = RingOptions::new().keep_name(true).create(&Segment::posix(&name))?;
+    /// let found = shmpipe::inspect(&Segment::posix(&name))?;
+    /// assert!(found.is_shmpipe());
+    /// shmpipe::remove(&Segment::posix(&name))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_shmpipe(&self) -> bool {
         self.header.is_some_and(|h| h.magic == MAGIC)
     }
@@ -44,6 +64,16 @@ impl Inspection {
     /// Is the header blank (no magic, no init word, no creator): a segment whose creator has
     /// not written its header yet, or crashed before it did? Also true of a segment too short
     /// to hold a header.
+    ///
+    /// ```
+    /// use shmpipe::{RingOptions, Segment};
+    /// let name = format!("doc-inspect-{}", std::process::id());
+    /// let ring = RingOptions::new().keep_name(true).create(&Segment::posix(&name))?;
+    /// let found = shmpipe::inspect(&Segment::posix(&name))?;
+    /// assert!(!found.is_blank());
+    /// shmpipe::remove(&Segment::posix(&name))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_blank(&self) -> bool {
         match &self.header {
             None => true,
@@ -54,6 +84,16 @@ impl Inspection {
     /// Is it a stale ring: a ring of this layout that no process has open any more (the
     /// kernel's answer), as a crash leaves it? What `RingOptions::replace_stale` replaces and
     /// `shmpipe rm` removes without `--force`.
+    ///
+    /// ```
+    /// use shmpipe::{RingOptions, Segment};
+    /// let name = format!("doc-inspect-{}", std::process::id());
+    /// let ring = RingOptions::new().keep_name(true).create(&Segment::posix(&name))?;
+    /// let found = shmpipe::inspect(&Segment::posix(&name))?;
+    /// assert!(!found.is_stale()); // this process has it open
+    /// shmpipe::remove(&Segment::posix(&name))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_stale(&self) -> bool {
         self.header
             .is_some_and(|h| h.magic == MAGIC && h.version == LAYOUT_VERSION && !h.in_use)
@@ -61,6 +101,16 @@ impl Inspection {
 
     /// Bytes committed by the writer and not yet released by the reader, when the positions
     /// make sense.
+    ///
+    /// ```
+    /// use shmpipe::{RingOptions, Segment};
+    /// let name = format!("doc-inspect-{}", std::process::id());
+    /// let ring = RingOptions::new().keep_name(true).create(&Segment::posix(&name))?;
+    /// let found = shmpipe::inspect(&Segment::posix(&name))?;
+    /// assert_eq!(found.used(), Some(0));
+    /// shmpipe::remove(&Segment::posix(&name))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn used(&self) -> Option<u64> {
         let h = self.header.as_ref()?;
         h.writer.position.checked_sub(h.reader.position)

@@ -110,6 +110,10 @@ impl Backend {
     }
 
     /// A short lower-case name (`posix`, `sysv`, `file`, ...).
+    ///
+    /// ```
+    /// assert_eq!(shmpipe::Backend::Posix.name(), "posix");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Backend::Heap => "heap",

@@ -103,6 +103,24 @@ impl RingOptions {
 
     /// Creates a ring in an anonymous shared mapping: processes `fork`ed after this call
     /// share it. It has no name and is freed with the last mapping.
+    ///
+    /// ```no_run
+    /// let ring = shmpipe::RingOptions::new().create_anonymous()?;
+    /// // SAFETY: the child only uses the ring and exits.
+    /// match unsafe { libc::fork() } {
+    ///     0 => {
+    ///         let mut writer = ring.writer().unwrap();
+    ///         writer.send(b"from the child").unwrap();
+    ///         std::process::exit(0);
+    ///     }
+    ///     _ => {
+    ///         let mut reader = ring.reader()?;
+    ///         let mut buf = [0u8; 64];
+    ///         assert_eq!(reader.recv(&mut buf)?, Some(14));
+    ///     }
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create_anonymous(&self) -> Result<Ring, CreateError> {
         let geometry = self.geometry(Backend::Anonymous)?;
         let size = self.segment_size("an anonymous ring".into())?;
@@ -115,6 +133,15 @@ impl RingOptions {
 
     /// Creates a ring in a `memfd`, sealed against shrinking and growing, to be passed to
     /// another process with [`Ring::send_memfd`].
+    ///
+    /// ```no_run
+    /// use std::os::unix::net::UnixStream;
+    /// let (here, there) = UnixStream::pair()?;
+    /// let ring = shmpipe::RingOptions::new().create_memfd()?;
+    /// ring.send_memfd(&here)?; // the peer: RingOptions::new().receive_memfd(&there)
+    /// # let _ = there;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create_memfd(&self) -> Result<Ring, CreateError> {
         let geometry = self.geometry(Backend::Memfd)?;
         let size = self.segment_size("a memfd ring".into())?;
@@ -125,6 +152,17 @@ impl RingOptions {
     /// Opens an existing named ring. Waits up to the [timeout](Self::timeout) for a segment
     /// still being initialised (and, if asked, for one that does not exist yet), then checks
     /// the header: magic, version, endianness, pointer width, geometry, size.
+    ///
+    /// ```no_run
+    /// use shmpipe::{RingOptions, Segment};
+    /// let ring = RingOptions::new().open(&Segment::posix("demo"))?;
+    /// let mut reader = ring.reader()?;
+    /// let mut buf = vec![0u8; reader.max_message()];
+    /// while let Some(n) = reader.recv(&mut buf)? {
+    ///     println!("{} bytes", n);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(&self, segment: &Segment) -> Result<Ring, OpenError> {
         let mut patience = Patience::new(self.timeout);
         loop {
@@ -180,6 +218,14 @@ impl RingOptions {
 
     /// Receives a memfd ring sent with [`Ring::send_memfd`] and opens it. The memfd must be
     /// sealed against shrinking and growing.
+    ///
+    /// ```no_run
+    /// use std::os::unix::net::UnixStream;
+    /// let socket = UnixStream::connect("/run/jobs.sock")?; // where the creator sends its memfd
+    /// let ring = shmpipe::RingOptions::new().receive_memfd(&socket)?;
+    /// let mut reader = ring.reader()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn receive_memfd(&self, socket: &UnixStream) -> Result<Ring, OpenError> {
         let description = String::from("a memfd ring received over a socket");
         let fd = segment::recv_fd(socket).map_err(|source| OpenError::Os {
@@ -225,6 +271,18 @@ impl Ring {
 
     /// Sends this memfd ring's file descriptor over a Unix socket (`SCM_RIGHTS`); the peer
     /// opens it with [`RingOptions::receive_memfd`]. Only for memfd rings.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// let (here, there) = UnixStream::pair()?;
+    /// let ring = shmpipe::RingOptions::new().capacity(4096).create_memfd()?;
+    /// ring.send_memfd(&here)?;
+    /// let same = shmpipe::RingOptions::new().receive_memfd(&there)?;
+    /// ring.writer()?.send(b"one ring, two mappings")?;
+    /// let mut buf = [0u8; 64];
+    /// assert_eq!(same.reader()?.recv(&mut buf)?, Some(22));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_memfd(&self, socket: &UnixStream) -> std::io::Result<()> {
         let fd = self
             .memory
@@ -245,6 +303,14 @@ impl Ring {
 
     /// Removes the segment's name now (it is removed anyway once both sides attach, unless
     /// kept). Mappings stay valid. A no-op for heap, anonymous and memfd rings.
+    ///
+    /// ```no_run
+    /// use shmpipe::{RingOptions, Segment};
+    /// let ring = RingOptions::new().keep_name(true).create(&Segment::posix("once"))?;
+    /// // ... the peer has opened it: nobody else may find it now.
+    /// ring.remove_name()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn remove_name(&self) -> std::io::Result<()> {
         match self.memory.mapping() {
             Some(m) => m.remove_name(),

@@ -47,12 +47,25 @@ impl Default for RingOptions {
 impl RingOptions {
     /// The defaults: 64 KiB, mode 0600, name removed once both sides attach, a one-second wait
     /// for a segment that is still being initialised, 50 µs of spinning before sleeping.
+    ///
+    /// ```
+    /// let ring = shmpipe::RingOptions::new().heap()?;
+    /// assert_eq!(ring.capacity(), 64 * 1024);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The data capacity in bytes: a power of two from 16 bytes to 1 TiB. The largest message
     /// is the capacity minus 8.
+    ///
+    /// ```
+    /// let ring = shmpipe::RingOptions::new().capacity(1 << 20).heap()?;
+    /// assert_eq!(ring.max_message(), (1 << 20) - 8);
+    /// assert!(shmpipe::RingOptions::new().capacity(1000).heap().is_err()); // not a power of two
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(mut self, bytes: u64) -> Self {
         self.capacity = bytes;
         self
@@ -60,6 +73,14 @@ impl RingOptions {
 
     /// The permission bits of a created segment (default `0o600`: only this user). Applied
     /// exactly, whatever the umask.
+    ///
+    /// ```no_run
+    /// // A ring another user's process (in the same group) may open.
+    /// let ring = shmpipe::RingOptions::new()
+    ///     .mode(0o660)
+    ///     .create(&shmpipe::Segment::posix("shared-jobs"))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode;
         self
@@ -67,6 +88,13 @@ impl RingOptions {
 
     /// Keep the segment's name after both sides have attached (default: remove it, so a crash
     /// leaves nothing behind). Recorded in the header, so it binds the opener too.
+    ///
+    /// ```no_run
+    /// use shmpipe::{RingOptions, Segment};
+    /// // A ring that stays findable for readers that come and go (remove it with `shmpipe rm`).
+    /// let ring = RingOptions::new().keep_name(true).create(&Segment::posix("metrics"))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn keep_name(mut self, keep: bool) -> Self {
         self.keep_name = keep;
         self
@@ -75,6 +103,16 @@ impl RingOptions {
     /// How long `open` waits for a segment that exists but is still being initialised (and,
     /// with [`wait_for_creation`](Self::wait_for_creation), for one that does not exist yet).
     /// `None` waits forever. Default: one second.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use shmpipe::{RingOptions, Segment};
+    /// let ring = RingOptions::new()
+    ///     .timeout(Some(Duration::from_secs(5)))
+    ///     .wait_for_creation(true)
+    ///     .open(&Segment::posix("jobs"))?; // waits up to 5 s for the creator
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
         self
@@ -82,6 +120,14 @@ impl RingOptions {
 
     /// Make `open` wait (up to the timeout) for a segment that does not exist yet, as opening
     /// a FIFO waits for its writer. Default: `false`, a missing segment is `NotFound` at once.
+    ///
+    /// ```no_run
+    /// use shmpipe::{RingOptions, Segment};
+    /// // Start the reader first: it waits (up to the timeout) for the writer to create the ring.
+    /// let ring = RingOptions::new().wait_for_creation(true).open(&Segment::posix("jobs"))?;
+    /// let mut reader = ring.reader()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_for_creation(mut self, wait: bool) -> Self {
         self.wait_for_creation = wait;
         self
@@ -118,6 +164,13 @@ impl RingOptions {
 
     /// How long a blocked handle spins before it sleeps on the futex (default 50 µs).
     /// Zero sleeps at once; longer trades CPU for latency.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // Sleep at once on an empty ring: no CPU burnt waiting, a wake-up costs a system call.
+    /// let ring = shmpipe::RingOptions::new().spin(Duration::ZERO).heap()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spin(mut self, spin: Duration) -> Self {
         self.spin = spin;
         self
@@ -149,6 +202,15 @@ impl RingOptions {
 
     /// A ring on the heap of this process, for threads (no name, no system calls beyond the
     /// allocation). [`channel`](crate::channel) is the short form.
+    ///
+    /// ```
+    /// let ring = shmpipe::RingOptions::new().capacity(4096).heap()?;
+    /// let (mut writer, mut reader) = (ring.writer()?, ring.reader()?);
+    /// std::thread::spawn(move || writer.send(b"from a thread"));
+    /// let mut buf = [0u8; 64];
+    /// assert_eq!(reader.recv(&mut buf)?, Some(13));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn heap(&self) -> Result<Ring, CreateError> {
         let geometry = self.geometry(Backend::Heap)?;
         let memory = Memory::heap(geometry).ok_or_else(|| CreateError::ResourceLimit {

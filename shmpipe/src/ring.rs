@@ -45,21 +45,45 @@ impl std::fmt::Debug for Ring {
 
 impl Ring {
     /// The data capacity in bytes.
+    ///
+    /// ```
+    /// let ring = shmpipe::RingOptions::new().capacity(4096).heap()?;
+    /// assert_eq!(ring.capacity(), 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(&self) -> u64 {
         self.memory.geometry.capacity
     }
 
     /// The largest message one send can carry (capacity minus the 8-byte record header).
+    ///
+    /// ```
+    /// let ring = shmpipe::RingOptions::new().capacity(4096).heap()?;
+    /// assert_eq!(ring.max_message(), 4088);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_message(&self) -> usize {
         protocol::max_message(self.capacity())
     }
 
     /// The backend the segment was created with.
+    ///
+    /// ```
+    /// let ring = shmpipe::RingOptions::new().heap()?;
+    /// assert_eq!(ring.backend(), shmpipe::Backend::Heap);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn backend(&self) -> Backend {
         self.memory.backend()
     }
 
     /// The segment, as error messages name it.
+    ///
+    /// ```
+    /// let ring = shmpipe::RingOptions::new().heap()?;
+    /// assert_eq!(ring.description(), "a heap ring");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn description(&self) -> &str {
         &self.description
     }
@@ -67,6 +91,15 @@ impl Ring {
     /// Attaches the ring's one writer. Fails if a live writer holds the role (naming the pid
     /// it recorded) or the writer already closed the ring; a role whose holder died is taken
     /// over. Who is alive is the kernel's answer (see [`Writer`] on `fork`), not a pid's.
+    ///
+    /// ```
+    /// let ring = shmpipe::RingOptions::new().heap()?;
+    /// let writer = ring.writer()?;
+    /// assert!(ring.writer().is_err()); // one writer at a time
+    /// drop(writer);
+    /// assert!(ring.writer().is_err()); // and the ring is closed once it goes
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn writer(&self) -> Result<Writer, AttachError> {
         let token = self
             .memory
@@ -86,6 +119,14 @@ impl Ring {
     }
 
     /// Attaches the ring's one reader. Fails like [`writer`](Ring::writer).
+    ///
+    /// ```
+    /// let ring = shmpipe::RingOptions::new().heap()?;
+    /// let mut reader = ring.reader()?;
+    /// let mut buf = [0u8; 8];
+    /// assert!(matches!(reader.try_recv(&mut buf), Err(shmpipe::RecvError::Empty))); // no writer yet
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reader(&self) -> Result<Reader, AttachError> {
         let token = self
             .memory
@@ -106,6 +147,12 @@ impl Ring {
 
     /// What a create with [`RingOptions::replace_stale`] replaced (a sentence), or `None` if
     /// the name was free.
+    ///
+    /// ```
+    /// let ring = shmpipe::RingOptions::new().heap()?;
+    /// assert_eq!(ring.replaced(), None); // nothing was there
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn replaced(&self) -> Option<&str> {
         self.replaced.as_deref()
     }

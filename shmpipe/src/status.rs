@@ -12,6 +12,15 @@ use crate::sync::Ordering;
 impl Ring {
     /// A snapshot of the ring's shared state, for monitoring (`shmpipe stat`). The values are
     /// read without synchronisation and may be stale by the time they are used.
+    ///
+    /// ```
+    /// let ring = shmpipe::RingOptions::new().capacity(1024).heap()?;
+    /// let _writer = ring.writer()?;
+    /// let status = ring.status();
+    /// assert_eq!(status.writer.state, shmpipe::RoleState::Attached);
+    /// assert_eq!(status.reader.state, shmpipe::RoleState::Vacant);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn status(&self) -> Status {
         let header = self.memory.header();
         let liveness = self.memory.liveness();
@@ -202,6 +211,12 @@ impl Status {
     }
 
     /// Is the flag "keep the name once both sides attach" set?
+    ///
+    /// ```
+    /// let ring = shmpipe::RingOptions::new().keep_name(true).heap()?;
+    /// assert!(ring.status().keeps_name());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn keeps_name(&self) -> bool {
         self.flags & layout::FLAG_KEEP_NAME != 0
     }

@@ -94,16 +94,33 @@ impl std::fmt::Debug for WaitSet {
 
 impl WaitSet {
     /// An empty set.
+    ///
+    /// ```
+    /// let set = shmpipe::WaitSet::new();
+    /// assert!(set.is_empty());
+    /// ```
     pub fn new() -> Self {
         WaitSet::default()
     }
 
     /// How many handles the set holds.
+    ///
+    /// ```
+    /// let (_w, r) = shmpipe::channel(256)?;
+    /// let mut set = shmpipe::WaitSet::new();
+    /// set.add_reader(r);
+    /// assert_eq!(set.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.members.iter().filter(|m| m.is_some()).count()
     }
 
     /// Whether the set holds no handle.
+    ///
+    /// ```
+    /// assert!(shmpipe::WaitSet::new().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -120,17 +137,44 @@ impl WaitSet {
 
     /// Adds a reader: ready when a record (of any length) or end-of-stream is there. A reader
     /// at end-of-stream stays ready: remove it then, or every wait returns at once.
+    ///
+    /// ```
+    /// let (mut w, r) = shmpipe::channel(256)?;
+    /// let mut set = shmpipe::WaitSet::new();
+    /// let key = set.add_reader(r);
+    /// w.send(b"x")?;
+    /// assert_eq!(set.wait()[0].key, key);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_reader(&mut self, reader: Reader) -> WaitKey {
         self.add(Member::Reader(reader))
     }
 
     /// Adds a writer: ready when a `len`-byte message fits now, or the send would fail at
     /// once (reader closed, `len` too large).
+    ///
+    /// ```
+    /// let (w, _r) = shmpipe::channel(256)?;
+    /// let mut set = shmpipe::WaitSet::new();
+    /// let key = set.add_writer(w, 100); // ready while 100 bytes fit
+    /// assert_eq!(set.wait()[0].key, key);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_writer(&mut self, writer: Writer, len: usize) -> WaitKey {
         self.add(Member::Writer(writer, len))
     }
 
     /// The reader at `key`, if that is one.
+    ///
+    /// ```
+    /// let (mut w, r) = shmpipe::channel(256)?;
+    /// let mut set = shmpipe::WaitSet::new();
+    /// let key = set.add_reader(r);
+    /// w.send(b"hi")?;
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(set.reader(key).unwrap().try_recv(&mut buf)?, Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reader(&mut self, key: WaitKey) -> Option<&mut Reader> {
         match self.members.get_mut(key.0)? {
             Some(Member::Reader(r)) => Some(r),
@@ -139,6 +183,16 @@ impl WaitSet {
     }
 
     /// The writer at `key`, if that is one.
+    ///
+    /// ```
+    /// let (w, mut r) = shmpipe::channel(256)?;
+    /// let mut set = shmpipe::WaitSet::new();
+    /// let key = set.add_writer(w, 8);
+    /// set.writer(key).unwrap().send(b"hi")?;
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(r.try_recv(&mut buf)?, Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn writer(&mut self, key: WaitKey) -> Option<&mut Writer> {
         match self.members.get_mut(key.0)? {
             Some(Member::Writer(w, _)) => Some(w),
@@ -147,6 +201,16 @@ impl WaitSet {
     }
 
     /// Takes the reader at `key` out of the set.
+    ///
+    /// ```
+    /// let (_w, r) = shmpipe::channel(256)?;
+    /// let mut set = shmpipe::WaitSet::new();
+    /// let key = set.add_reader(r);
+    /// let reader = set.remove_reader(key).unwrap();
+    /// assert!(set.is_empty());
+    /// # drop(reader);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn remove_reader(&mut self, key: WaitKey) -> Option<Reader> {
         match self.members.get_mut(key.0)?.take() {
             Some(Member::Reader(r)) => Some(r),
@@ -158,6 +222,16 @@ impl WaitSet {
     }
 
     /// Takes the writer at `key` out of the set.
+    ///
+    /// ```
+    /// let (w, _r) = shmpipe::channel(256)?;
+    /// let mut set = shmpipe::WaitSet::new();
+    /// let key = set.add_writer(w, 8);
+    /// let writer = set.remove_writer(key).unwrap();
+    /// assert!(set.remove_writer(key).is_none());
+    /// # drop(writer);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn remove_writer(&mut self, key: WaitKey) -> Option<Writer> {
         match self.members.get_mut(key.0)?.take() {
             Some(Member::Writer(w, _)) => Some(w),
@@ -170,11 +244,29 @@ impl WaitSet {
 
     /// Waits until at least one handle is ready and returns every ready one (none only if
     /// the set is empty).
+    ///
+    /// ```
+    /// let (w, r) = shmpipe::channel(256)?;
+    /// let mut set = shmpipe::WaitSet::new();
+    /// let key = set.add_reader(r);
+    /// drop(w); // end-of-stream makes the reader ready
+    /// assert_eq!(set.wait()[0].key, key);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait(&mut self) -> Vec<WaitReady> {
         self.wait_until(None)
     }
 
     /// Like [`wait`](Self::wait), but returns an empty list once `timeout` has passed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (_w, r) = shmpipe::channel(256)?;
+    /// let mut set = shmpipe::WaitSet::new();
+    /// set.add_reader(r);
+    /// assert!(set.wait_timeout(Duration::from_millis(10)).is_empty()); // nothing came
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_timeout(&mut self, timeout: Duration) -> Vec<WaitReady> {
         self.wait_until(Instant::now().checked_add(timeout))
     }

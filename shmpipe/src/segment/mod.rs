@@ -94,6 +94,11 @@ pub enum SysvKey {
 impl Segment {
     /// A POSIX shared memory object. `"demo"` and `"/demo"` name the same object; the name
     /// is stored with its leading `/`.
+    ///
+    /// ```
+    /// let a = shmpipe::Segment::posix("jobs");
+    /// assert_eq!(a, shmpipe::Segment::posix("/jobs"));
+    /// ```
     pub fn posix(name: impl Into<String>) -> Self {
         let name = name.into();
         if name.starts_with('/') {
@@ -104,11 +109,21 @@ impl Segment {
     }
 
     /// A System V segment with the key `key` (not 0, which is `IPC_PRIVATE`).
+    ///
+    /// ```
+    /// let seg = shmpipe::Segment::sysv_key(0x4d2);
+    /// assert_eq!(seg.backend(), shmpipe::Backend::SysV);
+    /// ```
     pub fn sysv_key(key: i32) -> Self {
         Segment::SysV(SysvKey::Key(key))
     }
 
     /// A System V segment with the key `ftok(path, id)`.
+    ///
+    /// ```
+    /// let seg = shmpipe::Segment::sysv_ftok("/tmp", 7);
+    /// assert_eq!(seg.to_string(), "System V segment with key ftok(\"/tmp\", 7)");
+    /// ```
     pub fn sysv_ftok(path: impl Into<PathBuf>, id: u8) -> Self {
         Segment::SysV(SysvKey::Ftok {
             path: path.into(),
@@ -117,11 +132,20 @@ impl Segment {
     }
 
     /// A file mapped `MAP_SHARED`.
+    ///
+    /// ```
+    /// let seg = shmpipe::Segment::file("/dev/shm/ring");
+    /// assert_eq!(seg.backend(), shmpipe::Backend::File);
+    /// ```
     pub fn file(path: impl Into<PathBuf>) -> Self {
         Segment::File(path.into())
     }
 
     /// The backend this segment uses.
+    ///
+    /// ```
+    /// assert_eq!(shmpipe::Segment::posix("x").backend(), shmpipe::Backend::Posix);
+    /// ```
     pub fn backend(&self) -> Backend {
         match self {
             Segment::Posix(_) => Backend::Posix,
@@ -400,11 +424,21 @@ pub struct NameError {
 
 impl NameError {
     /// The name as given.
+    ///
+    /// ```
+    /// let err = "".parse::<shmpipe::Segment>().unwrap_err();
+    /// assert_eq!(err.name(), "");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// What is wrong with it, as a sentence fragment.
+    ///
+    /// ```
+    /// let err = shmpipe::Segment::try_sysv_key(0).unwrap_err();
+    /// assert!(err.reason().contains("IPC_PRIVATE"));
+    /// ```
     pub fn reason(&self) -> &str {
         &self.reason
     }
