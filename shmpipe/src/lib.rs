@@ -50,6 +50,7 @@
 //! ownership uses open-file-description locks (`F_OFD_SETLK`, 3.15), and `/dev/shm` must be a
 //! tmpfs for the POSIX backend. Other targets fail to compile with a message saying so.
 #![deny(unsafe_op_in_unsafe_fn)]
+#![deny(missing_debug_implementations)]
 // The loom build compiles out the OS segments, leaving some helpers unused.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
@@ -64,9 +65,11 @@ compile_error!(
 mod attempt;
 mod channel;
 mod error;
+mod iter;
 mod layout;
 mod lock_table;
 mod notify;
+mod occupancy;
 mod options;
 mod ownership;
 mod problem;
@@ -76,6 +79,7 @@ mod region;
 mod ring;
 mod status;
 mod sync;
+mod typed;
 mod wait;
 mod waitset;
 mod writer;
@@ -104,10 +108,14 @@ pub mod loom_model;
 #[cfg(loom)]
 use loom_model::{memory, os};
 
+/// The `bytemuck` this crate's typed values are written against: derive or implement
+/// [`bytemuck::Pod`] through this path to be sure the traits match.
+pub use bytemuck;
 pub use channel::channel;
 pub use error::{AttachError, CreateError, OpenError, RecvError, SendError};
 #[cfg(not(loom))]
 pub use inspect::{inspect, Inspection};
+pub use iter::{Iter, TryIter};
 pub use layout::{
     Backend, Role, HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAGIC_V1, MAX_CAPACITY, MIN_CAPACITY,
 };
@@ -119,6 +127,7 @@ pub use reader::{Reader, RecvBatch, RecvRef};
 pub use ring::Ring;
 #[cfg(not(loom))]
 pub use segment::{NameError, Segment, SysvKey};
+pub use typed::Values;
 pub use status::{RoleState, SideStatus, Status};
 pub use waitset::{WaitKey, WaitReady, WaitSet};
 pub use writer::{Batch, Grant, Writer};

@@ -411,6 +411,15 @@ impl Reader {
         Ok(Some(value))
     }
 
+    /// Receives a plain-old-data value as `recv_value` does, waiting as `wait` says (for the
+    /// typed receives in `typed`). A record of another length is `LengthMismatch` and stays.
+    pub(crate) fn value_waiting<T: bytemuck::Pod>(
+        &mut self,
+        wait: Wait,
+    ) -> Result<Option<T>, RecvError> {
+        self.value_then(wait, Release::Now)
+    }
+
     /// Closes the ring from the reader's side: the writer's next send fails with `Closed`
     /// (a pipe's `EPIPE`, without a `SIGPIPE`). Dropping the reader does the same.
     pub fn close(mut self) {
@@ -503,6 +512,7 @@ impl std::io::Read for Reader {
 }
 
 /// Records received together ([`Reader::batch`]); their release is published when dropped.
+#[must_use = "a receive batch receives nothing by itself: receive through it"]
 pub struct RecvBatch<'a> {
     reader: &'a mut Reader,
 }
@@ -595,6 +605,14 @@ impl RecvBatch<'_> {
     }
 }
 
+impl std::fmt::Debug for RecvBatch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("reader", &self.reader)
+            .finish()
+    }
+}
+
 impl Drop for RecvBatch<'_> {
     fn drop(&mut self) {
         self.reader.publish_released();
@@ -603,9 +621,18 @@ impl Drop for RecvBatch<'_> {
 
 /// A record lent in place ([`Reader::recv_ref`]). Dereferences to its bytes; released to the
 /// writer when dropped.
+#[must_use = "dropping the guard releases the record to the writer: the message is lost unread"]
 pub struct RecvRef<'a> {
     reader: &'a mut Reader,
     lent: Lent,
+}
+
+impl std::fmt::Debug for RecvRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvRef")
+            .field("bytes", &&**self)
+            .finish()
+    }
 }
 
 impl Deref for RecvRef<'_> {

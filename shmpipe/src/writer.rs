@@ -455,6 +455,7 @@ impl std::io::Write for Writer {
 
 /// Room for one record, lent for writing in place ([`Writer::reserve`]). Dereferences to the
 /// reserved bytes. [`commit`](Grant::commit) publishes it; dropping it abandons it.
+#[must_use = "dropping a grant abandons the reservation: nothing is sent until it is committed"]
 pub struct Grant<'a> {
     writer: &'a mut Writer,
     offset: usize,
@@ -497,6 +498,16 @@ impl Grant<'_> {
     }
 }
 
+impl std::fmt::Debug for Grant<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("offset", &self.offset)
+            .field("len", &self.len())
+            .field("publish", &self.publish)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Deref for Grant<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -514,6 +525,7 @@ impl DerefMut for Grant<'_> {
 }
 
 /// Records published together ([`Writer::batch`]); publishes when dropped.
+#[must_use = "a batch sends nothing by itself: send through it, and it publishes when dropped"]
 pub struct Batch<'a> {
     writer: &'a mut Writer,
 }
@@ -588,6 +600,14 @@ impl Batch<'_> {
     /// Publishes what the batch holds so far.
     pub fn publish(&mut self) {
         self.writer.publish();
+    }
+}
+
+impl std::fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("writer", &self.writer)
+            .finish()
     }
 }
 
