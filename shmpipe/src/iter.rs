@@ -162,7 +162,10 @@ impl Iterator for Iter<'_> {
         if self.done {
             return None;
         }
-        let next = self.reader.recv_ref().map(|r| r.map(|bytes| bytes.to_vec()));
+        let next = self
+            .reader
+            .recv_ref()
+            .map(|r| r.map(|bytes| bytes.to_vec()));
         yield_once(next, &mut self.done)
     }
 }

@@ -127,7 +127,7 @@ pub use reader::{Reader, RecvBatch, RecvRef};
 pub use ring::Ring;
 #[cfg(not(loom))]
 pub use segment::{NameError, Segment, SysvKey};
-pub use typed::Values;
 pub use status::{RoleState, SideStatus, Status};
+pub use typed::Values;
 pub use waitset::{WaitKey, WaitReady, WaitSet};
 pub use writer::{Batch, Grant, Writer};

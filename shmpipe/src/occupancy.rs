@@ -96,7 +96,9 @@ impl Reader {
     }
 
     /// Has the writer gone: closed the ring (dropped, [`close`](crate::Writer::close)d), or
-    /// died without closing (its process is gone, or it [`abort`](crate::Writer::abort)ed)?
+    /// died without closing (its process is gone, or, on a ring in shared memory, it
+    /// [`abort`](crate::Writer::abort)ed; the handles of a [`channel`](crate::channel) live in
+    /// one process and never die)?
     /// Once true it stays true. A writer that has not attached yet is not gone: it may still
     /// come.
     ///
@@ -177,7 +179,9 @@ impl Writer {
     }
 
     /// Has the reader gone: closed the ring (dropped, [`close`](crate::Reader::close)d), or
-    /// died without closing (its process is gone, or it [`abort`](crate::Reader::abort)ed)?
+    /// died without closing (its process is gone, or, on a ring in shared memory, it
+    /// [`abort`](crate::Reader::abort)ed; the handles of a [`channel`](crate::channel) live in
+    /// one process and never die)?
     /// Once true it stays true, and sends will fail (`Closed`, or `PeerDied` once a send
     /// has to wait). A reader that has not attached yet is not gone: it may still come.
     ///
