@@ -14,6 +14,23 @@ use crate::protocol::{self, Poll, ReaderState, RecordRef};
 use crate::region::Lent;
 use crate::wait::{self, Attempt, Gave, Wait};
 
+/// When a received record's space goes back to the writer: at once (`recv`), or with the
+/// receive batch it is part of (`RecvBatch`, published once an eighth of the ring is released,
+/// before the reader waits, and when the batch drops).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    Now,
+    WithBatch,
+}
+
+/// What a readiness check does with zero-length records: count them as messages (the message
+/// API), or release them on the way (the byte stream, which does not see them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Empties {
+    Count,
+    Skip,
+}
+
 /// The receiving end of a ring. There is exactly one per ring, across all processes.
 ///
 /// `Send` but neither `Clone` nor `Sync`. Receiving returns `Ok(None)` at end-of-stream: after
@@ -33,23 +50,6 @@ use crate::wait::{self, Attempt, Gave, Wait};
 ///
 /// # Across `fork`
 ///
-/// When a received record's space goes back to the writer: at once (`recv`), or with the
-/// receive batch it is part of (`RecvBatch`, published once an eighth of the ring is released,
-/// before the reader waits, and when the batch drops).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Release {
-    Now,
-    WithBatch,
-}
-
-/// What a readiness check does with zero-length records: count them as messages (the message
-/// API), or release them on the way (the byte stream, which does not see them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Empties {
-    Count,
-    Skip,
-}
-
 /// Like a pipe's read end: a reader copied into a child by `fork` belongs to every process
 /// holding a copy, closes (the writer's next send fails with `Closed`) when the last copy is
 /// dropped, and is dead (`PeerDied` for the writer) only when the last holder dies. Use it in
@@ -394,8 +394,10 @@ impl Reader {
     /// ```
     /// use std::time::Duration;
     /// let (writer, mut reader) = shmpipe::channel(256)?;
-    /// let waited = reader.recv_ref_timeout(Duration::from_millis(5));
-    /// assert!(matches!(waited, Err(shmpipe::RecvError::Timeout)));
+    /// assert!(matches!(
+    ///     reader.recv_ref_timeout(Duration::from_millis(5)),
+    ///     Err(shmpipe::RecvError::Timeout)
+    /// ));
     /// drop(writer);
     /// assert!(reader.recv_ref_timeout(Duration::from_secs(1))?.is_none()); // end-of-stream
     /// # Ok::<(), Box<dyn std::error::Error>>(())
