@@ -14,6 +14,23 @@ use crate::protocol::{self, Poll, ReaderState, RecordRef};
 use crate::region::Lent;
 use crate::wait::{self, Attempt, Gave, Wait};
 
+/// When a received record's space goes back to the writer: at once (`recv`), or with the
+/// receive batch it is part of (`RecvBatch`, published once an eighth of the ring is released,
+/// before the reader waits, and when the batch drops).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    Now,
+    WithBatch,
+}
+
+/// What a readiness check does with zero-length records: count them as messages (the message
+/// API), or release them on the way (the byte stream, which does not see them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Empties {
+    Count,
+    Skip,
+}
+
 /// The receiving end of a ring. There is exactly one per ring, across all processes.
 ///
 /// `Send` but neither `Clone` nor `Sync`. Receiving returns `Ok(None)` at end-of-stream: after
@@ -33,23 +50,6 @@ use crate::wait::{self, Attempt, Gave, Wait};
 ///
 /// # Across `fork`
 ///
-/// When a received record's space goes back to the writer: at once (`recv`), or with the
-/// receive batch it is part of (`RecvBatch`, published once an eighth of the ring is released,
-/// before the reader waits, and when the batch drops).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Release {
-    Now,
-    WithBatch,
-}
-
-/// What a readiness check does with zero-length records: count them as messages (the message
-/// API), or release them on the way (the byte stream, which does not see them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Empties {
-    Count,
-    Skip,
-}
-
 /// Like a pipe's read end: a reader copied into a child by `fork` belongs to every process
 /// holding a copy, closes (the writer's next send fails with `Closed`) when the last copy is
 /// dropped, and is dead (`PeerDied` for the writer) only when the last holder dies. Use it in
@@ -93,16 +93,37 @@ impl Reader {
     }
 
     /// The ring's data capacity in bytes.
+    ///
+    /// ```
+    /// let (_writer, reader) = shmpipe::channel(4096)?;
+    /// assert_eq!(reader.capacity(), 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(&self) -> u64 {
         self.memory.geometry.capacity
     }
 
-    /// The largest message the ring carries.
+    /// The largest message the ring carries: the capacity less one 8-byte record header.
+    ///
+    /// ```
+    /// let (_writer, reader) = shmpipe::channel(4096)?;
+    /// assert_eq!(reader.max_message(), 4088);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_message(&self) -> usize {
         protocol::max_message(self.capacity())
     }
 
-    /// Sets how long a blocked receive spins before it sleeps.
+    /// Sets how long a blocked receive spins before it sleeps (50 µs unless
+    /// [`RingOptions::spin`](crate::RingOptions::spin) said otherwise). Zero sleeps at once:
+    /// the least CPU, the slowest wake-up.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (_writer, mut reader) = shmpipe::channel(4096)?;
+    /// reader.set_spin(Duration::ZERO);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_spin(&mut self, spin: Duration) {
         self.spin = spin;
     }
@@ -284,6 +305,7 @@ impl Reader {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
+    #[must_use = "a received message is lost if the result is not looked at"]
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
         self.copy_out(buf, Wait::Forever)
     }
@@ -299,11 +321,24 @@ impl Reader {
     /// assert!(matches!(reader.try_recv(&mut buf), Err(shmpipe::RecvError::Empty)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use = "a received message is lost if the result is not looked at"]
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
         self.copy_out(buf, Wait::Never)
     }
 
     /// Receives the next record, waiting at most `timeout`; `Timeout` after that.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// let mut buf = [0u8; 8];
+    /// let waited = reader.recv_timeout(&mut buf, Duration::from_millis(5));
+    /// assert!(matches!(waited, Err(shmpipe::RecvError::Timeout)));
+    /// writer.send(b"late")?;
+    /// assert_eq!(reader.recv_timeout(&mut buf, Duration::from_secs(1))?, Some(4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "a received message is lost if the result is not looked at"]
     pub fn recv_timeout(
         &mut self,
         buf: &mut [u8],
@@ -335,16 +370,39 @@ impl Reader {
     /// assert_eq!(&*record, b"in place");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use = "a received message is lost if the result is not looked at"]
     pub fn recv_ref(&mut self) -> Result<Option<RecvRef<'_>>, RecvError> {
         self.lend(Wait::Forever)
     }
 
     /// Like [`recv_ref`](Self::recv_ref), but `Empty` if nothing is there now.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// assert!(matches!(reader.try_recv_ref(), Err(shmpipe::RecvError::Empty)));
+    /// writer.send(b"here")?;
+    /// assert_eq!(&*reader.try_recv_ref()?.expect("a record"), b"here");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "a received message is lost if the result is not looked at"]
     pub fn try_recv_ref(&mut self) -> Result<Option<RecvRef<'_>>, RecvError> {
         self.lend(Wait::Never)
     }
 
     /// Like [`recv_ref`](Self::recv_ref), but `Timeout` after `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (writer, mut reader) = shmpipe::channel(256)?;
+    /// assert!(matches!(
+    ///     reader.recv_ref_timeout(Duration::from_millis(5)),
+    ///     Err(shmpipe::RecvError::Timeout)
+    /// ));
+    /// drop(writer);
+    /// assert!(reader.recv_ref_timeout(Duration::from_secs(1))?.is_none()); // end-of-stream
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "a received message is lost if the result is not looked at"]
     pub fn recv_ref_timeout(
         &mut self,
         timeout: Duration,
@@ -377,8 +435,24 @@ impl Reader {
         RecvBatch { reader: self }
     }
 
-    /// Receives a plain-old-data value sent with `send_value`. A record of another length is
-    /// `LengthMismatch` and stays in the ring.
+    /// Receives a plain-old-data value sent with `send_value`, waiting as
+    /// [`recv`](Self::recv) does; `None` at end-of-stream. A record of another length is
+    /// `LengthMismatch` (never a panic) and stays in the ring. See also
+    /// [`try_recv_value`](Self::try_recv_value), [`recv_value_timeout`](Self::recv_value_timeout)
+    /// and [`values`](Self::values).
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// writer.send_value(&[3u32, 4])?;
+    /// writer.send(b"xyz")?;
+    /// assert_eq!(reader.recv_value::<[u32; 2]>()?, Some([3, 4]));
+    /// assert!(matches!(
+    ///     reader.recv_value::<[u32; 2]>(),
+    ///     Err(shmpipe::RecvError::LengthMismatch { expected: 8, found: 3 })
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "a received value is lost if the result is not looked at"]
     pub fn recv_value<T: bytemuck::Pod>(&mut self) -> Result<Option<T>, RecvError> {
         self.value_then(Wait::Forever, Release::Now)
     }
@@ -411,8 +485,24 @@ impl Reader {
         Ok(Some(value))
     }
 
+    /// Receives a plain-old-data value as `recv_value` does, waiting as `wait` says (for the
+    /// typed receives in `typed`). A record of another length is `LengthMismatch` and stays.
+    pub(crate) fn value_waiting<T: bytemuck::Pod>(
+        &mut self,
+        wait: Wait,
+    ) -> Result<Option<T>, RecvError> {
+        self.value_then(wait, Release::Now)
+    }
+
     /// Closes the ring from the reader's side: the writer's next send fails with `Closed`
     /// (a pipe's `EPIPE`, without a `SIGPIPE`). Dropping the reader does the same.
+    ///
+    /// ```
+    /// let (mut writer, reader) = shmpipe::channel(256)?;
+    /// reader.close();
+    /// assert!(matches!(writer.send(b"anyone?"), Err(shmpipe::SendError::Closed)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(mut self) {
         self.close_now();
     }
@@ -461,6 +551,17 @@ impl Drop for Reader {
 
 /// The records' payloads as one byte stream, for `io::copy` and friends. End-of-stream is a
 /// read of 0; a dead writer is `ConnectionAborted` after its last committed byte.
+///
+/// ```
+/// use std::io::{BufRead, Write};
+/// let (mut writer, reader) = shmpipe::channel(1024)?;
+/// writer.write_all(b"first line\nsecond ")?;
+/// writer.write_all(b"line\n")?; // lines need not follow the records
+/// drop(writer);
+/// let lines: Vec<String> = reader.lines().collect::<Result<_, _>>()?;
+/// assert_eq!(lines, ["first line", "second line"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 impl std::io::BufRead for Reader {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         loop {
@@ -488,6 +589,19 @@ impl std::io::BufRead for Reader {
     }
 }
 
+/// The records' payloads as one byte stream (see the `BufRead` implementation).
+///
+/// ```
+/// use std::io::Read;
+/// let (mut writer, mut reader) = shmpipe::channel(1024)?;
+/// writer.send(b"one ")?;
+/// writer.send(b"stream")?;
+/// drop(writer);
+/// let mut text = String::new();
+/// reader.read_to_string(&mut text)?;
+/// assert_eq!(text, "one stream");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 impl std::io::Read for Reader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         use std::io::BufRead;
@@ -503,6 +617,7 @@ impl std::io::Read for Reader {
 }
 
 /// Records received together ([`Reader::batch`]); their release is published when dropped.
+#[must_use = "a receive batch receives nothing by itself: receive through it"]
 pub struct RecvBatch<'a> {
     reader: &'a mut Reader,
 }
@@ -510,7 +625,19 @@ pub struct RecvBatch<'a> {
 impl RecvBatch<'_> {
     /// Receives the next record into `buf`, as [`Reader::recv`] does, releasing it with the
     /// batch.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// writer.send(b"in a batch")?;
+    /// drop(writer);
+    /// let mut batch = reader.batch();
+    /// let mut buf = [0u8; 16];
+    /// assert_eq!(batch.recv(&mut buf)?, Some(10));
+    /// assert_eq!(batch.recv(&mut buf)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
+    #[must_use = "a received message is lost if the result is not looked at"]
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
         self.reader
             .copy_out_then(buf, Wait::Forever, Release::WithBatch)
@@ -518,12 +645,38 @@ impl RecvBatch<'_> {
 
     /// Receives the next record if one is there now; `Empty` otherwise (after publishing what
     /// the batch released).
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// writer.send(b"a")?;
+    /// writer.send(b"b")?;
+    /// let mut batch = reader.batch();
+    /// let mut buf = [0u8; 1];
+    /// let mut n = 0;
+    /// while batch.try_recv(&mut buf).is_ok() {
+    ///     n += 1; // stops at `Empty`
+    /// }
+    /// assert_eq!(n, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "a received message is lost if the result is not looked at"]
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
         self.reader
             .copy_out_then(buf, Wait::Never, Release::WithBatch)
     }
 
     /// Receives the next record, waiting at most `timeout`; `Timeout` after that.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (_writer, mut reader) = shmpipe::channel(256)?;
+    /// let mut batch = reader.batch();
+    /// let mut buf = [0u8; 8];
+    /// let waited = batch.recv_timeout(&mut buf, Duration::from_millis(5));
+    /// assert!(matches!(waited, Err(shmpipe::RecvError::Timeout)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "a received message is lost if the result is not looked at"]
     pub fn recv_timeout(
         &mut self,
         buf: &mut [u8],
@@ -556,6 +709,16 @@ impl RecvBatch<'_> {
     }
 
     /// Like [`recv_values`](Self::recv_values), but `Empty` if no value is there now.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(4096)?;
+    /// let mut got = [0u16; 8];
+    /// let mut batch = reader.batch();
+    /// assert!(matches!(batch.try_recv_values(&mut got), Err(shmpipe::RecvError::Empty)));
+    /// writer.batch().send_values(&[1u16, 2, 3])?;
+    /// assert_eq!(batch.try_recv_values(&mut got)?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_recv_values<T: bytemuck::Pod>(&mut self, out: &mut [T]) -> Result<usize, RecvError> {
         self.values_into(out, Wait::Never)
     }
@@ -589,9 +752,29 @@ impl RecvBatch<'_> {
         Ok(1 + n)
     }
 
-    /// Publishes the releases of the batch so far.
+    /// Publishes the releases of the batch so far: the writer sees their room now, without
+    /// waiting for the batch to drop.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(64)?;
+    /// writer.send(&[0u8; 56])?; // the whole ring
+    /// let mut batch = reader.batch();
+    /// let mut buf = [0u8; 56];
+    /// batch.recv(&mut buf)?;
+    /// batch.publish();
+    /// writer.try_send(&[1u8; 56])?; // the room is back, the batch still open
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn publish(&mut self) {
         self.reader.publish_released();
+    }
+}
+
+impl std::fmt::Debug for RecvBatch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("reader", &self.reader)
+            .finish()
     }
 }
 
@@ -603,9 +786,16 @@ impl Drop for RecvBatch<'_> {
 
 /// A record lent in place ([`Reader::recv_ref`]). Dereferences to its bytes; released to the
 /// writer when dropped.
+#[must_use = "dropping the guard releases the record to the writer: the message is lost unread"]
 pub struct RecvRef<'a> {
     reader: &'a mut Reader,
     lent: Lent,
+}
+
+impl std::fmt::Debug for RecvRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvRef").field("bytes", &&**self).finish()
+    }
 }
 
 impl Deref for RecvRef<'_> {

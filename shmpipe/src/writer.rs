@@ -99,16 +99,42 @@ impl Writer {
     }
 
     /// The ring's data capacity in bytes.
+    ///
+    /// ```
+    /// let (writer, _reader) = shmpipe::channel(4096)?;
+    /// assert_eq!(writer.capacity(), 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(&self) -> u64 {
         self.memory.geometry.capacity
     }
 
-    /// The largest message one send can carry.
+    /// The largest message one send can carry: the capacity less one 8-byte record header.
+    /// A longer one is `TooLarge`. (A message that large fits only into an empty ring, so the
+    /// writer waits for the reader to drain everything first: see the crate documentation on
+    /// picking a capacity.)
+    ///
+    /// ```
+    /// let (mut writer, _reader) = shmpipe::channel(4096)?;
+    /// assert_eq!(writer.max_message(), 4088);
+    /// let too_large = vec![0u8; writer.max_message() + 1];
+    /// assert!(matches!(writer.send(&too_large), Err(shmpipe::SendError::TooLarge { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_message(&self) -> usize {
         protocol::max_message(self.capacity())
     }
 
-    /// Sets how long a blocked send spins before it sleeps.
+    /// Sets how long a blocked send spins before it sleeps (50 µs unless
+    /// [`RingOptions::spin`](crate::RingOptions::spin) said otherwise). Zero sleeps at once:
+    /// the least CPU, the slowest wake-up.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (mut writer, _reader) = shmpipe::channel(4096)?;
+    /// writer.set_spin(Duration::from_micros(10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_spin(&mut self, spin: Duration) {
         self.spin = spin;
     }
@@ -216,6 +242,7 @@ impl Writer {
     /// assert!(matches!(writer.try_send(b"x"), Err(shmpipe::SendError::Full)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use = "a message that was not sent is lost unless the error is handled"]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.push(msg, Wait::Never, Publish::Now)
     }
@@ -230,11 +257,14 @@ impl Writer {
     /// assert!(matches!(err, shmpipe::SendError::Timeout));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use = "a message that was not sent is lost unless the error is handled"]
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
         self.push(msg, Wait::timeout(timeout), Publish::Now)
     }
 
-    /// Sends a plain-old-data value as one record of `size_of::<T>()` bytes.
+    /// Sends a plain-old-data value as one record of `size_of::<T>()` bytes, waiting for room
+    /// as [`send`](Self::send) does. See also [`try_send_value`](Self::try_send_value) and
+    /// [`send_value_timeout`](Self::send_value_timeout).
     ///
     /// ```
     /// let (mut writer, mut reader) = shmpipe::channel(256)?;
@@ -276,11 +306,29 @@ impl Writer {
     }
 
     /// Like [`reserve`](Self::reserve), but `Full` if there is no room now.
+    ///
+    /// ```
+    /// let (mut writer, _reader) = shmpipe::channel(64)?;
+    /// writer.try_reserve(56)?.commit_all(); // 8 + 56: the whole ring
+    /// assert!(matches!(writer.try_reserve(1), Err(shmpipe::SendError::Full)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_reserve(&mut self, len: usize) -> Result<Grant<'_>, SendError> {
         self.grant(len, Wait::Never, Publish::Now)
     }
 
     /// Like [`reserve`](Self::reserve), but `Timeout` after `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// let mut grant = writer.reserve_timeout(4, Duration::from_secs(1))?;
+    /// grant.copy_from_slice(b"ping");
+    /// grant.commit_all();
+    /// let mut buf = [0u8; 4];
+    /// assert_eq!(reader.recv(&mut buf)?, Some(4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reserve_timeout(
         &mut self,
         len: usize,
@@ -311,6 +359,16 @@ impl Writer {
 
     /// Closes the ring from the writer's side: the reader gets every record sent, then
     /// end-of-stream. Dropping the writer does the same.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// writer.send(b"bye")?;
+    /// writer.close();
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(reader.recv(&mut buf)?, Some(3));
+    /// assert_eq!(reader.recv(&mut buf)?, None); // end-of-stream
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(mut self) {
         self.close_now();
     }
@@ -437,6 +495,20 @@ impl Drop for Writer {
 
 /// A byte stream over records: each `write` sends up to a quarter of the ring as one record.
 /// Wrap it in a `BufWriter` for many small writes.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// let (writer, mut reader) = shmpipe::channel(4096)?;
+/// let mut out = std::io::BufWriter::new(writer);
+/// for i in 0..100 {
+///     write!(out, "{i} ")?;
+/// }
+/// drop(out); // flushes, then closes the ring
+/// let mut text = String::new();
+/// reader.read_to_string(&mut text)?;
+/// assert!(text.starts_with("0 1 2 ") && text.ends_with(" 99 "));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 impl std::io::Write for Writer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if buf.is_empty() {
@@ -455,6 +527,7 @@ impl std::io::Write for Writer {
 
 /// Room for one record, lent for writing in place ([`Writer::reserve`]). Dereferences to the
 /// reserved bytes. [`commit`](Grant::commit) publishes it; dropping it abandons it.
+#[must_use = "dropping a grant abandons the reservation: nothing is sent until it is committed"]
 pub struct Grant<'a> {
     writer: &'a mut Writer,
     offset: usize,
@@ -465,6 +538,16 @@ pub struct Grant<'a> {
 impl Grant<'_> {
     /// Commits the first `len` bytes as the record and publishes it (unless inside a batch).
     /// `len` larger than the reservation is an error and commits nothing.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// let text = b"shorter";
+    /// let mut grant = writer.reserve(64)?; // room for the longest it may be
+    /// grant[..text.len()].copy_from_slice(text);
+    /// grant.commit(text.len())?; // only the bytes written
+    /// assert_eq!(&*reader.recv_ref()?.unwrap(), b"shorter");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit(self, len: usize) -> Result<(), SendError> {
         if len > self.len() {
             return Err(SendError::GrantExceeded {
@@ -490,10 +573,29 @@ impl Grant<'_> {
     }
 
     /// Commits every reserved byte.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// let mut grant = writer.reserve(3)?;
+    /// grant.fill(b'z');
+    /// grant.commit_all();
+    /// assert_eq!(&*reader.recv_ref()?.unwrap(), b"zzz");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit_all(self) {
         let len = self.len();
         // Cannot fail: `len` is exactly the reservation.
         let _ = self.commit(len);
+    }
+}
+
+impl std::fmt::Debug for Grant<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("offset", &self.offset)
+            .field("len", &self.len())
+            .field("publish", &self.publish)
+            .finish_non_exhaustive()
     }
 }
 
@@ -514,29 +616,72 @@ impl DerefMut for Grant<'_> {
 }
 
 /// Records published together ([`Writer::batch`]); publishes when dropped.
+#[must_use = "a batch sends nothing by itself: send through it, and it publishes when dropped"]
 pub struct Batch<'a> {
     writer: &'a mut Writer,
 }
 
 impl Batch<'_> {
     /// Adds `msg` to the batch, waiting for room as long as needed.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// {
+    ///     let mut batch = writer.batch();
+    ///     batch.send(b"one")?;
+    ///     batch.send(b"two")?;
+    /// } // published here
+    /// assert_eq!(reader.try_iter().count(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.writer.push(msg, Wait::Forever, Publish::WithBatch)
     }
 
     /// Adds `msg` if there is room now; `Full` otherwise.
+    ///
+    /// ```
+    /// let (mut writer, _reader) = shmpipe::channel(32)?;
+    /// let mut batch = writer.batch();
+    /// batch.try_send(&[0u8; 24])?; // 8 + 24: the whole ring
+    /// assert!(matches!(batch.try_send(b"x"), Err(shmpipe::SendError::Full)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "a message that was not sent is lost unless the error is handled"]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.writer.push(msg, Wait::Never, Publish::WithBatch)
     }
 
-    /// Adds `msg`, waiting at most `timeout` for room.
+    /// Adds `msg`, waiting at most `timeout` for room; `Timeout` after that (what the batch
+    /// held was published first, so the reader could make room).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (mut writer, _reader) = shmpipe::channel(32)?;
+    /// let mut batch = writer.batch();
+    /// batch.send_timeout(&[0u8; 24], Duration::from_millis(5))?;
+    /// let late = batch.send_timeout(b"x", Duration::from_millis(5));
+    /// assert!(matches!(late, Err(shmpipe::SendError::Timeout)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "a message that was not sent is lost unless the error is handled"]
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
         self.writer
             .push(msg, Wait::timeout(timeout), Publish::WithBatch)
     }
 
-    /// Adds a plain-old-data value.
+    /// Adds a plain-old-data value, as one record of `size_of::<T>()` bytes.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// let mut batch = writer.batch();
+    /// batch.send_value(&1.5f32)?;
+    /// batch.send_value(&2.5f32)?;
+    /// drop(batch);
+    /// assert_eq!(reader.values::<f32>().take(2).collect::<Result<Vec<_>, _>>()?, [1.5, 2.5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_value<T: bytemuck::Pod>(&mut self, value: &T) -> Result<(), SendError> {
         self.send(bytemuck::bytes_of(value))
     }
@@ -580,14 +725,47 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Reserves room for a record in the batch, lent for writing in place.
+    /// Reserves room for a record in the batch, lent for writing in place; committing it adds
+    /// it to the batch (published with the batch).
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// let mut batch = writer.batch();
+    /// for i in 0u8..3 {
+    ///     let mut grant = batch.reserve(1)?;
+    ///     grant[0] = i;
+    ///     grant.commit_all();
+    /// }
+    /// drop(batch);
+    /// assert_eq!(reader.try_iter().count(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reserve(&mut self, len: usize) -> Result<Grant<'_>, SendError> {
         self.writer.grant(len, Wait::Forever, Publish::WithBatch)
     }
 
-    /// Publishes what the batch holds so far.
+    /// Publishes what the batch holds so far: the reader sees it now, without waiting for the
+    /// batch to drop.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(256)?;
+    /// let mut batch = writer.batch();
+    /// batch.send(b"early")?;
+    /// assert!(reader.is_empty()); // not published yet
+    /// batch.publish();
+    /// assert_eq!(reader.try_iter().count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn publish(&mut self) {
         self.writer.publish();
+    }
+}
+
+impl std::fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("writer", &self.writer)
+            .finish()
     }
 }
 

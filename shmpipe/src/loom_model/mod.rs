@@ -35,6 +35,15 @@ pub struct LoomSegment {
     spin: Duration,
 }
 
+impl std::fmt::Debug for LoomSegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoomSegment")
+            .field("capacity", &self.memory.geometry.capacity)
+            .field("spin", &self.spin)
+            .finish_non_exhaustive()
+    }
+}
+
 impl RingOptions {
     /// Loom only: a heap ring whose roles are claimed as a std heap ring's are (the holder
     /// word's compare-exchange alone), where [`heap`](Self::heap) models the file locks of a
