@@ -279,12 +279,24 @@ pub struct Ends {
     pub rx: Option<Box<dyn Rx>>,
 }
 
+impl std::fmt::Debug for Ends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ends").finish_non_exhaustive()
+    }
+}
+
 /// The peer's side: the data in, and the echo out (latency mode).
 pub struct PeerEnds {
     /// Where messages come from.
     pub rx: Box<dyn Rx>,
     /// Where echoes go (latency mode only).
     pub tx: Option<Box<dyn Tx>>,
+}
+
+impl std::fmt::Debug for PeerEnds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerEnds").finish_non_exhaustive()
+    }
 }
 
 /// What the parent prepared for one measurement, before the peer starts.
@@ -298,6 +310,12 @@ pub struct Setup {
     pub args: Vec<String>,
     /// Named segments to remove when the session ends (in case the peer never attached).
     pub cleanup: Vec<Segment>,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup").finish_non_exhaustive()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -809,6 +827,12 @@ pub struct Session {
     msg: Vec<u8>,
     buf: Vec<u8>,
     what: String,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
 }
 
 impl Session {

@@ -16,16 +16,19 @@ use crate::code::{self, Error};
 use crate::held::{HeldReader, HeldWriter, Wait};
 
 /// An open ring: `shmpipe_ring` in C. Its writer and reader stay valid after it is closed.
+#[derive(Debug)]
 pub struct ShmpipeRing {
     ring: Ring,
 }
 
 /// A ring's writer: `shmpipe_writer` in C.
+#[derive(Debug)]
 pub struct ShmpipeWriter {
     held: HeldWriter,
 }
 
 /// A ring's reader: `shmpipe_reader` in C.
+#[derive(Debug)]
 pub struct ShmpipeReader {
     held: HeldReader,
 }

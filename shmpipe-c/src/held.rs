@@ -42,6 +42,12 @@ pub struct HeldWriter {
     grant: Option<Grant<'static>>,
 }
 
+impl std::fmt::Debug for HeldWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldWriter").finish_non_exhaustive()
+    }
+}
+
 // SAFETY: a `HeldWriter` owns its `Writer` (which is `Send`) and the grant borrowing it; moving
 // both to another thread together moves nothing that another thread still uses.
 unsafe impl Send for HeldWriter {}
@@ -139,6 +145,12 @@ pub struct HeldReader {
     reader: NonNull<Reader>,
     /// The lent record, borrowing `*reader` as `HeldWriter::grant` borrows its writer.
     record: Option<RecvRef<'static>>,
+}
+
+impl std::fmt::Debug for HeldReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldReader").finish_non_exhaustive()
+    }
 }
 
 // SAFETY: as for `HeldWriter`: the reader (which is `Send`) and its guard move together.
