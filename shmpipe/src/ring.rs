@@ -145,7 +145,7 @@ impl Ring {
         }
     }
 
-    /// What a create with [`RingOptions::replace_stale`] replaced (a sentence), or `None` if
+    /// What a create with [`RingOptions::replace_stale`](crate::RingOptions::replace_stale) replaced (a sentence), or `None` if
     /// the name was free.
     ///
     /// ```
