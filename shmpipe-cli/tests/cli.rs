@@ -186,7 +186,7 @@ fn stream_through_a_sysv_key_arrives_intact_and_leaves_nothing() {
         16 << 20,
     );
     assert!(
-        !sysv_id(key).is_some(),
+        sysv_id(key).is_none(),
         "System V key {name} was left behind"
     );
 }
@@ -615,7 +615,7 @@ fn rm_removes_rings_of_every_backend() {
     assert!(sysv_id(key).is_some());
     let (end, _) = run(&["rm", &key.to_string(), "--backend", "sysv"]);
     assert_eq!(end.code(), Some(0), "{}", end.stderr);
-    assert!(!sysv_id(key).is_some());
+    assert!(sysv_id(key).is_none());
 }
 
 #[test]

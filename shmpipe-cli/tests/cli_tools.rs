@@ -301,23 +301,16 @@ impl Drop for ForeignSysv {
 #[test]
 fn ls_lists_live_and_stale_rings_and_marks_the_rest_only_with_all() {
     // A live POSIX ring: its writer waits with 1000 bytes in it.
-    let live = unique("live");
-    let live_segment = Segment::posix(&live);
-    let _live_cleanup = Name(live_segment.clone());
+    let (live, live_segment, _live_cleanup) = posix_ring("live");
     let mut writer = Proc::write(&[&live, "--capacity", "64K"]);
     let mut stdin = writer.stdin();
     stdin.write_all(&[1; 1000]).unwrap();
-    wait_until("1000 bytes in the live ring", || {
-        shmpipe::inspect(&live_segment)
-            .ok()
-            .and_then(|f| f.header)
-            .is_some_and(|h| h.writer.position >= 1000)
+    wait_for_header(&live_segment, "1000 bytes in the ring", |h| {
+        h.writer.position >= 1000
     });
 
     // A stale one: its writer (and creator) killed outright.
-    let dead = unique("dead");
-    let dead_segment = Segment::posix(&dead);
-    let _dead_cleanup = Name(dead_segment.clone());
+    let (dead, dead_segment, _dead_cleanup) = posix_ring("dead");
     let mut victim = Proc::write(&[&dead, "--capacity", "16K"]);
     let _victim_stdin = victim.stdin();
     let victim_pid = victim.pid();
@@ -334,11 +327,9 @@ fn ls_lists_live_and_stale_rings_and_marks_the_rest_only_with_all() {
     wait_for_writer(&Segment::sysv_key(key), sysv_writer.pid());
 
     // Objects of other programs: a POSIX object, a blank one, a System V segment.
-    let foreign = unique("foreign");
-    let _foreign_cleanup = Name(Segment::posix(&foreign));
+    let (foreign, _, _foreign_cleanup) = posix_ring("foreign");
     std::fs::write(posix_path(&foreign), vec![b'x'; 8192]).unwrap();
-    let blank = unique("blank");
-    let _blank_cleanup = Name(Segment::posix(&blank));
+    let (blank, _, _blank_cleanup) = posix_ring("blank");
     std::fs::write(posix_path(&blank), vec![0; 8192]).unwrap();
     let foreign_key = unique_key();
     let _foreign_sysv = ForeignSysv::create(foreign_key, 0xab);
@@ -533,8 +524,7 @@ fn stat_json_reports_every_failure_as_json() {
         None,
     );
     // A segment that is not a ring is described by `stat`, but cannot be watched.
-    let foreign = unique("foreign");
-    let _cleanup = Name(Segment::posix(&foreign));
+    let (foreign, _, _cleanup) = posix_ring("foreign");
     std::fs::write(posix_path(&foreign), vec![b'x'; 8192]).unwrap();
     let (end, out) = run(&["stat", "--json", &foreign]);
     assert_eq!(end.code(), Some(0), "{}", end.stderr);
