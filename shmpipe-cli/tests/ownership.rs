@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use shmpipe::{RingOptions, Segment};
 use support::{
     assert_exit_0, assert_streamed, collect, feed, posix_path, posix_ring, run, sysv_id,
-    sysv_segments, unique, wait_for_header, wait_until, Name, Proc, BIN,
+    sysv_segments, unique, wait_for_header, wait_for_writer, wait_until, Name, Proc, BIN,
 };
 
 /// `seq 1 N` as bytes.
@@ -496,6 +496,9 @@ fn a_slow_creation_is_never_taken_for_stale() {
     assert!(r.stderr.contains("creator is gone"), "{}", r.stderr);
     let mut w = Proc::write(&[&name]);
     let f = feed(w.stdin(), b"fresh".to_vec());
+    // Read once the new ring is there: a reader that came first would find the abandoned
+    // segment and give up at once, leaving the writer waiting for a reader.
+    wait_for_writer(&Segment::posix(&name), w.pid());
     let (r, out) = run(&["read", &name, "--timeout", "20"]);
     let w = w.wait();
     f.join().unwrap();

@@ -4,7 +4,7 @@
 //! into a POSIX segment's file, replays of the fuzz corpus and of every crash the fuzzer found,
 //! and liveness against recycled pids.
 #![cfg(not(loom))]
-// The atomics ban (clippy.toml) is for ring code; these make names unique and stop a thread.
+// The atomics ban (clippy.toml) is for ring code; the one atomic here stops a thread.
 #![allow(clippy::disallowed_types)]
 
 mod support;
