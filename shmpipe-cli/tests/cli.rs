@@ -6,7 +6,6 @@
 
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 use std::process::{ChildStdin, ChildStdout, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -15,38 +14,13 @@ use shmpipe::{RingOptions, Segment};
 
 mod support;
 
-use support::{collect, feed, posix_path, run, unique, wait_until, Name, Proc, DEADLINE};
+use support::{
+    assert_exit_0, assert_streamed, collect, feed, poke, posix_path, posix_ring, run, sysv_id,
+    unique, unique_key, wait_for_header, wait_for_writer, Collected, Name, Proc, DEADLINE,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// A System V key no other test uses.
-fn unique_key() -> i32 {
-    let n = unique("key");
-    let counter: u32 = n.split('-').nth(3).unwrap().parse().unwrap();
-    (0x5e00_0000 | ((std::process::id() & 0xffff) << 8) | (counter & 0xff)) as i32
-}
-
-/// Is a System V segment with this key listed (what `ipcs -m` shows)?
-fn sysv_key_exists(key: i32) -> bool {
-    let table = std::fs::read_to_string("/proc/sysvipc/shm").unwrap();
-    table.lines().skip(1).any(|line| {
-        line.split_whitespace()
-            .next()
-            .and_then(|k| k.parse::<i64>().ok())
-            .is_some_and(|k| k as i32 == key)
-    })
-}
-
-/// Waits until the ring's writer is attached (the writer process has created it).
-fn wait_for_writer(segment: &Segment, pid: u32) {
-    wait_until(&format!("a writer with pid {pid} on {segment}"), || {
-        shmpipe::inspect(segment)
-            .ok()
-            .and_then(|found| found.header)
-            .is_some_and(|h| h.writer.pid == Some(pid))
-    });
-}
 
 /// Feeds an endless stream to stdin until the process stops reading.
 fn feed_forever(mut stdin: ChildStdin) -> JoinHandle<()> {
@@ -54,6 +28,43 @@ fn feed_forever(mut stdin: ChildStdin) -> JoinHandle<()> {
         let chunk = vec![b'y'; 64 * 1024];
         while stdin.write_all(&chunk).is_ok() {}
     })
+}
+
+/// `shmpipe write NAME` into `shmpipe read NAME` through a fresh POSIX ring, under way.
+struct Pipeline {
+    name: String,
+    writer: Proc,
+    reader: Proc,
+    /// What the reader printed.
+    out: Collected,
+    _cleanup: Name,
+}
+
+/// Starts a [`Pipeline`]: `feed` gets the writer's stdin (what it returns is handed back);
+/// returns once the reader has printed `arrived` bytes.
+fn pipeline<T>(tag: &str, feed: impl FnOnce(ChildStdin) -> T, arrived: usize) -> (Pipeline, T) {
+    let (name, _, _cleanup) = posix_ring(tag);
+    let mut writer = Proc::write(&[&name]);
+    let fed = feed(writer.stdin());
+    let mut reader = Proc::read(&[&name]);
+    let out = collect(reader.stdout());
+    out.wait_for(arrived);
+    let pipeline = Pipeline {
+        name,
+        writer,
+        reader,
+        out,
+        _cleanup,
+    };
+    (pipeline, fed)
+}
+
+/// For [`pipeline`]: writes `data` to the writer's stdin and keeps it open.
+fn write_and_keep_open(data: &[u8]) -> impl FnOnce(ChildStdin) -> ChildStdin + '_ {
+    move |mut stdin| {
+        stdin.write_all(data).unwrap();
+        stdin
+    }
 }
 
 /// A reproducible pseudo-random byte stream (xorshift64), generated a word at a time.
@@ -154,8 +165,7 @@ fn round_trip(name: &str, write_args: &[&str], read_args: &[&str], total: usize)
 
 #[test]
 fn stream_of_256_mib_through_posix_arrives_intact_and_leaves_nothing() {
-    let name = unique("256m");
-    let _cleanup = Name(Segment::posix(&name));
+    let (name, _, _cleanup) = posix_ring("256m");
     round_trip(&name, &[], &[], 256 << 20);
     assert!(
         !posix_path(&name).exists(),
@@ -175,7 +185,10 @@ fn stream_through_a_sysv_key_arrives_intact_and_leaves_nothing() {
         &sysv,
         16 << 20,
     );
-    assert!(!sysv_key_exists(key), "System V key {name} was left behind");
+    assert!(
+        sysv_id(key).is_none(),
+        "System V key {name} was left behind"
+    );
 }
 
 #[test]
@@ -218,16 +231,14 @@ fn stream_through_a_file_arrives_intact_and_removes_the_file() {
 
 #[test]
 fn empty_input_gives_empty_output() {
-    let name = unique("empty");
-    let _cleanup = Name(Segment::posix(&name));
+    let (name, _, _cleanup) = posix_ring("empty");
     round_trip(&name, &[], &[], 0);
     assert!(!posix_path(&name).exists());
 }
 
 #[test]
 fn write_of_empty_input_waits_for_a_reader_like_a_fifo() {
-    let name = unique("empty-first");
-    let _cleanup = Name(Segment::posix(&name));
+    let (name, _, _cleanup) = posix_ring("empty-first");
     let mut writer = Proc::spawn(&["write", &name], Stdio::null(), Stdio::null());
     thread::sleep(Duration::from_millis(300));
     assert!(
@@ -236,13 +247,7 @@ fn write_of_empty_input_waits_for_a_reader_like_a_fifo() {
     );
     let (r, out) = run(&["read", &name]);
     let w = writer.wait();
-    assert_eq!(
-        (r.code(), w.code()),
-        (Some(0), Some(0)),
-        "{} {}",
-        r.stderr,
-        w.stderr
-    );
+    assert_exit_0(&[&r, &w]);
     assert_eq!(out, "");
     assert!(!posix_path(&name).exists());
 }
@@ -252,53 +257,29 @@ fn write_of_empty_input_waits_for_a_reader_like_a_fifo() {
 
 #[test]
 fn read_started_before_write_waits_for_the_ring() {
-    let name = unique("read-first");
-    let _cleanup = Name(Segment::posix(&name));
-    let mut reader = Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped());
+    let (name, _, _cleanup) = posix_ring("read-first");
+    let mut reader = Proc::read(&[&name]);
     let out = collect(reader.stdout());
     thread::sleep(Duration::from_millis(300));
     assert!(reader.running(), "read must wait for the ring to appear");
-    let mut writer = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
+    let mut writer = Proc::write(&[&name]);
     let data: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
     let feeder = feed(writer.stdin(), data.clone());
-    let (r, w) = (reader.wait(), writer.wait());
-    feeder.join().unwrap();
-    assert_eq!(
-        (r.code(), w.code()),
-        (Some(0), Some(0)),
-        "{} {}",
-        r.stderr,
-        w.stderr
-    );
-    assert!(out.finish() == data, "the output differs from the input");
+    assert_streamed(&mut writer, &mut reader, feeder, out, &data);
     assert!(!posix_path(&name).exists());
 }
 
 #[test]
 fn write_blocks_on_a_full_ring_until_a_reader_comes() {
-    let name = unique("write-first");
-    let _cleanup = Name(Segment::posix(&name));
-    let mut writer = Proc::spawn(
-        &["write", &name, "--capacity", "64K"],
-        Stdio::piped(),
-        Stdio::null(),
-    );
+    let (name, _, _cleanup) = posix_ring("write-first");
+    let mut writer = Proc::write(&[&name, "--capacity", "64K"]);
     let data: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 251) as u8).collect();
     let feeder = feed(writer.stdin(), data.clone());
     thread::sleep(Duration::from_millis(300));
     assert!(writer.running(), "write must wait for a reader");
-    let mut reader = Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped());
+    let mut reader = Proc::read(&[&name]);
     let out = collect(reader.stdout());
-    let (r, w) = (reader.wait(), writer.wait());
-    feeder.join().unwrap();
-    assert_eq!(
-        (r.code(), w.code()),
-        (Some(0), Some(0)),
-        "{} {}",
-        r.stderr,
-        w.stderr
-    );
-    assert!(out.finish() == data, "the output differs from the input");
+    assert_streamed(&mut writer, &mut reader, feeder, out, &data);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -306,83 +287,57 @@ fn write_blocks_on_a_full_ring_until_a_reader_comes() {
 
 #[test]
 fn killing_the_writer_delivers_what_it_wrote_then_names_it() {
-    let name = unique("kill-writer");
-    let _cleanup = Name(Segment::posix(&name));
-    let mut writer = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
-    let mut stdin = writer.stdin();
     let data = vec![b'w'; 100_000];
-    stdin.write_all(&data).unwrap();
-    let mut reader = Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped());
-    let out = collect(reader.stdout());
-    out.wait_for(data.len());
-    writer.child.kill().unwrap(); // SIGKILL, stdin still open
-    let r = reader.wait();
+    let (mut p, stdin) = pipeline("kill-writer", write_and_keep_open(&data), data.len());
+    p.writer.child.kill().unwrap(); // SIGKILL, stdin still open
+    let r = p.reader.wait();
     assert_eq!(r.code(), Some(1), "{}", r.stderr);
     assert_eq!(r.lines().len(), 1, "{}", r.stderr);
     assert!(
-        r.stderr.contains(&format!("pid {}", writer.pid())) && r.stderr.contains("100000 bytes"),
+        r.stderr.contains(&format!("pid {}", p.writer.pid())) && r.stderr.contains("100000 bytes"),
         "{}",
         r.stderr
     );
-    assert!(out.finish() == data);
+    assert!(p.out.finish() == data);
     drop(stdin);
 }
 
 #[test]
 fn killing_the_reader_makes_the_writer_fail_naming_it() {
-    let name = unique("kill-reader");
-    let _cleanup = Name(Segment::posix(&name));
-    let mut writer = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
-    let feeder = feed_forever(writer.stdin());
-    let mut reader = Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped());
-    let out = collect(reader.stdout());
-    out.wait_for(1 << 20);
-    reader.child.kill().unwrap();
-    let w = writer.wait();
+    let (mut p, feeder) = pipeline("kill-reader", feed_forever, 1 << 20);
+    p.reader.child.kill().unwrap();
+    let w = p.writer.wait();
     assert_eq!(w.code(), Some(1), "{}", w.stderr);
     assert_eq!(w.lines().len(), 1, "{}", w.stderr);
     assert!(
-        w.stderr.contains(&format!("pid {}", reader.pid())) && w.stderr.contains("died"),
+        w.stderr.contains(&format!("pid {}", p.reader.pid())) && w.stderr.contains("died"),
         "{}",
         w.stderr
     );
     feeder.join().unwrap();
-    assert!(!posix_path(&name).exists());
+    assert!(!posix_path(&p.name).exists());
 }
 
 #[test]
 fn ctrl_c_on_the_writer_gives_the_reader_end_of_stream() {
-    let name = unique("int-writer");
-    let _cleanup = Name(Segment::posix(&name));
-    let mut writer = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
-    let mut stdin = writer.stdin();
     let data = vec![b'i'; 50_000];
-    stdin.write_all(&data).unwrap();
-    let mut reader = Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped());
-    let out = collect(reader.stdout());
-    out.wait_for(data.len());
-    writer.signal(libc::SIGINT); // blocked in read(2) on its stdin
-    let w = writer.wait();
+    let (mut p, stdin) = pipeline("int-writer", write_and_keep_open(&data), data.len());
+    p.writer.signal(libc::SIGINT); // blocked in read(2) on its stdin
+    let w = p.writer.wait();
     assert_eq!(w.code(), Some(130), "{}", w.stderr);
-    let r = reader.wait();
+    let r = p.reader.wait();
     assert_eq!(r.code(), Some(0), "{}", r.stderr);
-    assert!(out.finish() == data);
+    assert!(p.out.finish() == data);
     drop(stdin);
 }
 
 #[test]
 fn ctrl_c_on_the_reader_makes_the_writer_fail() {
-    let name = unique("int-reader");
-    let _cleanup = Name(Segment::posix(&name));
-    let mut writer = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
-    let feeder = feed_forever(writer.stdin());
-    let mut reader = Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped());
-    let out = collect(reader.stdout());
-    out.wait_for(1 << 20);
-    reader.signal(libc::SIGINT);
-    let r = reader.wait();
+    let (mut p, feeder) = pipeline("int-reader", feed_forever, 1 << 20);
+    p.reader.signal(libc::SIGINT);
+    let r = p.reader.wait();
     assert_eq!(r.code(), Some(130), "{}", r.stderr);
-    let w = writer.wait();
+    let w = p.writer.wait();
     assert_eq!(w.code(), Some(1), "{}", w.stderr);
     assert!(w.stderr.contains("closed"), "{}", w.stderr);
     feeder.join().unwrap();
@@ -390,9 +345,8 @@ fn ctrl_c_on_the_reader_makes_the_writer_fail() {
 
 #[test]
 fn sigterm_on_a_writer_nobody_read_removes_the_name() {
-    let name = unique("term-unread");
-    let _cleanup = Name(Segment::posix(&name));
-    let mut writer = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
+    let (name, _, _cleanup) = posix_ring("term-unread");
+    let mut writer = Proc::write(&[&name]);
     let mut stdin = writer.stdin();
     stdin.write_all(b"nobody will read this").unwrap();
     wait_for_writer(&Segment::posix(&name), writer.pid());
@@ -408,17 +362,13 @@ fn sigterm_on_a_writer_nobody_read_removes_the_name() {
 
 #[test]
 fn ctrl_c_while_writer_waits_for_the_drain_removes_an_unread_ring() {
-    let name = unique("int-drain");
-    let _cleanup = Name(Segment::posix(&name));
-    let mut writer = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
+    let (name, _, _cleanup) = posix_ring("int-drain");
+    let mut writer = Proc::write(&[&name]);
     feed(writer.stdin(), b"all of the input".to_vec())
         .join()
         .unwrap();
-    wait_until("the writer to close the ring", || {
-        shmpipe::inspect(&Segment::posix(&name))
-            .ok()
-            .and_then(|f| f.header)
-            .is_some_and(|h| h.writer.state == shmpipe::RoleState::Closed)
+    wait_for_header(&Segment::posix(&name), "a closed writer", |h| {
+        h.writer.state == shmpipe::RoleState::Closed
     });
     assert!(writer.running(), "write waits for a reader at end of input");
     writer.signal(libc::SIGINT);
@@ -441,11 +391,10 @@ fn ctrl_c_on_a_reader_waiting_for_its_ring_exits_130() {
 
 #[test]
 fn read_exits_quietly_when_its_stdout_is_closed() {
-    let name = unique("head");
-    let _cleanup = Name(Segment::posix(&name));
-    let mut writer = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
+    let (name, _, _cleanup) = posix_ring("head");
+    let mut writer = Proc::write(&[&name]);
     let feeder = feed_forever(writer.stdin());
-    let mut reader = Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped());
+    let mut reader = Proc::read(&[&name]);
     let mut out = reader.stdout();
     let mut first = [0u8; 10];
     out.read_exact(&mut first).unwrap();
@@ -476,9 +425,8 @@ fn read_gives_up_after_its_timeout() {
 
 #[test]
 fn a_second_writer_is_refused_naming_the_first() {
-    let name = unique("second");
-    let _cleanup = Name(Segment::posix(&name));
-    let mut first = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
+    let (name, _, _cleanup) = posix_ring("second");
+    let mut first = Proc::write(&[&name]);
     let stdin = first.stdin();
     wait_for_writer(&Segment::posix(&name), first.pid());
     let (second, _) = run(&["write", &name]);
@@ -495,10 +443,8 @@ fn a_second_writer_is_refused_naming_the_first() {
 
 #[test]
 fn a_stale_ring_is_replaced_with_a_notice() {
-    let name = unique("stale");
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
-    let mut old = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
+    let (name, segment, _cleanup) = posix_ring("stale");
+    let mut old = Proc::write(&[&name]);
     let mut stdin = old.stdin();
     stdin.write_all(b"stale data").unwrap();
     wait_for_writer(&segment, old.pid());
@@ -506,19 +452,13 @@ fn a_stale_ring_is_replaced_with_a_notice() {
     old.child.wait().unwrap();
     assert!(posix_path(&name).exists());
 
-    let mut writer = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
+    let mut writer = Proc::write(&[&name]);
     let feeder = feed(writer.stdin(), b"fresh data".to_vec());
     wait_for_writer(&segment, writer.pid());
     let (r, out) = run(&["read", &name]);
     let w = writer.wait();
     feeder.join().unwrap();
-    assert_eq!(
-        (r.code(), w.code()),
-        (Some(0), Some(0)),
-        "{} {}",
-        r.stderr,
-        w.stderr
-    );
+    assert_exit_0(&[&r, &w]);
     assert_eq!(out, "fresh data");
     assert_eq!(w.lines().len(), 1, "one notice: {}", w.stderr);
     assert!(
@@ -534,21 +474,12 @@ fn a_stale_ring_is_replaced_with_a_notice() {
 
 #[test]
 fn stat_describes_a_live_ring_as_text_and_json() {
-    let name = unique("stat");
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
-    let mut writer = Proc::spawn(
-        &["write", &name, "--capacity", "64K"],
-        Stdio::piped(),
-        Stdio::null(),
-    );
+    let (name, segment, _cleanup) = posix_ring("stat");
+    let mut writer = Proc::write(&[&name, "--capacity", "64K"]);
     let mut stdin = writer.stdin();
     stdin.write_all(&[7; 1000]).unwrap();
-    wait_until("1000 bytes in the ring", || {
-        shmpipe::inspect(&segment)
-            .ok()
-            .and_then(|f| f.header)
-            .is_some_and(|h| h.writer.position >= 1000)
+    wait_for_header(&segment, "1000 bytes in the ring", |h| {
+        h.writer.position >= 1000
     });
     let pid = writer.pid();
 
@@ -592,9 +523,7 @@ fn stat_describes_a_live_ring_as_text_and_json() {
 
 #[test]
 fn stat_works_on_a_ring_nobody_is_attached_to() {
-    let name = unique("stat-idle");
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
+    let (name, segment, _cleanup) = posix_ring("stat-idle");
     drop(RingOptions::new().capacity(4096).create(&segment).unwrap());
     let (end, text) = run(&["stat", &format!("/{name}")]);
     assert_eq!(end.code(), Some(0), "{}", end.stderr);
@@ -612,18 +541,9 @@ fn stat_works_on_a_ring_nobody_is_attached_to() {
     assert!(json.contains(r#""in_use":false,"stale":true"#), "{json}");
 }
 
-/// Overwrites `bytes` at `offset` of a file.
-fn poke(path: &Path, offset: u64, bytes: &[u8]) {
-    use std::os::unix::fs::FileExt;
-    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-    file.write_all_at(bytes, offset).unwrap();
-}
-
 #[test]
 fn a_corrupted_header_is_reported_by_stat_and_refused_by_read() {
-    let name = unique("corrupt");
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
+    let (name, segment, _cleanup) = posix_ring("corrupt");
     // The creator keeps it open: a live (if corrupted) ring, never replaced.
     let _creator = RingOptions::new().capacity(4096).create(&segment).unwrap();
     poke(&posix_path(&name), 16, &12345u64.to_ne_bytes()); // the capacity
@@ -692,16 +612,15 @@ fn rm_removes_rings_of_every_backend() {
     let sysv = Segment::sysv_key(key);
     let _c3 = Name(sysv.clone());
     drop(RingOptions::new().capacity(4096).create(&sysv).unwrap());
-    assert!(sysv_key_exists(key));
+    assert!(sysv_id(key).is_some());
     let (end, _) = run(&["rm", &key.to_string(), "--backend", "sysv"]);
     assert_eq!(end.code(), Some(0), "{}", end.stderr);
-    assert!(!sysv_key_exists(key));
+    assert!(sysv_id(key).is_none());
 }
 
 #[test]
 fn rm_refuses_a_foreign_segment_unless_forced() {
-    let name = unique("foreign");
-    let _cleanup = Name(Segment::posix(&name));
+    let (name, _, _cleanup) = posix_ring("foreign");
     std::fs::write(posix_path(&name), vec![b'x'; 8192]).unwrap();
     let (end, _) = run(&["rm", &name]);
     assert_eq!(end.code(), Some(1), "{}", end.stderr);

@@ -3,48 +3,25 @@
 //! and `ls --json`, and the layout version in `--version`.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Duration;
 
 use serde_json::Value;
 use shmpipe::Segment;
 
 mod support;
 
-use support::{collect, run, wait_until, Proc, BIN, DEADLINE};
+use support::{
+    collect, poke, posix_path, posix_ring, run, sysv_id, unique, unique_key, wait_for_header,
+    wait_for_writer, wait_until, Collected, Name, Proc,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// A name no other test (or test run) uses: `shmpipe-tools-PID-N-TAG`.
-fn unique(tag: &str) -> String {
-    static COUNTER: Mutex<u32> = Mutex::new(0);
-    let mut n = COUNTER.lock().unwrap_or_else(|e| e.into_inner());
-    *n += 1;
-    format!("shmpipe-tools-{}-{}-{tag}", std::process::id(), *n)
-}
-
-/// A System V key no other test uses (a different top byte from the other test files).
-fn unique_key() -> i32 {
-    static COUNTER: Mutex<u32> = Mutex::new(0);
-    let mut n = COUNTER.lock().unwrap_or_else(|e| e.into_inner());
-    *n += 1;
-    (0x5d00_0000 | ((std::process::id() & 0xffff) << 8) | (*n & 0xff)) as i32
-}
-
-/// Removes a segment when dropped (test passed or not).
-struct Name(Segment);
-
-impl Drop for Name {
-    fn drop(&mut self) {
-        let _ = shmpipe::remove(&self.0);
-    }
-}
 
 /// Removes a file or directory tree when dropped.
 struct Scratch(PathBuf);
@@ -56,10 +33,6 @@ impl Drop for Scratch {
     }
 }
 
-fn posix_path(name: &str) -> PathBuf {
-    Path::new("/dev/shm").join(name)
-}
-
 /// A fresh directory under the temporary directory, removed when dropped.
 fn scratch_dir(tag: &str) -> Scratch {
     let dir = std::env::temp_dir().join(unique(tag));
@@ -67,24 +40,9 @@ fn scratch_dir(tag: &str) -> Scratch {
     Scratch(dir)
 }
 
-/// Waits until the ring's writer (the process `pid`) has attached.
-fn wait_for_writer(segment: &Segment, pid: u32) {
-    wait_until(&format!("a writer with pid {pid} on {segment}"), || {
-        shmpipe::inspect(segment)
-            .ok()
-            .and_then(|found| found.header)
-            .is_some_and(|h| h.writer.pid == Some(pid))
-    });
-}
-
 /// Waits until the ring's reader has attached.
 fn wait_for_reader(segment: &Segment) {
-    wait_until(&format!("a reader on {segment}"), || {
-        shmpipe::inspect(segment)
-            .ok()
-            .and_then(|found| found.header)
-            .is_some_and(|h| h.reader.pid.is_some())
-    });
+    wait_for_header(segment, "a reader", |h| h.reader.pid.is_some());
 }
 
 /// Deterministic bytes that are not all alike.
@@ -168,92 +126,14 @@ fn pty() -> (File, OwnedFd) {
     (master, unsafe { OwnedFd::from_raw_fd(slave) })
 }
 
-/// Everything written to a terminal, read by a thread until every slave end is closed.
-struct Screen {
-    bytes: Arc<Mutex<Vec<u8>>>,
-    thread: JoinHandle<()>,
-}
-
-impl Screen {
-    fn watch(mut master: File) -> Screen {
-        let bytes = Arc::new(Mutex::new(Vec::new()));
-        let sink = bytes.clone();
-        let thread = thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            // EIO once the last slave descriptor is closed (the child exited).
-            while let Ok(n @ 1..) = master.read(&mut buf) {
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Screen { bytes, thread }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.bytes.lock().unwrap()).into_owned()
-    }
-
-    /// Everything, once the child has exited.
-    fn finish(self) -> String {
-        self.thread.join().unwrap();
-        let bytes = Arc::try_unwrap(self.bytes).unwrap().into_inner().unwrap();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-/// A child killed and reaped when dropped (a failed assertion leaves no process behind).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl std::ops::Deref for Killed {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Killed {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-/// Starts `shmpipe ARGS` with its stderr on a new terminal; the screen shows what it wrote.
-fn spawn_on_terminal(args: &[&str], stdin: Stdio, stdout: Stdio) -> (Killed, Screen) {
+/// Starts `shmpipe ARGS` with its stderr on a new terminal; the screen (collected from the
+/// terminal's master end) shows what it wrote there.
+fn spawn_on_terminal(args: &[&str], stdin: Stdio, stdout: Stdio) -> (Proc, Collected) {
     let (master, slave) = pty();
-    let child = Command::new(BIN)
-        .args(args)
-        .stdin(stdin)
-        .stdout(stdout)
-        .stderr(Stdio::from(slave))
-        .spawn()
-        .expect("spawn shmpipe");
+    let proc = Proc::spawn_with_stderr(args, stdin, stdout, Stdio::from(slave));
     // Our copy of the slave end went into the Command, which is dropped: the child holds
-    // the only one, so the screen ends when the child exits.
-    (Killed(child), Screen::watch(master))
-}
-
-/// Waits for a child with a deadline; kills it if it overstays.
-fn wait_child(child: &mut Child) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!(
-                "shmpipe (pid {}) did not exit within {DEADLINE:?}",
-                child.id()
-            );
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
+    // the only one, so the screen ends (EIO) when the child exits.
+    (proc, collect(master))
 }
 
 /// A file of `data` in a scratch directory, to give a process as its stdin.
@@ -421,32 +301,17 @@ impl Drop for ForeignSysv {
 #[test]
 fn ls_lists_live_and_stale_rings_and_marks_the_rest_only_with_all() {
     // A live POSIX ring: its writer waits with 1000 bytes in it.
-    let live = unique("live");
-    let live_segment = Segment::posix(&live);
-    let _live_cleanup = Name(live_segment.clone());
-    let mut writer = Proc::spawn(
-        &["write", &live, "--capacity", "64K"],
-        Stdio::piped(),
-        Stdio::null(),
-    );
+    let (live, live_segment, _live_cleanup) = posix_ring("live");
+    let mut writer = Proc::write(&[&live, "--capacity", "64K"]);
     let mut stdin = writer.stdin();
     stdin.write_all(&[1; 1000]).unwrap();
-    wait_until("1000 bytes in the live ring", || {
-        shmpipe::inspect(&live_segment)
-            .ok()
-            .and_then(|f| f.header)
-            .is_some_and(|h| h.writer.position >= 1000)
+    wait_for_header(&live_segment, "1000 bytes in the ring", |h| {
+        h.writer.position >= 1000
     });
 
     // A stale one: its writer (and creator) killed outright.
-    let dead = unique("dead");
-    let dead_segment = Segment::posix(&dead);
-    let _dead_cleanup = Name(dead_segment.clone());
-    let mut victim = Proc::spawn(
-        &["write", &dead, "--capacity", "16K"],
-        Stdio::piped(),
-        Stdio::null(),
-    );
+    let (dead, dead_segment, _dead_cleanup) = posix_ring("dead");
+    let mut victim = Proc::write(&[&dead, "--capacity", "16K"]);
     let _victim_stdin = victim.stdin();
     let victim_pid = victim.pid();
     wait_for_writer(&dead_segment, victim_pid);
@@ -457,20 +322,14 @@ fn ls_lists_live_and_stale_rings_and_marks_the_rest_only_with_all() {
     let key = unique_key();
     let key_name = format!("{:#010x}", key as u32);
     let _key_cleanup = Name(Segment::sysv_key(key));
-    let mut sysv_writer = Proc::spawn(
-        &["write", &key_name, "--backend", "sysv", "--capacity", "16K"],
-        Stdio::piped(),
-        Stdio::null(),
-    );
+    let mut sysv_writer = Proc::write(&[&key_name, "--backend", "sysv", "--capacity", "16K"]);
     let _sysv_stdin = sysv_writer.stdin();
     wait_for_writer(&Segment::sysv_key(key), sysv_writer.pid());
 
     // Objects of other programs: a POSIX object, a blank one, a System V segment.
-    let foreign = unique("foreign");
-    let _foreign_cleanup = Name(Segment::posix(&foreign));
+    let (foreign, _, _foreign_cleanup) = posix_ring("foreign");
     std::fs::write(posix_path(&foreign), vec![b'x'; 8192]).unwrap();
-    let blank = unique("blank");
-    let _blank_cleanup = Name(Segment::posix(&blank));
+    let (blank, _, _blank_cleanup) = posix_ring("blank");
     std::fs::write(posix_path(&blank), vec![0; 8192]).unwrap();
     let foreign_key = unique_key();
     let _foreign_sysv = ForeignSysv::create(foreign_key, 0xab);
@@ -536,16 +395,10 @@ fn ls_lists_live_and_stale_rings_and_marks_the_rest_only_with_all() {
     ] {
         assert!(header.contains(column), "{column} missing from {header:?}");
     }
-    let line_of = |name: &str| {
-        out.lines()
-            .find(|l| l.split_whitespace().next() == Some(name))
-            .unwrap_or_else(|| panic!("{name} missing from:\n{out}"))
-            .to_owned()
-    };
-    let line = line_of(&live);
+    let line = line_of_in(&out, &live);
     assert!(line.contains("64.0 KiB") && line.contains(&format!("alive {}", writer.pid())));
     assert!(line.ends_with("live"), "{line}");
-    let line = line_of(&dead);
+    let line = line_of_in(&out, &dead);
     assert!(
         line.contains(&format!("dead {victim_pid}")) && line.ends_with("stale"),
         "{line}"
@@ -587,11 +440,7 @@ fn ls_lists_file_rings_in_a_directory_and_named_operands() {
     let dir = scratch_dir("ls-dir");
     let ring_path = dir.0.join("x.ring");
     let ring = ring_path.display().to_string();
-    let mut writer = Proc::spawn(
-        &["write", &ring, "--capacity", "4K"],
-        Stdio::piped(),
-        Stdio::null(),
-    );
+    let mut writer = Proc::write(&[&ring, "--capacity", "4K"]);
     let stdin = writer.stdin();
     wait_for_writer(&Segment::file(&ring_path), writer.pid());
     let other = dir.0.join("notes.txt");
@@ -675,8 +524,7 @@ fn stat_json_reports_every_failure_as_json() {
         None,
     );
     // A segment that is not a ring is described by `stat`, but cannot be watched.
-    let foreign = unique("foreign");
-    let _cleanup = Name(Segment::posix(&foreign));
+    let (foreign, _, _cleanup) = posix_ring("foreign");
     std::fs::write(posix_path(&foreign), vec![b'x'; 8192]).unwrap();
     let (end, out) = run(&["stat", "--json", &foreign]);
     assert_eq!(end.code(), Some(0), "{}", end.stderr);
@@ -693,8 +541,7 @@ fn progress_is_off_on_a_pipe_unless_asked_and_never_touches_stdout() {
     let dir = scratch_dir("pipe");
     let input = input_file(&dir, &data);
     for (flags, shown) in [(&[][..], false), (&["--progress"][..], true)] {
-        let name = unique("pipe");
-        let _cleanup = Name(Segment::posix(&name));
+        let (name, _, _cleanup) = posix_ring("pipe");
         let mut write_args = vec!["write", &name, "--capacity", "64K"];
         write_args.extend(flags);
         let mut writer = Proc::spawn(
@@ -764,27 +611,25 @@ fn progress_is_on_by_default_on_a_terminal_with_eta_for_a_file() {
     let data = pattern(2 << 20);
     let dir = scratch_dir("tty");
     let input = input_file(&dir, &data);
-    let name = unique("tty");
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
+    let (name, segment, _cleanup) = posix_ring("tty");
     let (mut writer, screen) = spawn_on_terminal(
         &["write", &name, "--capacity", "64K"],
         Stdio::from(File::open(&input).unwrap()),
         Stdio::null(),
     );
-    wait_for_writer(&segment, writer.id());
+    wait_for_writer(&segment, writer.pid());
     // The ring is full and no reader has come: the line is redrawn while the writer waits.
     wait_until("a progress line with an ETA on the terminal", || {
-        let text = screen.text();
+        let text = screen.text_so_far();
         text.contains("ring 100%") && text.contains("ETA")
     });
     let (mut reader, reader_screen) =
         spawn_on_terminal(&["read", &name], Stdio::null(), Stdio::piped());
-    let out = collect(reader.stdout.take().unwrap());
-    assert!(wait_child(&mut reader).success());
-    assert!(wait_child(&mut writer).success());
+    let out = collect(reader.stdout());
+    assert!(reader.wait().status.success());
+    assert!(writer.wait().status.success());
     assert!(out.finish() == data);
-    let shown = screen.finish();
+    let shown = screen.text();
     let first = shown.split('\r').nth(1).unwrap_or_default();
     // `64.0 KiB 3%  ...  ring 100%  0:00  ETA ...`: bytes, percentage, rate, fill, elapsed.
     assert!(first.contains("KiB") && first.contains('%'), "{shown:?}");
@@ -792,7 +637,7 @@ fn progress_is_on_by_default_on_a_terminal_with_eta_for_a_file() {
         shown.contains(&format!("shmpipe: wrote {} bytes (2.00 MiB)", data.len())),
         "{shown:?}"
     );
-    let shown = reader_screen.finish();
+    let shown = reader_screen.text();
     assert!(
         shown.contains(&format!("shmpipe: read {} bytes (2.00 MiB)", data.len())),
         "{shown:?}"
@@ -801,18 +646,16 @@ fn progress_is_on_by_default_on_a_terminal_with_eta_for_a_file() {
 
 #[test]
 fn no_progress_keeps_a_terminal_quiet() {
-    let name = unique("quiet");
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
+    let (name, segment, _cleanup) = posix_ring("quiet");
     let (mut writer, screen) = spawn_on_terminal(
         &["write", &name, "--capacity", "16K", "--no-progress"],
         Stdio::piped(),
         Stdio::null(),
     );
-    let mut stdin = writer.stdin.take().unwrap();
+    let mut stdin = writer.stdin();
     // Less than the ring holds: the writer is not blocked, just waiting for more input.
     stdin.write_all(&[5; 10_000]).unwrap();
-    wait_for_writer(&segment, writer.id());
+    wait_for_writer(&segment, writer.pid());
     // Several redraw intervals pass.
     thread::sleep(Duration::from_millis(800));
     let (mut reader, reader_screen) = spawn_on_terminal(
@@ -820,13 +663,13 @@ fn no_progress_keeps_a_terminal_quiet() {
         Stdio::null(),
         Stdio::piped(),
     );
-    let out = collect(reader.stdout.take().unwrap());
+    let out = collect(reader.stdout());
     drop(stdin);
-    assert!(wait_child(&mut reader).success());
-    assert!(wait_child(&mut writer).success());
+    assert!(reader.wait().status.success());
+    assert!(writer.wait().status.success());
     assert_eq!(out.finish().len(), 10_000);
-    assert_eq!(screen.finish(), "");
-    assert_eq!(reader_screen.finish(), "", "the last of the two flags wins");
+    assert_eq!(screen.text(), "");
+    assert_eq!(reader_screen.text(), "", "the last of the two flags wins");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -834,14 +677,8 @@ fn no_progress_keeps_a_terminal_quiet() {
 
 #[test]
 fn stat_watch_follows_a_stream_to_its_end() {
-    let name = unique("watch");
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
-    let mut writer = Proc::spawn(
-        &["write", &name, "--capacity", "64K"],
-        Stdio::piped(),
-        Stdio::null(),
-    );
+    let (name, segment, _cleanup) = posix_ring("watch");
+    let mut writer = Proc::write(&[&name, "--capacity", "64K"]);
     let stdin = writer.stdin();
     wait_for_writer(&segment, writer.pid());
     let mut watch = Proc::spawn(
@@ -851,7 +688,7 @@ fn stat_watch_follows_a_stream_to_its_end() {
     );
     let lines = collect(watch.stdout());
     lines.wait_for(1);
-    let mut reader = Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped());
+    let mut reader = Proc::read(&[&name]);
     let out = collect(reader.stdout());
     // Once both sides have attached the name goes; the watch keeps its mapping.
     wait_until("the reader to attach and the name to go", || {
@@ -902,14 +739,8 @@ fn stat_watch_follows_a_stream_to_its_end() {
 
 #[test]
 fn stat_watch_in_text_stops_at_ctrl_c() {
-    let name = unique("watch-int");
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
-    let mut writer = Proc::spawn(
-        &["write", &name, "--capacity", "16K"],
-        Stdio::piped(),
-        Stdio::null(),
-    );
+    let (name, segment, _cleanup) = posix_ring("watch-int");
+    let mut writer = Proc::write(&[&name, "--capacity", "16K"]);
     let _stdin = writer.stdin();
     wait_for_writer(&segment, writer.pid());
     let mut watch = Proc::spawn(
@@ -951,17 +782,11 @@ fn watch_lines(out: &support::Collected) -> usize {
 
 #[test]
 fn keep_name_keeps_a_ring_listed_while_it_is_read_then_removes_it() {
-    let name = unique("keep");
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
-    let mut writer = Proc::spawn(
-        &["write", &name, "--capacity", "16K", "--keep-name"],
-        Stdio::piped(),
-        Stdio::null(),
-    );
+    let (name, segment, _cleanup) = posix_ring("keep");
+    let mut writer = Proc::write(&[&name, "--capacity", "16K", "--keep-name"]);
     let mut stdin = writer.stdin();
     wait_for_writer(&segment, writer.pid());
-    let mut reader = Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped());
+    let mut reader = Proc::read(&[&name]);
     let out = collect(reader.stdout());
     wait_for_reader(&segment);
     stdin.write_all(b"kept").unwrap();
@@ -985,23 +810,14 @@ fn keep_name_keeps_a_ring_listed_while_it_is_read_then_removes_it() {
 
 #[test]
 fn ls_marks_a_corrupted_ring_and_watch_refuses_it() {
-    let name = unique("corrupt");
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
+    let (name, segment, _cleanup) = posix_ring("corrupt");
     // The creator (this test) keeps it open: in use, not stale.
     let _creator = shmpipe::RingOptions::new()
         .capacity(4096)
         .create(&segment)
         .unwrap();
-    {
-        use std::os::unix::fs::FileExt;
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(posix_path(&name))
-            .unwrap();
-        // The capacity (offset 16 of the header, docs/LAYOUT.md): not a power of two.
-        file.write_all_at(&12345u64.to_ne_bytes(), 16).unwrap();
-    }
+    // The capacity (offset 16 of the header, docs/LAYOUT.md): not a power of two.
+    poke(&posix_path(&name), 16, &12345u64.to_ne_bytes());
     let (end, out) = run(&["ls", "--json", &name]);
     assert_eq!(end.code(), Some(0), "{}", end.stderr);
     let list = json(&out);
@@ -1024,14 +840,8 @@ fn ls_marks_a_corrupted_ring_and_watch_refuses_it() {
 
 #[test]
 fn stat_watch_ends_when_the_writer_dies() {
-    let name = unique("watch-dies");
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
-    let mut writer = Proc::spawn(
-        &["write", &name, "--capacity", "16K"],
-        Stdio::piped(),
-        Stdio::null(),
-    );
+    let (name, segment, _cleanup) = posix_ring("watch-dies");
+    let mut writer = Proc::write(&[&name, "--capacity", "16K"]);
     let _stdin = writer.stdin();
     let pid = writer.pid();
     wait_for_writer(&segment, pid);
@@ -1058,33 +868,16 @@ fn stat_watch_ends_when_the_writer_dies() {
     );
 }
 
-/// The System V id of the segment with this key, from `/proc/sysvipc/shm`.
-fn sysv_id(key: i32) -> Option<i32> {
-    let table = std::fs::read_to_string("/proc/sysvipc/shm").unwrap();
-    table.lines().skip(1).find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        (fields.first()?.parse::<i64>().ok()? as i32 == key).then(|| fields.get(1)?.parse().ok())?
-    })
-}
-
 #[test]
 fn ls_all_shows_a_sysv_ring_whose_key_went_as_nameless() {
     let key = unique_key();
     let key_name = format!("{key:#010x}");
     let _cleanup = Name(Segment::sysv_key(key));
-    let mut writer = Proc::spawn(
-        &["write", &key_name, "--backend", "sysv", "--capacity", "16K"],
-        Stdio::piped(),
-        Stdio::null(),
-    );
+    let mut writer = Proc::write(&[&key_name, "--backend", "sysv", "--capacity", "16K"]);
     let mut stdin = writer.stdin();
     wait_for_writer(&Segment::sysv_key(key), writer.pid());
     let shmid = sysv_id(key).expect("the ring is listed by the kernel");
-    let mut reader = Proc::spawn(
-        &["read", &key_name, "--backend", "sysv"],
-        Stdio::null(),
-        Stdio::piped(),
-    );
+    let mut reader = Proc::read(&[&key_name, "--backend", "sysv"]);
     let out = collect(reader.stdout());
     // Both sides attached: the key is removed, the segment stays while they are attached.
     wait_until("the key to go", || sysv_id(key).is_none());
@@ -1122,8 +915,7 @@ fn ls_all_shows_a_sysv_ring_whose_key_went_as_nameless() {
 fn ls_marks_a_ring_whose_creator_died_initialising_it_as_stale() {
     // The magic and version and nothing else: what a creator that died after its first write
     // leaves (docs/LAYOUT.md: they are written before the reservation).
-    let name = unique("half");
-    let _cleanup = Name(Segment::posix(&name));
+    let (name, _, _cleanup) = posix_ring("half");
     let mut header = b"SHMPIPE\0".to_vec();
     header.extend_from_slice(&shmpipe::LAYOUT_VERSION.to_ne_bytes());
     header.resize(8192, 0);

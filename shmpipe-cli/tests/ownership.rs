@@ -15,7 +15,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use shmpipe::{RingOptions, Segment};
-use support::{collect, feed, posix_path, run, unique, wait_until, Name, Proc, BIN};
+use support::{
+    assert_exit_0, assert_streamed, collect, feed, posix_path, posix_ring, run, sysv_id,
+    sysv_segments, unique, wait_for_header, wait_for_writer, wait_until, Name, Proc, BIN,
+};
 
 /// `seq 1 N` as bytes.
 fn seq(n: u32) -> Vec<u8> {
@@ -82,12 +85,7 @@ fn child_of(parent: u32) -> u32 {
 
 /// Waits until `segment` has a live writer.
 fn wait_for_live_writer(segment: &Segment) {
-    wait_until(&format!("a live writer on {segment}"), || {
-        shmpipe::inspect(segment)
-            .ok()
-            .and_then(|found| found.header)
-            .is_some_and(|h| h.writer.alive)
-    });
+    wait_for_header(segment, "a live writer", |h| h.writer.alive);
 }
 
 fn signal(pid: u32, sig: libc::c_int) {
@@ -100,9 +98,7 @@ fn a_writer_in_another_pid_namespace_streams_to_a_host_reader() {
     if !namespaces() {
         return;
     }
-    let name = unique("ns-writer");
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
+    let (name, segment, _cleanup) = posix_ring("ns-writer");
     let data = seq(200_000);
     let mut writer = in_namespace(&["write", &name], true, Stdio::piped(), Stdio::null());
     let feeder = feed(writer.stdin(), data.clone());
@@ -116,25 +112,15 @@ fn a_writer_in_another_pid_namespace_streams_to_a_host_reader() {
         text.contains("writer        attached, pid 1 in another PID namespace (alive)"),
         "{text}"
     );
-    let mut second = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
+    let mut second = Proc::write(&[&name]);
     drop(second.stdin());
     let refused = second.wait();
     assert_eq!(refused.code(), Some(1), "{}", refused.stderr);
     assert!(refused.stderr.contains("in use"), "{}", refused.stderr);
 
-    let mut reader = Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped());
+    let mut reader = Proc::read(&[&name]);
     let out = collect(reader.stdout());
-    let r = reader.wait();
-    let w = writer.wait();
-    feeder.join().unwrap();
-    assert_eq!(
-        (r.code(), w.code()),
-        (Some(0), Some(0)),
-        "{} / {}",
-        r.stderr,
-        w.stderr
-    );
-    assert!(out.finish() == data, "the stream arrived changed");
+    assert_streamed(&mut writer, &mut reader, feeder, out, &data);
 }
 
 #[test]
@@ -142,24 +128,13 @@ fn a_reader_in_another_pid_namespace_reads_from_a_host_writer() {
     if !namespaces() {
         return;
     }
-    let name = unique("ns-reader");
-    let _cleanup = Name(Segment::posix(&name));
+    let (name, _, _cleanup) = posix_ring("ns-reader");
     let data = seq(200_000);
     let mut reader = in_namespace(&["read", &name], true, Stdio::null(), Stdio::piped());
     let out = collect(reader.stdout());
-    let mut writer = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
+    let mut writer = Proc::write(&[&name]);
     let feeder = feed(writer.stdin(), data.clone());
-    let w = writer.wait();
-    let r = reader.wait();
-    feeder.join().unwrap();
-    assert_eq!(
-        (r.code(), w.code()),
-        (Some(0), Some(0)),
-        "{} / {}",
-        r.stderr,
-        w.stderr
-    );
-    assert!(out.finish() == data, "the stream arrived changed");
+    assert_streamed(&mut writer, &mut reader, feeder, out, &data);
 }
 
 /// `kill -9` of a writer in a PID namespace without its own /proc: the host reader delivers
@@ -169,15 +144,13 @@ fn kill_9_of_a_namespaced_writer_is_seen_by_the_host_reader() {
     if !namespaces() {
         return;
     }
-    let name = unique("ns-kill-w");
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
+    let (name, segment, _cleanup) = posix_ring("ns-kill-w");
     let mut writer = in_namespace(&["write", &name], false, Stdio::piped(), Stdio::null());
     let mut stdin = writer.stdin();
     stdin.write_all(b"committed before the kill\n").unwrap();
     wait_for_live_writer(&segment);
     let host_pid = child_of(writer.pid());
-    let mut reader = Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped());
+    let mut reader = Proc::read(&[&name]);
     let out = collect(reader.stdout());
     out.wait_for(26);
     signal(host_pid, libc::SIGKILL);
@@ -200,14 +173,8 @@ fn kill_9_of_a_namespaced_reader_fails_the_host_writer() {
     if !namespaces() {
         return;
     }
-    let name = unique("ns-kill-r");
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
-    let mut writer = Proc::spawn(
-        &["write", &name, "--capacity", "64K"],
-        Stdio::piped(),
-        Stdio::null(),
-    );
+    let (name, segment, _cleanup) = posix_ring("ns-kill-r");
+    let mut writer = Proc::write(&[&name, "--capacity", "64K"]);
     let feeder = feed_slowly(writer.stdin(), seq(2_000_000));
     wait_for_live_writer(&segment);
     let mut reader = in_namespace(&["read", &name], false, Stdio::null(), Stdio::piped());
@@ -232,18 +199,12 @@ fn a_stopped_peer_is_not_dead() {
 }
 
 fn stopped(writer_side: bool) {
-    let name = unique(if writer_side { "stop-w" } else { "stop-r" });
-    let segment = Segment::posix(&name);
-    let _cleanup = Name(segment.clone());
+    let (name, segment, _cleanup) = posix_ring(if writer_side { "stop-w" } else { "stop-r" });
     let data = seq(60_000);
-    let mut writer = Proc::spawn(
-        &["write", &name, "--capacity", "64K"],
-        Stdio::piped(),
-        Stdio::null(),
-    );
+    let mut writer = Proc::write(&[&name, "--capacity", "64K"]);
     let feeder = feed_slowly(writer.stdin(), data.clone());
     wait_for_live_writer(&segment);
-    let mut reader = Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped());
+    let mut reader = Proc::read(&[&name]);
     let out = collect(reader.stdout());
     out.wait_for(1);
     let stopped = if writer_side {
@@ -258,16 +219,7 @@ fn stopped(writer_side: bool) {
         "a side gave up on a stopped peer"
     );
     signal(stopped, libc::SIGCONT);
-    let (w, r) = (writer.wait(), reader.wait());
-    feeder.join().unwrap();
-    assert_eq!(
-        (w.code(), r.code()),
-        (Some(0), Some(0)),
-        "{} / {}",
-        w.stderr,
-        r.stderr
-    );
-    assert!(out.finish() == data, "the stream arrived changed");
+    assert_streamed(&mut writer, &mut reader, feeder, out, &data);
 }
 
 /// What `write` must never destroy: each is refused at once, with a line naming what is there,
@@ -350,7 +302,7 @@ fn write_never_clobbers_what_is_not_a_stale_ring() {
         "the dangling link went"
     );
     if let Some(key) = ipc {
-        assert!(sysv_id(&key).is_some(), "the ipcmk segment is gone");
+        assert!(sysv_id_of(&key).is_some(), "the ipcmk segment is gone");
     } else {
         eprintln!("skipped the System V case: ipcmk failed");
     }
@@ -386,8 +338,8 @@ struct IpcRm(String);
 
 impl Drop for IpcRm {
     fn drop(&mut self) {
-        if let Some(id) = sysv_id(&self.0) {
-            let _ = Command::new("ipcrm").args(["-m", &id]).status();
+        if let Some(id) = sysv_id_of(&self.0) {
+            let _ = Command::new("ipcrm").args(["-m", &id.to_string()]).status();
         }
     }
 }
@@ -396,23 +348,14 @@ impl Drop for IpcRm {
 fn ipcmk() -> Option<String> {
     let out = Command::new("ipcmk").args(["-M", "4096"]).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let id = text.split_whitespace().last()?.to_owned();
-    let table = std::fs::read_to_string("/proc/sysvipc/shm").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let key = f.first()?.parse::<i64>().ok()?;
-        (f.get(1) == Some(&id.as_str())).then(|| format!("{:#x}", key as u32))
-    })
+    let id: i32 = text.split_whitespace().last()?.parse().ok()?;
+    let (key, _) = sysv_segments().into_iter().find(|&(_, i)| i == id)?;
+    Some(format!("{:#x}", key as u32))
 }
 
-/// The id of the System V segment with this key, if it exists.
-fn sysv_id(key: &str) -> Option<String> {
-    let key = i64::from_str_radix(key.trim_start_matches("0x"), 16).ok()? as i32;
-    let table = std::fs::read_to_string("/proc/sysvipc/shm").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        (f.first()?.parse::<i32>().ok()? == key).then(|| f[1].to_owned())
-    })
+/// The id of the System V segment with this key (`0x...`), if it exists.
+fn sysv_id_of(key: &str) -> Option<i32> {
+    sysv_id(i64::from_str_radix(key.trim_start_matches("0x"), 16).ok()? as i32)
 }
 
 /// A stale ring under `name`: created, its writer aborted (as a crash leaves it), nobody has it
@@ -432,21 +375,17 @@ fn make_stale(name: &str) {
 #[test]
 fn racing_writers_replace_a_stale_ring_exactly_once() {
     for trial in 0..50 {
-        let name = unique("race");
-        let _cleanup = Name(Segment::posix(&name));
+        let (name, _, _cleanup) = posix_ring("race");
         make_stale(&name);
-        let mut a = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
-        let mut b = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
+        let mut a = Proc::write(&[&name]);
+        let mut b = Proc::write(&[&name]);
         let fa = feed(a.stdin(), b"from a".to_vec());
         let fb = feed(b.stdin(), b"from b".to_vec());
         // Whoever won waits for a reader: read its stream (once it is there: a reader that
         // came first would open the stale ring itself, and keep it from being replaced).
         let pids = [Some(a.pid()), Some(b.pid())];
-        wait_until("the winner's ring", || {
-            shmpipe::inspect(&Segment::posix(&name))
-                .ok()
-                .and_then(|found| found.header)
-                .is_some_and(|h| pids.contains(&h.writer.pid))
+        wait_for_header(&Segment::posix(&name), "the winner's ring", |h| {
+            pids.contains(&h.writer.pid)
         });
         let (r, out) = run(&["read", &name, "--timeout", "20"]);
         // On a loaded machine the slower writer may try only after the winner's stream was
@@ -519,8 +458,7 @@ fn racing_writers_replace_a_stale_ring_exactly_once() {
 /// the reader says so at once and a writer replaces it.
 #[test]
 fn a_slow_creation_is_never_taken_for_stale() {
-    let name = unique("slow");
-    let _cleanup = Name(Segment::posix(&name));
+    let (name, _, _cleanup) = posix_ring("slow");
     let path = posix_path(&name);
     // What a slow creator looks like: created exclusively, presence lock taken, sized, the
     // magic and version written, the init word still 0.
@@ -535,7 +473,7 @@ fn a_slow_creation_is_never_taken_for_stale() {
     file.write_all_at(b"SHMPIPE\0", 0).unwrap();
     file.write_all_at(&2u32.to_ne_bytes(), 8).unwrap();
 
-    let mut w = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
+    let mut w = Proc::write(&[&name]);
     drop(w.stdin());
     let start = Instant::now();
     let refused = w.wait();
@@ -556,28 +494,15 @@ fn a_slow_creation_is_never_taken_for_stale() {
     let (r, _) = run(&["read", &name, "--timeout", "5"]);
     assert_eq!(r.code(), Some(1), "{}", r.stderr);
     assert!(r.stderr.contains("creator is gone"), "{}", r.stderr);
-    let mut w = Proc::spawn(&["write", &name], Stdio::piped(), Stdio::null());
+    let mut w = Proc::write(&[&name]);
     let f = feed(w.stdin(), b"fresh".to_vec());
-    // The reader starts once the writer has replaced the abandoned segment: started earlier
-    // it may find the abandoned one and (rightly) say so, leaving the writer without a reader.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !shmpipe::inspect(&Segment::posix(&name)).is_ok_and(|found| found.is_valid()) {
-        assert!(
-            Instant::now() < deadline,
-            "the writer did not replace the segment"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    // Read once the new ring is there: a reader that came first would find the abandoned
+    // segment and give up at once, leaving the writer waiting for a reader.
+    wait_for_writer(&Segment::posix(&name), w.pid());
     let (r, out) = run(&["read", &name, "--timeout", "20"]);
     let w = w.wait();
     f.join().unwrap();
-    assert_eq!(
-        (w.code(), r.code()),
-        (Some(0), Some(0)),
-        "{} / {}",
-        w.stderr,
-        r.stderr
-    );
+    assert_exit_0(&[&w, &r]);
     assert!(w.stderr.contains("replaced a stale ring"), "{}", w.stderr);
     assert_eq!(out, "fresh");
 }
@@ -656,9 +581,7 @@ fn crash_campaign_with_namespaced_peers() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let delay = Duration::from_millis(5 + seed % 200);
-        let name = unique("ns-crash");
-        let segment = Segment::posix(&name);
-        let _cleanup = Name(segment.clone());
+        let (name, _, _cleanup) = posix_ring("ns-crash");
         let kill_writer = round % 2 == 0;
         let (mut writer, mut reader) = if kill_writer {
             (
@@ -668,15 +591,11 @@ fn crash_campaign_with_namespaced_peers() {
                     Stdio::piped(),
                     Stdio::null(),
                 ),
-                Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped()),
+                Proc::read(&[&name]),
             )
         } else {
             (
-                Proc::spawn(
-                    &["write", &name, "--capacity", "64K"],
-                    Stdio::piped(),
-                    Stdio::null(),
-                ),
+                Proc::write(&[&name, "--capacity", "64K"]),
                 in_namespace(
                     &["read", &name],
                     round % 4 == 1,
@@ -735,16 +654,12 @@ fn crash_campaign_with_namespaced_peers() {
 fn a_file_ring_truncated_under_a_stream_never_looks_complete() {
     let path = format!("/dev/shm/{}", unique("truncated"));
     let _cleanup = Name(Segment::file(&path));
-    let mut writer = Proc::spawn(
-        &["write", &path, "--capacity", "1M"],
-        Stdio::piped(),
-        Stdio::null(),
-    );
+    let mut writer = Proc::write(&[&path, "--capacity", "1M"]);
     let feeder = feed_slowly(writer.stdin(), seq(2_000_000));
     // The hostile peer opens the file before the name goes (once both sides attach).
     wait_for_live_writer(&Segment::file(&path));
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-    let mut reader = Proc::spawn(&["read", &path], Stdio::null(), Stdio::piped());
+    let mut reader = Proc::read(&[&path]);
     let out = collect(reader.stdout());
     out.wait_for(100_000);
     file.set_len(4096 + (1 << 19)).unwrap();
@@ -785,8 +700,7 @@ fn peers_without_proc_stream_whole() {
         return;
     }
     for without_proc in ["write", "read"] {
-        let name = unique("noproc");
-        let _cleanup = Name(Segment::posix(&name));
+        let (name, _, _cleanup) = posix_ring("noproc");
         let data = seq(100_000);
         let bare = |args: &str, stdin: Stdio, stdout: Stdio| {
             let script = format!("umount -l /proc && exec \"{BIN}\" {args}");
@@ -804,15 +718,11 @@ fn peers_without_proc_stream_whole() {
                     Stdio::piped(),
                     Stdio::null(),
                 ),
-                Proc::spawn(&["read", &name], Stdio::null(), Stdio::piped()),
+                Proc::read(&[&name]),
             )
         } else {
             (
-                Proc::spawn(
-                    &["write", &name, "--capacity", "64K"],
-                    Stdio::piped(),
-                    Stdio::null(),
-                ),
+                Proc::write(&[&name, "--capacity", "64K"]),
                 bare(&format!("read {name}"), Stdio::null(), Stdio::piped()),
             )
         };

@@ -139,17 +139,17 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(8);
     // The sync loop first: its producers are forked before shmpipe's waiter thread exists.
+    measure("WaitSet", n, with_waitset);
+    measure("tokio", n, with_tokio);
+}
+
+/// Runs `consumer` over `n` producers, prints how long it took, and checks the count.
+fn measure(label: &str, n: usize, consumer: fn(usize) -> Result<u64, RecvError>) {
     let start = Instant::now();
-    let total = with_waitset(n).expect("WaitSet consumer");
+    let total = consumer(n).unwrap_or_else(|e| panic!("{label} consumer: {e}"));
     println!(
-        "WaitSet: {total} messages from {n} producer processes in {:?}",
-        start.elapsed()
-    );
-    assert_eq!(total, n as u64 * MESSAGES);
-    let start = Instant::now();
-    let total = with_tokio(n).expect("tokio consumer");
-    println!(
-        "tokio:   {total} messages from {n} producer processes in {:?}",
+        "{:<8} {total} messages from {n} producer processes in {:?}",
+        format!("{label}:"),
         start.elapsed()
     );
     assert_eq!(total, n as u64 * MESSAGES);

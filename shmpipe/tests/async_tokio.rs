@@ -5,12 +5,10 @@
 //! deadline.
 #![cfg(not(loom))]
 
-#[path = "support/peers.rs"]
-mod peers;
-use peers::{describe, parse, reap, unique};
+mod support;
+use support::peers::{self, reap, wait_ready};
+use support::segments::{describe, parse, unique, Cleanup};
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use shmpipe::tokio::{AsyncReader, AsyncWriter};
@@ -302,103 +300,75 @@ fn into_inner_after_a_cancelled_wait() {
 
 // --- across processes ------------------------------------------------------------------
 
-/// Starts this binary again as a peer (`peer_main`), with `extra` set in its environment.
-fn spawn(task: &[&str], extra: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "peer_main",
-        "--nocapture",
-        "--test-threads=1",
-        "-q",
-    ])
-    .env("SHMPIPE_ASYNC_PEER", task.join(" "))
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("spawn peer")
-}
-
-/// Reads the peer's stdout up to its "ready" line (the test harness prints its own first).
-fn wait_ready(child: &mut Child) {
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while line.trim() != "ready" {
-        line.clear();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "the peer ended before ready"
-        );
-    }
-}
-
-/// The peer side of the cross-process tests.
+/// The peer side of the cross-process tests (see `support/peers.rs`).
 #[test]
 fn peer_main() {
-    let Ok(task) = std::env::var("SHMPIPE_ASYNC_PEER") else {
-        return;
-    };
-    let words: Vec<&str> = task.split(' ').collect();
-    let open = |spec: &str| {
-        RingOptions::new()
-            .timeout(Some(DEADLINE))
-            .open(&parse(spec))
-            .unwrap()
-    };
-    match words[..] {
-        // Sync writer: `count` records, then close.
-        ["write", spec, count] => {
-            let mut w = open(spec).writer().unwrap();
-            for i in 0..count.parse::<u64>().unwrap() {
-                w.send(&record(i)).unwrap();
-            }
-        }
-        // Sync writer: `count` records, say so, then hang until killed.
-        ["write-then-hang", spec, count] => {
-            let mut w = open(spec).writer().unwrap();
-            for i in 0..count.parse::<u64>().unwrap() {
-                w.send(&record(i)).unwrap();
-            }
-            println!("ready");
-            std::io::stdout().flush().unwrap();
-            std::thread::sleep(DEADLINE);
-        }
-        // Sync reader: attach, say so, then hang without reading until killed.
-        ["read-then-hang", spec] => {
-            let _r = open(spec).reader().unwrap();
-            println!("ready");
-            std::io::stdout().flush().unwrap();
-            std::thread::sleep(DEADLINE);
-        }
-        // Async reader on a current-thread runtime: `count` records, then end-of-stream.
-        ["async-read", spec, count] => {
-            let reader = open(spec).reader().unwrap();
-            current_thread().block_on(async {
-                let mut reader = AsyncReader::new(reader);
-                let mut buf = [0u8; 256];
-                for i in 0..count.parse::<u64>().unwrap() {
-                    let n = timeout(DEADLINE, reader.recv(&mut buf))
-                        .await
-                        .expect("deadline")
-                        .unwrap()
-                        .unwrap();
-                    assert_eq!(&buf[..n], &record(i)[..], "record {i}");
-                }
-                assert_eq!(reader.recv(&mut buf).await.unwrap(), None);
-            });
-        }
-        _ => panic!("unknown peer task {task}"),
-    }
-    std::process::exit(0);
+    peers::dispatch(&[
+        ("write", write),
+        ("write-then-hang", write_then_hang),
+        ("read-then-hang", read_then_hang),
+        ("async-read", async_read),
+    ]);
 }
 
-struct Cleanup(Segment);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = shmpipe::remove(&self.0);
+/// Opens the ring a peer was given.
+fn open(spec: &str) -> Ring {
+    RingOptions::new()
+        .timeout(Some(DEADLINE))
+        .open(&parse(spec))
+        .unwrap()
+}
+
+/// A sync writer on the ring a peer was given, after sending records 0 to `count` - 1.
+fn write_records(args: &[&str]) -> shmpipe::Writer {
+    let [spec, count] = args.try_into().unwrap();
+    let mut w = open(spec).writer().unwrap();
+    for i in 0..count.parse::<u64>().unwrap() {
+        w.send(&record(i)).unwrap();
     }
+    w
+}
+
+/// Peer: a sync writer, `count` records, then close.
+fn write(args: &[&str]) {
+    drop(write_records(args));
+}
+
+/// Peer: a sync writer, `count` records, says so, then hangs until killed.
+fn write_then_hang(args: &[&str]) {
+    let _w = write_records(args);
+    peers::ready();
+    std::thread::sleep(DEADLINE);
+}
+
+/// Peer: a sync reader, attaches, says so, then hangs without reading until killed.
+fn read_then_hang(args: &[&str]) {
+    let [spec] = args.try_into().unwrap();
+    let _r = open(spec).reader().unwrap();
+    peers::ready();
+    std::thread::sleep(DEADLINE);
+}
+
+/// Peer: an async reader on a current-thread runtime, `count` records, then end-of-stream.
+fn async_read(args: &[&str]) {
+    let [spec, count] = args.try_into().unwrap();
+    let reader = open(spec).reader().unwrap();
+    current_thread().block_on(receive_records(reader, count.parse().unwrap()));
+}
+
+/// Receives records 0 to `count` - 1 in order, each within the deadline, then end-of-stream.
+async fn receive_records(reader: shmpipe::Reader, count: u64) {
+    let mut reader = AsyncReader::new(reader);
+    let mut buf = [0u8; 256];
+    for i in 0..count {
+        let n = timeout(DEADLINE, reader.recv(&mut buf))
+            .await
+            .expect("deadline")
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..n], &record(i)[..], "record {i}");
+    }
+    assert_eq!(reader.recv(&mut buf).await.unwrap(), None);
 }
 
 /// An async reader in this process, a sync writer in another, through a small POSIX ring.
@@ -409,20 +379,8 @@ fn async_reader_with_writer_process() {
     let ring = Ring::create(&segment, 2048).unwrap();
     let reader = ring.reader().unwrap();
     let count = 20_000u64;
-    let mut child = spawn(&["write", &describe(&segment), &count.to_string()], &[]);
-    multi_thread().block_on(async {
-        let mut reader = AsyncReader::new(reader);
-        let mut buf = [0u8; 256];
-        for i in 0..count {
-            let n = timeout(DEADLINE, reader.recv(&mut buf))
-                .await
-                .expect("deadline")
-                .unwrap()
-                .unwrap();
-            assert_eq!(&buf[..n], &record(i)[..], "record {i}");
-        }
-        assert_eq!(reader.recv(&mut buf).await.unwrap(), None);
-    });
+    let mut child = peers::spawn("write", &[&describe(&segment), &count.to_string()]);
+    multi_thread().block_on(receive_records(reader, count));
     assert!(reap(&mut child, DEADLINE).success());
 }
 
@@ -436,10 +394,10 @@ fn async_writer_to_async_reader_process_with_and_without_futex_waitv() {
         let ring = Ring::create(&segment, 1024).unwrap();
         let writer = ring.writer().unwrap();
         let count = 5_000u64;
-        let mut child = spawn(
-            &["async-read", &describe(&segment), &count.to_string()],
-            &[("SHMPIPE_NO_FUTEX_WAITV", fallback)],
-        );
+        let mut child = peers::command("async-read", &[&describe(&segment), &count.to_string()])
+            .env("SHMPIPE_NO_FUTEX_WAITV", fallback)
+            .spawn()
+            .expect("spawn peer");
         current_thread().block_on(async {
             let mut writer = AsyncWriter::new(writer);
             for i in 0..count {
@@ -461,7 +419,7 @@ fn parked_reader_sees_writer_process_die() {
     let _cleanup = Cleanup(segment.clone());
     let ring = Ring::create(&segment, 4096).unwrap();
     let reader = ring.reader().unwrap();
-    let mut child = spawn(&["write-then-hang", &describe(&segment), "5"], &[]);
+    let mut child = peers::spawn("write-then-hang", &[&describe(&segment), "5"]);
     wait_ready(&mut child);
     let pid = child.id();
     multi_thread().block_on(async {
@@ -493,7 +451,7 @@ fn parked_writer_sees_reader_process_die() {
     let _cleanup = Cleanup(segment.clone());
     let ring = Ring::create(&segment, 256).unwrap();
     let writer = ring.writer().unwrap();
-    let mut child = spawn(&["read-then-hang", &describe(&segment)], &[]);
+    let mut child = peers::spawn("read-then-hang", &[&describe(&segment)]);
     wait_ready(&mut child);
     let pid = child.id();
     current_thread().block_on(async {

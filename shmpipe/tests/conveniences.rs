@@ -6,20 +6,16 @@
 //! this test binary) that streams values, and one that is killed.
 #![cfg(not(loom))]
 
-#[path = "support/peers.rs"]
-mod peers;
-use peers::{describe, parse, reap, spawn_peer, unique};
+mod support;
+use support::peers::{self, reap, wait_ready};
+use support::segments::{describe, parse, unique};
 
-use std::io::{BufRead, BufReader};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use shmpipe::{RecvError, Ring, RingOptions, Segment, SendError};
 
 /// Every wait in these tests ends by this deadline.
 const DEADLINE: Duration = Duration::from_secs(30);
-/// The environment variable that makes this binary a peer.
-const PEER: &str = "SHMPIPE_CONVENIENCES_PEER";
 
 // ---------------------------------------------------------------------------------------------
 // Iteration
@@ -465,50 +461,43 @@ fn is_abandoned_when_the_peer_dies_and_not_while_it_is_vacant() {
 // ---------------------------------------------------------------------------------------------
 // Across processes
 
-/// The peer's side, run by `spawn_peer` in a copy of this binary.
+/// The peers of this binary (see `support::peers`).
 #[test]
 fn peer_main() {
-    let Ok(task) = std::env::var(PEER) else {
-        return;
-    };
-    let words: Vec<&str> = task.split(' ').collect();
-    let open = |spec: &str| {
-        RingOptions::new()
-            .timeout(Some(DEADLINE))
-            .open(&parse(spec))
-            .unwrap()
-    };
-    match words[..] {
-        // Send `count` values `[i, !i]`, then a message of the wrong size, then close.
-        ["values", spec, count] => {
-            let ring = open(spec);
-            let mut writer = ring.writer().unwrap();
-            let count: u64 = count.parse().unwrap();
-            for i in 0..count {
-                writer.send_value(&[i, !i]).unwrap();
-            }
-            writer.send(b"odd size").unwrap();
-        }
-        // Attach as the reader, say so, and wait to be killed.
-        ["read-and-hang", spec] => {
-            let ring = open(spec);
-            let _reader = ring.reader().unwrap();
-            println!("ready");
-            std::thread::sleep(DEADLINE);
-        }
-        _ => panic!("unknown peer task {task:?}"),
-    }
+    peers::dispatch(&[("values", values), ("read-and-hang", read_and_hang)]);
 }
 
-/// Waits until the peer prints `ready` on stdout (after the test harness's own lines).
-fn wait_ready(child: &mut Child) {
-    let out = child.stdout.take().unwrap();
-    for line in BufReader::new(out).lines() {
-        if line.unwrap().trim() == "ready" {
-            return;
-        }
+/// Opens the ring a peer was given.
+fn open(spec: &str) -> Ring {
+    RingOptions::new()
+        .timeout(Some(DEADLINE))
+        .open(&parse(spec))
+        .unwrap()
+}
+
+/// Sends `count` values `[i, !i]`, then a message of the wrong size, then closes.
+fn values(args: &[&str]) {
+    let [spec, count] = args else {
+        panic!("values SPEC COUNT");
+    };
+    let ring = open(spec);
+    let mut writer = ring.writer().unwrap();
+    let count: u64 = count.parse().unwrap();
+    for i in 0..count {
+        writer.send_value(&[i, !i]).unwrap();
     }
-    panic!("peer {} exited without getting ready", child.id());
+    writer.send(b"odd size").unwrap();
+}
+
+/// Attaches as the reader, says so, and waits to be killed.
+fn read_and_hang(args: &[&str]) {
+    let [spec] = args else {
+        panic!("read-and-hang SPEC");
+    };
+    let ring = open(spec);
+    let _reader = ring.reader().unwrap();
+    peers::ready();
+    std::thread::sleep(DEADLINE);
 }
 
 #[test]
@@ -518,7 +507,7 @@ fn values_and_iteration_across_processes() {
     let mut reader = ring.reader().unwrap();
     assert!(!reader.is_abandoned(), "the writer has not come yet");
     let count = 20_000u64; // 24-byte records through a 4 KiB ring: it wraps over 100 times
-    let mut child = spawn_peer(PEER, &["values", &describe(&segment), &count.to_string()]);
+    let mut child = peers::spawn("values", &[&describe(&segment), &count.to_string()]);
     let mut expected = 0;
     for value in reader.values::<[u64; 2]>() {
         match value {
@@ -546,7 +535,7 @@ fn a_killed_reader_process_is_abandoned() {
     let segment = Segment::posix(unique("conv-killed"));
     let ring = Ring::create(&segment, 4096).unwrap();
     let mut writer = ring.writer().unwrap();
-    let mut child = spawn_peer(PEER, &["read-and-hang", &describe(&segment)]);
+    let mut child = peers::spawn("read-and-hang", &[&describe(&segment)]);
     wait_ready(&mut child);
     writer.send(b"never read").unwrap();
     assert!(!writer.is_abandoned(), "the reader is alive");

@@ -22,14 +22,11 @@
 //! created again.
 #![cfg(not(loom))]
 
-/// The variable that makes this binary a victim peer.
-const PEER_VAR: &str = "SHMPIPE_CRASH_PEER";
+mod support;
+use support::peers::{self, reap, say};
+use support::segments::{self, backing_file, describe, parse};
 
-#[path = "support/peers.rs"]
-mod peers;
-use peers::{describe, parse, reap, spawn_peer};
-
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Child;
@@ -92,16 +89,11 @@ fn is_record(i: u64, got: &[u8], scratch: &mut Vec<u8>) -> bool {
 
 /// The three named backends, a fresh segment each time.
 fn segment(kind: usize, tag: &str) -> Segment {
-    let name = format!("shmpipe-crash-{}-{tag}", std::process::id());
+    let prefix = format!("shmpipe-crash-{tag}");
     match kind {
-        0 => Segment::posix(name),
-        1 => {
-            let h = name.bytes().fold(0x811c_9dc5u32, |h, b| {
-                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-            });
-            Segment::sysv_key((h & 0x3fff_ffff) as i32 | 0x4000_0000)
-        }
-        _ => Segment::file(std::env::temp_dir().join(name)),
+        0 => segments::posix(&prefix),
+        1 => segments::sysv(&prefix),
+        _ => segments::file(&prefix),
     }
 }
 
@@ -125,12 +117,9 @@ impl Traces {
 /// Looks for what is left of `segment` (System V: also the segment `shmid`, which keeps
 /// existing without its key while something has it attached).
 fn traces(segment: &Segment, shmid: Option<i32>) -> Traces {
-    let path = match segment {
-        Segment::Posix(name) => Some(PathBuf::from("/dev/shm").join(name.trim_start_matches('/'))),
-        Segment::File(path) => Some(path.clone()),
-        _ => None,
-    }
-    .filter(|p| p.exists());
+    let path = matches!(segment, Segment::Posix(_) | Segment::File(_))
+        .then(|| backing_file(segment))
+        .filter(|p| p.exists());
     let key = match segment {
         // SAFETY: a plain system call with no memory arguments.
         Segment::SysV(shmpipe::SysvKey::Key(k)) => (unsafe { libc::shmget(*k, 0, 0) }) != -1,
@@ -159,167 +148,176 @@ fn sysv_id(segment: &Segment) -> Option<i32> {
     }
 }
 
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").unwrap();
-    out.flush().unwrap();
-}
-
-/// The victim's side. Runs only when `SHMPIPE_CRASH_PEER` is set; otherwise it is a test that
-/// does nothing. Exit statuses: 2 an operation failed, 3 a record was wrong, 4 end-of-stream.
+/// The victim's side (see `support/peers.rs`); a test that does nothing otherwise. Exit
+/// statuses: 2 an operation failed, 3 a record was wrong, 4 end-of-stream.
 #[test]
 fn peer_main() {
-    let Ok(task) = std::env::var(PEER_VAR) else {
-        return;
-    };
-    let words: Vec<&str> = task.split(' ').collect();
-    let open = |spec: &str| {
-        RingOptions::new()
-            .timeout(Some(DEADLINE))
-            .open(&parse(spec))
-            .unwrap_or_else(|e| {
-                eprintln!("peer: {e}");
-                std::process::exit(2)
-            })
-    };
-    let fail = |what: &dyn std::fmt::Debug| -> ! {
-        eprintln!("peer {task}: {what:?}");
-        std::process::exit(2)
-    };
+    peers::dispatch(&[
+        ("writer", writer),
+        ("reader", reader),
+        ("create-write", create_write),
+        ("read-one", read_one),
+    ]);
+}
+
+/// A victim's failed operation: exit status 2.
+fn fail(what: &dyn std::fmt::Debug) -> ! {
+    eprintln!("peer {}: {what:?}", std::process::id());
+    std::process::exit(2)
+}
+
+/// Opens the ring a victim was given (exit status 2 if it cannot).
+fn open(spec: &str) -> Ring {
+    RingOptions::new()
+        .timeout(Some(DEADLINE))
+        .open(&parse(spec))
+        .unwrap_or_else(|e| fail(&e))
+}
+
+/// Victim: the writer, killed while streaming (`stream`), asleep on a full ring (`full`), or
+/// holding a reservation after `n` records (`mid-record`, `mid-wrap`).
+fn writer(args: &[&str]) {
+    let [spec, mode, n] = args.try_into().unwrap();
     let mut buf = Vec::new();
-    let mut scratch = Vec::new();
-    match words[..] {
-        ["writer", spec, mode, n] => {
-            let ring = open(spec);
-            let mut w = ring.writer().unwrap_or_else(|e| fail(&e));
-            say("attached");
-            let n: u64 = n.parse().unwrap();
-            let mut i = 0;
-            match mode {
-                "stream" => loop {
-                    w.send(record(i, &mut buf)).unwrap_or_else(|e| fail(&e));
-                    i += 1;
-                },
-                "full" => {
-                    let mut said = false;
-                    loop {
-                        match w.try_send(record(i, &mut buf)) {
-                            Ok(()) => {}
-                            Err(SendError::Full) => {
-                                if !said {
-                                    say("full");
-                                    said = true;
-                                }
-                                // Asleep on the futex until the reader makes room (it won't).
-                                w.send(record(i, &mut buf)).unwrap_or_else(|e| fail(&e));
-                            }
-                            Err(e) => fail(&e),
+    let ring = open(spec);
+    let mut w = ring.writer().unwrap_or_else(|e| fail(&e));
+    say("attached");
+    let n: u64 = n.parse().unwrap();
+    let mut i = 0;
+    match mode {
+        "stream" => loop {
+            w.send(record(i, &mut buf)).unwrap_or_else(|e| fail(&e));
+            i += 1;
+        },
+        "full" => {
+            let mut said = false;
+            loop {
+                match w.try_send(record(i, &mut buf)) {
+                    Ok(()) => {}
+                    Err(SendError::Full) => {
+                        if !said {
+                            say("full");
+                            said = true;
                         }
-                        i += 1;
-                    }
-                }
-                "mid-record" | "mid-wrap" => {
-                    while i < n {
+                        // Asleep on the futex until the reader makes room (it won't).
                         w.send(record(i, &mut buf)).unwrap_or_else(|e| fail(&e));
-                        i += 1;
                     }
-                    let cap = ring.capacity();
-                    let mut to_end = cap - (ring.status().writer.position & (cap - 1));
-                    if mode == "mid-wrap" && to_end == cap {
-                        // At offset 0 nothing wraps: move on by one record first.
-                        w.send(record(i, &mut buf)).unwrap_or_else(|e| fail(&e));
-                        to_end = cap - (ring.status().writer.position & (cap - 1));
-                    }
-                    // Mid wrap: a record one byte too long for the space before the end, so a
-                    // padding record goes first. Mid record: any length that fits the ring.
-                    let len = if mode == "mid-wrap" {
-                        to_end as usize - 7
-                    } else {
-                        24 + (n as usize * 31) % (ring.max_message() - 24)
-                    };
-                    let mut grant = w.reserve(len).unwrap_or_else(|e| fail(&e));
-                    let half = len / 2;
-                    grant[..half].fill(0xee);
-                    say("ready");
-                    std::thread::sleep(DEADLINE);
-                    grant[half..].fill(0xee);
-                    std::process::exit(2);
+                    Err(e) => fail(&e),
                 }
-                other => panic!("unknown writer mode {other}"),
+                i += 1;
             }
         }
-        ["reader", spec, mode, k] => {
-            let ring = open(spec);
-            let mut r = ring.reader().unwrap_or_else(|e| fail(&e));
-            say("attached");
-            let k: u64 = k.parse().unwrap();
-            let mut data = vec![0u8; 512];
-            let mut i = 0u64;
-            let mut next = |r: &mut shmpipe::Reader, i: &mut u64| match r.recv(&mut data) {
-                Ok(Some(n)) => {
-                    if !is_record(*i, &data[..n], &mut scratch) {
-                        eprintln!("peer reader: record {i} is wrong");
-                        std::process::exit(3);
-                    }
-                    *i += 1;
-                }
-                Ok(None) => std::process::exit(4),
-                Err(e) => fail(&e),
-            };
-            match mode {
-                "stream" => loop {
-                    next(&mut r, &mut i);
-                },
-                "stall" | "empty" => {
-                    while i < k {
-                        next(&mut r, &mut i);
-                    }
-                    say("ready");
-                    if mode == "stall" {
-                        // Not reading: the writer fills the ring and sleeps on its futex.
-                        std::thread::sleep(DEADLINE);
-                        std::process::exit(2);
-                    }
-                    // The ring is empty now: asleep on the futex until the writer sends more.
-                    loop {
-                        next(&mut r, &mut i);
-                    }
-                }
-                other => panic!("unknown reader mode {other}"),
-            }
-        }
-        // Create the ring, attach the writer, send `n` records, then hang (to be killed).
-        ["create-write", spec, keep, n] => {
-            let ring = RingOptions::new()
-                .capacity(4096)
-                .keep_name(keep == "keep")
-                .create(&parse(spec))
-                .unwrap_or_else(|e| fail(&e));
-            let mut w = ring.writer().unwrap_or_else(|e| fail(&e));
-            for i in 0..n.parse::<u64>().unwrap() {
+        "mid-record" | "mid-wrap" => {
+            while i < n {
                 w.send(record(i, &mut buf)).unwrap_or_else(|e| fail(&e));
+                i += 1;
             }
+            let cap = ring.capacity();
+            let mut to_end = cap - (ring.status().writer.position & (cap - 1));
+            if mode == "mid-wrap" && to_end == cap {
+                // At offset 0 nothing wraps: move on by one record first.
+                w.send(record(i, &mut buf)).unwrap_or_else(|e| fail(&e));
+                to_end = cap - (ring.status().writer.position & (cap - 1));
+            }
+            // Mid wrap: a record one byte too long for the space before the end, so a
+            // padding record goes first. Mid record: any length that fits the ring.
+            let len = if mode == "mid-wrap" {
+                to_end as usize - 7
+            } else {
+                24 + (n as usize * 31) % (ring.max_message() - 24)
+            };
+            let mut grant = w.reserve(len).unwrap_or_else(|e| fail(&e));
+            let half = len / 2;
+            grant[..half].fill(0xee);
             say("ready");
             std::thread::sleep(DEADLINE);
+            grant[half..].fill(0xee);
             std::process::exit(2);
         }
-        // Open the ring, attach the reader, read one record, then hang (to be killed).
-        ["read-one", spec] => {
-            let ring = open(spec);
-            let mut r = ring.reader().unwrap_or_else(|e| fail(&e));
-            let mut data = vec![0u8; 512];
-            let n = r
-                .recv_timeout(&mut data, DEADLINE)
-                .unwrap_or_else(|e| fail(&e));
-            if n.is_none_or(|n| !is_record(0, &data[..n], &mut scratch)) {
+        other => panic!("unknown writer mode {other}"),
+    }
+}
+
+/// Victim: the reader, checking every record, killed while streaming (`stream`), after `k`
+/// records while not reading (`stall`), or asleep on an empty ring after `k` (`empty`).
+fn reader(args: &[&str]) {
+    let [spec, mode, k] = args.try_into().unwrap();
+    let mut scratch = Vec::new();
+    let ring = open(spec);
+    let mut r = ring.reader().unwrap_or_else(|e| fail(&e));
+    say("attached");
+    let k: u64 = k.parse().unwrap();
+    let mut data = vec![0u8; 512];
+    let mut i = 0u64;
+    let mut next = |r: &mut shmpipe::Reader, i: &mut u64| match r.recv(&mut data) {
+        Ok(Some(n)) => {
+            if !is_record(*i, &data[..n], &mut scratch) {
+                eprintln!("peer reader: record {i} is wrong");
                 std::process::exit(3);
             }
-            say("ready");
-            std::thread::sleep(DEADLINE);
-            std::process::exit(2);
+            *i += 1;
         }
-        _ => panic!("unknown peer task {task:?}"),
+        Ok(None) => std::process::exit(4),
+        Err(e) => fail(&e),
+    };
+    match mode {
+        "stream" => loop {
+            next(&mut r, &mut i);
+        },
+        "stall" | "empty" => {
+            while i < k {
+                next(&mut r, &mut i);
+            }
+            say("ready");
+            if mode == "stall" {
+                // Not reading: the writer fills the ring and sleeps on its futex.
+                std::thread::sleep(DEADLINE);
+                std::process::exit(2);
+            }
+            // The ring is empty now: asleep on the futex until the writer sends more.
+            loop {
+                next(&mut r, &mut i);
+            }
+        }
+        other => panic!("unknown reader mode {other}"),
     }
+}
+
+/// Victim: creates the ring, attaches the writer, sends `n` records, then hangs (to be
+/// killed).
+fn create_write(args: &[&str]) {
+    let [spec, keep, n] = args.try_into().unwrap();
+    let mut buf = Vec::new();
+    let ring = RingOptions::new()
+        .capacity(4096)
+        .keep_name(keep == "keep")
+        .create(&parse(spec))
+        .unwrap_or_else(|e| fail(&e));
+    let mut w = ring.writer().unwrap_or_else(|e| fail(&e));
+    for i in 0..n.parse::<u64>().unwrap() {
+        w.send(record(i, &mut buf)).unwrap_or_else(|e| fail(&e));
+    }
+    say("ready");
+    std::thread::sleep(DEADLINE);
+    std::process::exit(2);
+}
+
+/// Victim: opens the ring, attaches the reader, reads one record, then hangs (to be killed).
+fn read_one(args: &[&str]) {
+    let [spec] = args.try_into().unwrap();
+    let mut scratch = Vec::new();
+    let ring = open(spec);
+    let mut r = ring.reader().unwrap_or_else(|e| fail(&e));
+    let mut data = vec![0u8; 512];
+    let n = r
+        .recv_timeout(&mut data, DEADLINE)
+        .unwrap_or_else(|e| fail(&e));
+    if n.is_none_or(|n| !is_record(0, &data[..n], &mut scratch)) {
+        std::process::exit(3);
+    }
+    say("ready");
+    std::thread::sleep(DEADLINE);
+    std::process::exit(2);
 }
 
 /// How the victim is killed.
@@ -411,11 +409,12 @@ fn run_iteration(iteration: usize, rng: &mut Rng) -> (Mode, Outcome) {
         Mode::ReaderStalled => (("reader", "stall"), "ready", delay / 3),
         Mode::ReaderAsleepOnEmpty => (("reader", "empty"), "ready", delay / 3),
     };
-    let args = [task.0, &spec, task.1, &n.to_string()].map(String::from);
+    let n_arg = n.to_string();
+    let args = [spec.as_str(), task.1, &n_arg];
     let (outcome, mut child);
     if writer_dies {
         let mut reader = ring.reader().unwrap();
-        child = spawn_peer(PEER_VAR, &args);
+        child = peers::spawn(task.0, &args);
         let killed = killer(&mut child, trigger, delay);
         let pid = child.id();
         let mut buf = vec![0u8; 512];
@@ -484,7 +483,7 @@ fn run_iteration(iteration: usize, rng: &mut Rng) -> (Mode, Outcome) {
         };
     } else {
         let mut writer = ring.writer().unwrap();
-        child = spawn_peer(PEER_VAR, &args);
+        child = peers::spawn(task.0, &args);
         let killed = killer(&mut child, trigger, delay);
         let pid = child.id();
         let mut buf = Vec::new();
@@ -585,19 +584,14 @@ fn segments_left_when_both_sides_die_are_removed_by_remove() {
             let what = format!("{seg} (keep_name {keep})");
             let keep_arg = if keep { "keep" } else { "remove" };
             let wait_ready = |child: &mut Child| {
-                let out = child.stdout.take().unwrap();
-                let ready = BufReader::new(out)
-                    .lines()
-                    .any(|l| l.map(|l| l.trim() == "ready").unwrap_or(false));
-                assert!(ready, "{what}: a peer failed before it was ready");
+                assert!(
+                    peers::got_ready(child),
+                    "{what}: a peer failed before it was ready"
+                );
             };
-            let mut writer = spawn_peer(
-                PEER_VAR,
-                &["create-write", &spec, keep_arg, "3"].map(String::from),
-            );
+            let mut writer = peers::spawn("create-write", &[&spec, keep_arg, "3"]);
             wait_ready(&mut writer);
-            let mut reader =
-                keep.then(|| spawn_peer(PEER_VAR, &["read-one", &spec].map(String::from)));
+            let mut reader = keep.then(|| peers::spawn("read-one", &[&spec]));
             if let Some(reader) = reader.as_mut() {
                 wait_ready(reader);
             }

@@ -5,16 +5,12 @@
 //! open error, corrupted positions and records, and name cleanup.
 #![cfg(not(loom))]
 
-#[path = "support/peers.rs"]
-mod peers;
-use peers::{describe, parse, reap, spawn_peer, unique};
+mod support;
+use support::peers::{self, reap};
+use support::segments::{self, describe, kept_ring, parse, Cleanup};
 
-use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use shmpipe::{
@@ -60,129 +56,107 @@ fn check(i: u64, got: &[u8], scratch: &mut Vec<u8>) {
 
 /// A segment of each named backend, unique to this test.
 fn posix() -> Segment {
-    Segment::posix(unique("shmpipe-xp"))
+    segments::posix("shmpipe-xp")
 }
 fn sysv() -> Segment {
-    let n = unique("k");
-    let h = n.bytes().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    Segment::sysv_key((h & 0x3fff_ffff) as i32 | 0x4000_0000)
+    segments::sysv("shmpipe-xp-key")
 }
 fn file() -> Segment {
-    Segment::file(std::env::temp_dir().join(unique("shmpipe-xp-file")))
+    segments::file("shmpipe-xp-file")
 }
 
-/// Removes a test's segment even if the test failed half-way.
-struct Cleanup(Segment);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = shmpipe::remove(&self.0);
-    }
-}
-
-/// Waits until the peer prints `ready` on stdout (after the test harness's own lines).
-fn wait_ready(child: &mut Child) {
-    let out = child.stdout.take().unwrap();
-    // The peer prints before it blocks or fails, and a failed peer closes the pipe, so this
-    // returns; the peer's own waits have deadlines.
-    for line in BufReader::new(out).lines() {
-        if line.unwrap().trim() == "ready" {
-            return;
-        }
-    }
-    panic!("peer {} exited without getting ready", child.id());
-}
-
-/// The peer's side of each test. Runs only when `SHMPIPE_PEER` is set; otherwise it is a
-/// test that does nothing.
+/// The peer's side of each test (see `support/peers.rs`); a test that does nothing otherwise.
 #[test]
 fn peer_main() {
-    let Ok(task) = std::env::var("SHMPIPE_PEER") else {
-        return;
-    };
-    let words: Vec<&str> = task.split(' ').collect();
-    let open = |spec: &str| {
-        if let Some(path) = spec.strip_prefix("memfd:") {
-            let socket = UnixStream::connect(path).unwrap();
-            RingOptions::new().receive_memfd(&socket).unwrap()
-        } else {
-            RingOptions::new()
-                .timeout(Some(DEADLINE))
-                .open(&parse(spec))
-                .unwrap()
-        }
-    };
-    let code = match words[..] {
-        // Send `count` records (or forever if "forever"), then close.
-        ["write", spec, count] => {
-            let ring = open(spec);
-            let mut w = ring.writer().unwrap();
-            let mut buf = Vec::new();
-            let count = count.parse().unwrap_or(u64::MAX);
-            for i in 0..count {
-                w.send(record(i, &mut buf)).unwrap();
-            }
-            0
-        }
-        // Receive and check `count` records, then expect end-of-stream.
-        ["read", spec, count] => {
-            let ring = open(spec);
-            let mut r = ring.reader().unwrap();
-            let count: u64 = count.parse().unwrap();
-            let mut buf = vec![0u8; 512];
-            let mut scratch = Vec::new();
-            for i in 0..count {
-                let n = r.recv_timeout(&mut buf, DEADLINE).unwrap().unwrap();
-                check(i, &buf[..n], &mut scratch);
-            }
-            assert_eq!(r.recv_timeout(&mut buf, DEADLINE).unwrap(), None);
-            0
-        }
-        // Receive `count` records, say so, then stall without reading.
-        ["read-then-stall", spec, count] => {
-            let ring = open(spec);
-            let mut r = ring.reader().unwrap();
-            let mut buf = vec![0u8; 512];
-            for _ in 0..count.parse::<u64>().unwrap() {
-                r.recv_timeout(&mut buf, DEADLINE).unwrap().unwrap();
-            }
-            println!("ready");
-            std::io::stdout().flush().unwrap();
-            std::thread::sleep(DEADLINE);
-            1
-        }
-        // Attach the writer, send `count` records, say so, then hang (to be killed).
-        ["write-then-hang", spec, count] => {
-            let ring = open(spec);
-            let mut w = ring.writer().unwrap();
-            let mut buf = Vec::new();
-            for i in 0..count.parse::<u64>().unwrap() {
-                w.send(record(i, &mut buf)).unwrap();
-            }
-            println!("ready");
-            std::io::stdout().flush().unwrap();
-            std::thread::sleep(DEADLINE);
-            std::mem::forget(w);
-            1
-        }
-        // Try to attach a second writer: must be refused, naming `holder`.
-        ["second-writer", spec, holder] => {
-            let ring = open(spec);
-            match ring.writer() {
-                Err(AttachError::AlreadyAttached {
-                    role: Role::Writer,
-                    pid,
-                }) if pid.to_string() == holder => 0,
-                other => {
-                    eprintln!("unexpected: {other:?}");
-                    1
-                }
-            }
-        }
-        _ => panic!("unknown peer task {task:?}"),
-    };
-    std::process::exit(code);
+    peers::dispatch(&[
+        ("write", write),
+        ("read", read),
+        ("read-then-stall", read_then_stall),
+        ("write-then-hang", write_then_hang),
+        ("second-writer", second_writer),
+    ]);
+}
+
+/// Opens the ring a peer was given: `memfd:SOCKET` (received over the socket) or a segment.
+fn open(spec: &str) -> Ring {
+    if let Some(path) = spec.strip_prefix("memfd:") {
+        let socket = UnixStream::connect(path).unwrap();
+        RingOptions::new().receive_memfd(&socket).unwrap()
+    } else {
+        RingOptions::new()
+            .timeout(Some(DEADLINE))
+            .open(&parse(spec))
+            .unwrap()
+    }
+}
+
+/// Peer: sends `count` records (or for ever if "forever"), then closes.
+fn write(args: &[&str]) {
+    let [spec, count] = args.try_into().unwrap();
+    let ring = open(spec);
+    let mut w = ring.writer().unwrap();
+    let mut buf = Vec::new();
+    let count = count.parse().unwrap_or(u64::MAX);
+    for i in 0..count {
+        w.send(record(i, &mut buf)).unwrap();
+    }
+}
+
+/// Peer: receives and checks `count` records, then expects end-of-stream.
+fn read(args: &[&str]) {
+    let [spec, count] = args.try_into().unwrap();
+    let ring = open(spec);
+    let mut r = ring.reader().unwrap();
+    let count: u64 = count.parse().unwrap();
+    let mut buf = vec![0u8; 512];
+    let mut scratch = Vec::new();
+    for i in 0..count {
+        let n = r.recv_timeout(&mut buf, DEADLINE).unwrap().unwrap();
+        check(i, &buf[..n], &mut scratch);
+    }
+    assert_eq!(r.recv_timeout(&mut buf, DEADLINE).unwrap(), None);
+}
+
+/// Peer: receives `count` records, says so, then stalls without reading (to be killed).
+fn read_then_stall(args: &[&str]) {
+    let [spec, count] = args.try_into().unwrap();
+    let ring = open(spec);
+    let mut r = ring.reader().unwrap();
+    let mut buf = vec![0u8; 512];
+    for _ in 0..count.parse::<u64>().unwrap() {
+        r.recv_timeout(&mut buf, DEADLINE).unwrap().unwrap();
+    }
+    peers::ready();
+    std::thread::sleep(DEADLINE);
+    panic!("not killed within {DEADLINE:?}");
+}
+
+/// Peer: attaches the writer, sends `count` records, says so, then hangs (to be killed).
+fn write_then_hang(args: &[&str]) {
+    let [spec, count] = args.try_into().unwrap();
+    let ring = open(spec);
+    let mut w = ring.writer().unwrap();
+    let mut buf = Vec::new();
+    for i in 0..count.parse::<u64>().unwrap() {
+        w.send(record(i, &mut buf)).unwrap();
+    }
+    peers::ready();
+    std::thread::sleep(DEADLINE);
+    std::mem::forget(w);
+    panic!("not killed within {DEADLINE:?}");
+}
+
+/// Peer: tries to attach a second writer, which must be refused naming `holder`.
+fn second_writer(args: &[&str]) {
+    let [spec, holder] = args.try_into().unwrap();
+    let ring = open(spec);
+    match ring.writer() {
+        Err(AttachError::AlreadyAttached {
+            role: Role::Writer,
+            pid,
+        }) if pid.to_string() == holder => {}
+        other => panic!("unexpected: {other:?}"),
+    }
 }
 
 /// Streams `stream_len()` records from a spawned writer to us over `segment`.
@@ -190,10 +164,7 @@ fn stream_from_peer(segment: Segment) {
     let _cleanup = Cleanup(segment.clone());
     let ring = Ring::create(&segment, SMALL_RING).unwrap();
     let count = stream_len();
-    let mut child = spawn_peer(
-        "SHMPIPE_PEER",
-        &["write", &describe(&segment), &count.to_string()],
-    );
+    let mut child = peers::spawn("write", &[&describe(&segment), &count.to_string()]);
     let mut reader = ring.reader().unwrap();
     drop(ring);
     receive_stream(&mut reader, count);
@@ -233,10 +204,7 @@ fn posix_stream_to_a_peer_reader_loses_nothing() {
     let _cleanup = Cleanup(segment.clone());
     let ring = Ring::create(&segment, SMALL_RING).unwrap();
     let count = stream_len() / 10;
-    let mut child = spawn_peer(
-        "SHMPIPE_PEER",
-        &["read", &describe(&segment), &count.to_string()],
-    );
+    let mut child = peers::spawn("read", &[&describe(&segment), &count.to_string()]);
     let mut writer = ring.writer().unwrap();
     let mut buf = Vec::new();
     for i in 0..count {
@@ -250,7 +218,7 @@ fn posix_stream_to_a_peer_reader_loses_nothing() {
 
 #[test]
 fn memfd_stream_to_an_unrelated_process_loses_nothing() {
-    let path = std::env::temp_dir().join(unique("shmpipe-xp-sock"));
+    let path = std::env::temp_dir().join(segments::unique("shmpipe-xp-sock"));
     let listener = UnixListener::bind(&path).unwrap();
     let ring = RingOptions::new()
         .capacity(SMALL_RING)
@@ -258,7 +226,7 @@ fn memfd_stream_to_an_unrelated_process_loses_nothing() {
         .unwrap();
     let count = stream_len();
     let spec = format!("memfd:{}", path.display());
-    let mut child = spawn_peer("SHMPIPE_PEER", &["write", &spec, &count.to_string()]);
+    let mut child = peers::spawn("write", &[&spec, &count.to_string()]);
     listener.set_nonblocking(true).unwrap();
     let start = Instant::now();
     let socket = loop {
@@ -286,36 +254,25 @@ fn anonymous_stream_across_fork_loses_nothing() {
         .create_anonymous()
         .unwrap();
     let count = stream_len();
-    // SAFETY: the child only runs the ring protocol and `_exit`s; it never returns into the
-    // test harness and never unwinds (a failure is an exit status).
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
+    // SAFETY: the child only runs the ring protocol and ends in `child_exit`: it never
+    // returns into the test harness and never unwinds (a failure is an exit status).
+    let pid = unsafe { peers::fork() };
     if pid == 0 {
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        peers::child_exit(|| {
             let mut w = ring.writer().unwrap();
             let mut buf = Vec::new();
             for i in 0..count {
                 w.send(record(i, &mut buf)).unwrap();
             }
-        }))
-        .is_ok();
-        // SAFETY: `_exit` ends the forked child without running the parent's destructors.
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        });
     }
     let mut reader = ring.reader().unwrap();
     receive_stream(&mut reader, count);
-    let start = Instant::now();
-    let mut status = 0;
-    loop {
-        // SAFETY: waiting for our own child with a valid status pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            break;
-        }
-        assert!(start.elapsed() < DEADLINE, "child did not exit");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    assert_eq!(
+        peers::wait_child(pid, DEADLINE),
+        0,
+        "the child (writer) failed"
+    );
 }
 
 #[test]
@@ -323,7 +280,7 @@ fn killed_writer_gives_every_committed_record_then_peer_died() {
     let segment = posix();
     let _cleanup = Cleanup(segment.clone());
     let ring = Ring::create(&segment, SMALL_RING).unwrap();
-    let mut child = spawn_peer("SHMPIPE_PEER", &["write", &describe(&segment), "forever"]);
+    let mut child = peers::spawn("write", &[&describe(&segment), "forever"]);
     let mut reader = ring.reader().unwrap();
     let mut buf = vec![0u8; 512];
     let mut scratch = Vec::new();
@@ -358,16 +315,13 @@ fn killed_reader_fails_the_blocked_writer_with_peer_died() {
     let segment = posix();
     let _cleanup = Cleanup(segment.clone());
     let ring = Ring::create(&segment, SMALL_RING).unwrap();
-    let mut child = spawn_peer(
-        "SHMPIPE_PEER",
-        &["read-then-stall", &describe(&segment), "10"],
-    );
+    let mut child = peers::spawn("read-then-stall", &[&describe(&segment), "10"]);
     let mut writer = ring.writer().unwrap();
     let mut buf = Vec::new();
     for i in 0..10 {
         writer.send_timeout(record(i, &mut buf), DEADLINE).unwrap();
     }
-    wait_ready(&mut child);
+    peers::wait_ready(&mut child);
     // Fill the ring so the writer blocks, then kill the reader.
     let mut i = 10;
     while writer.try_send(record(i, &mut buf)).is_ok() {
@@ -393,7 +347,7 @@ fn second_writer_in_another_process_is_refused_with_our_pid() {
     let ring = RingOptions::new().keep_name(true).create(&segment).unwrap();
     let _writer = ring.writer().unwrap();
     let me = std::process::id().to_string();
-    let mut child = spawn_peer("SHMPIPE_PEER", &["second-writer", &describe(&segment), &me]);
+    let mut child = peers::spawn("second-writer", &[&describe(&segment), &me]);
     assert!(reap(&mut child, DEADLINE).success());
 }
 
@@ -406,11 +360,8 @@ fn a_dead_writers_claim_is_taken_over() {
         .keep_name(true)
         .create(&segment)
         .unwrap();
-    let mut child = spawn_peer(
-        "SHMPIPE_PEER",
-        &["write-then-hang", &describe(&segment), "3"],
-    );
-    wait_ready(&mut child);
+    let mut child = peers::spawn("write-then-hang", &[&describe(&segment), "3"]);
+    peers::wait_ready(&mut child);
     // The live writer cannot be displaced.
     assert!(matches!(
         ring.writer(),
@@ -483,14 +434,6 @@ fn opening_a_missing_name_is_not_found_or_waits() {
     assert!(start.elapsed() >= Duration::from_millis(50));
 }
 
-/// The path of a POSIX segment's backing file on Linux.
-fn shm_path(segment: &Segment) -> PathBuf {
-    match segment {
-        Segment::Posix(name) => PathBuf::from("/dev/shm").join(name.trim_start_matches('/')),
-        _ => unreachable!(),
-    }
-}
-
 /// Creates a kept POSIX ring, lets `damage` edit its file, then opens it (with the creating
 /// `Ring` dropped: nobody else has it open).
 fn open_damaged(damage: impl FnOnce(&std::fs::File)) -> Result<Ring, OpenError> {
@@ -504,17 +447,8 @@ fn open_damaged_while(
 ) -> Result<Ring, OpenError> {
     let segment = posix();
     let _cleanup = Cleanup(segment.clone());
-    let creator = RingOptions::new()
-        .capacity(4096)
-        .keep_name(true)
-        .create(&segment)
-        .unwrap();
+    let (creator, file) = kept_ring(&segment, 4096);
     let _creator = creator_alive.then_some(creator);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(shm_path(&segment))
-        .unwrap();
     damage(&file);
     RingOptions::new()
         .timeout(Some(Duration::from_millis(100)))
@@ -617,16 +551,7 @@ fn a_segment_whose_creator_died_before_initialising_it_is_abandoned_at_once() {
 fn tamperable() -> (Cleanup, std::fs::File, shmpipe::Writer, shmpipe::Reader) {
     let segment = posix();
     let cleanup = Cleanup(segment.clone());
-    let ring = RingOptions::new()
-        .capacity(4096)
-        .keep_name(true)
-        .create(&segment)
-        .unwrap();
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(shm_path(&segment))
-        .unwrap();
+    let (ring, file) = kept_ring(&segment, 4096);
     let writer = ring.writer().unwrap();
     let reader = ring.reader().unwrap();
     (cleanup, file, writer, reader)
@@ -692,11 +617,8 @@ fn a_read_position_ahead_of_the_writer_is_corrupted() {
 fn attaching_to_impossible_positions_is_corrupted() {
     let segment = posix();
     let _cleanup = Cleanup(segment.clone());
-    let ring = RingOptions::new().keep_name(true).create(&segment).unwrap();
-    let file = OpenOptions::new()
-        .write(true)
-        .open(shm_path(&segment))
-        .unwrap();
+    // The default capacity, 64 KiB.
+    let (ring, file) = kept_ring(&segment, 64 * 1024);
     file.write_all_at(&12u64.to_ne_bytes(), WRITE_POSITION)
         .unwrap();
     assert!(matches!(ring.writer(), Err(AttachError::Corrupted { .. })));

@@ -2,11 +2,14 @@
 //! everything, or closed, or died, or the timeout passes.
 #![cfg(not(loom))]
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use shmpipe::{channel, Ring, RingOptions, Segment, SendError};
+
+mod support;
+use support::peers;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -134,17 +137,16 @@ fn an_abandoned_grant_after_a_padding_record_does_not_block_the_drain() {
     result.unwrap();
 }
 
-/// The environment variable that makes [`child_reader`] act as the reader process of
-/// [`reports_a_reader_process_that_dies`].
-const CHILD_ENV: &str = "SHMPIPE_DRAIN_TEST_READER";
-
-/// Not a test of its own: run by [`reports_a_reader_process_that_dies`] in a child process,
-/// it attaches a reader to the named ring and sleeps until killed (at most a minute).
+/// The reader process of [`reports_a_reader_process_that_dies`] (see `support/peers.rs`); a
+/// test that does nothing otherwise.
 #[test]
-fn child_reader() {
-    let Ok(name) = std::env::var(CHILD_ENV) else {
-        return;
-    };
+fn peer_main() {
+    peers::dispatch(&[("read-and-sleep", read_and_sleep)]);
+}
+
+/// Peer: attaches a reader to the named POSIX ring and sleeps until killed (at most a minute).
+fn read_and_sleep(args: &[&str]) {
+    let [name] = args.try_into().unwrap();
     let ring = Ring::open(&Segment::posix(name)).unwrap();
     let _reader = ring.reader().unwrap();
     thread::sleep(Duration::from_secs(60));
@@ -158,9 +160,7 @@ fn reports_a_reader_process_that_dies() {
     let ring = RingOptions::new().capacity(4096).create(&segment).unwrap();
     let mut w = ring.writer().unwrap();
     w.send(b"never read").unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_reader", "--test-threads=1"])
-        .env(CHILD_ENV, &name)
+    let mut child = peers::command("read-and-sleep", &[&name])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -7,19 +7,15 @@
 //! thread. The peer reports through its exit status; the test reaps it with a deadline.
 #![cfg(not(loom))]
 
-use std::io::{BufRead, BufReader};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use shmpipe::{RecvError, Ring, RingOptions, Segment};
 
-#[path = "support/peers.rs"]
-mod peers;
-
-use peers::{parse, reap, spawn_peer, unique};
+mod support;
+use support::peers::{self, child_exit, reap, wait_child};
+use support::segments::{parse, unique};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-const PEER: &str = "SHMPIPE_FORK_PEER";
 /// Messages per scenario: enough that both processes are busy at once through a small ring.
 const COUNT: u64 = 20_000;
 
@@ -58,73 +54,47 @@ fn send_all(writer: &mut shmpipe::Writer, count: u64, pace: Duration) {
     }
 }
 
-/// Waits for a forked child; its exit status, or a panic after the deadline.
-fn wait_child(pid: libc::pid_t) -> i32 {
-    let start = Instant::now();
-    let mut status = 0;
-    loop {
-        // SAFETY: waiting for our own child with a valid status pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            return if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else {
-                128 + libc::WTERMSIG(status)
-            };
-        }
-        if start.elapsed() > DEADLINE {
-            // SAFETY: kill(2) on our own unreaped child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("child {pid} did not exit within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 /// `fork`, from the single-threaded peer: the child's pid, or 0 in the child.
 fn fork() -> libc::pid_t {
     // SAFETY: the peer is single-threaded, so the child inherits no lock held by another
     // thread; each child below ends in `child_exit` and never returns into the harness.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    pid
+    unsafe { peers::fork() }
 }
 
-/// Runs `f` in the forked child, then `_exit`s with 0 if it returned, 1 if it panicked.
-fn child_exit(f: impl FnOnce()) -> ! {
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
-    // SAFETY: ends the forked child without running the parent's destructors twice.
-    unsafe { libc::_exit(if ok { 0 } else { 1 }) }
-}
-
-/// The peer's scenarios. Not a test of its own: run by the tests below in a child process.
+/// The peer's scenarios (see `support/peers.rs`); a test that does nothing otherwise.
 #[test]
 fn peer_main() {
-    let Ok(task) = std::env::var(PEER) else {
-        return;
-    };
-    let words: Vec<&str> = task.split(' ').collect();
-    match words[..] {
-        ["pipe-idiom", backend] => pipe_idiom(backend),
-        ["daemon", spec] => daemon(spec),
-        ["main-thread-exits", spec] => main_thread_exits(spec),
-        ["writer-then-sleep", spec] => {
-            let ring = RingOptions::new()
-                .capacity(4096)
-                .create(&parse(spec))
-                .unwrap();
-            let mut writer = ring.writer().unwrap();
-            writer.send(b"before the end").unwrap();
-            println!("ready");
-            std::thread::sleep(DEADLINE);
-        }
-        ref other => panic!("unknown task {other:?}"),
-    }
+    peers::dispatch(&[
+        ("pipe-idiom", pipe_idiom),
+        ("daemon", daemon),
+        ("main-thread-exits", main_thread_exits),
+        ("writer-then-sleep", writer_then_sleep),
+    ]);
+}
+
+/// A ring of 4096 bytes created on `spec`, and its writer.
+fn create_writer(spec: &str) -> (Ring, shmpipe::Writer) {
+    let ring = RingOptions::new()
+        .capacity(4096)
+        .create(&parse(spec))
+        .unwrap();
+    let writer = ring.writer().unwrap();
+    (ring, writer)
+}
+
+/// Creates the ring and its writer, sends one message, says so, then sleeps (to be killed).
+fn writer_then_sleep(args: &[&str]) {
+    let [spec] = args.try_into().unwrap();
+    let (_ring, mut writer) = create_writer(spec);
+    writer.send(b"before the end").unwrap();
+    peers::ready();
+    std::thread::sleep(DEADLINE);
 }
 
 /// The pipe(2) idiom: attach writer and reader, `fork`; the child drops the writer and reads,
 /// the parent drops the reader and writes. Every message arrives, then end-of-stream.
-fn pipe_idiom(backend: &str) {
+fn pipe_idiom(args: &[&str]) {
+    let [backend] = args.try_into().unwrap();
     let name = unique("shmpipe-fork-pipe");
     let ring = match backend {
         "anonymous" => RingOptions::new()
@@ -150,17 +120,14 @@ fn pipe_idiom(backend: &str) {
     send_all(&mut writer, COUNT, Duration::ZERO);
     writer.close_and_wait(Some(DEADLINE)).unwrap();
     drop(ring);
-    assert_eq!(wait_child(child), 0, "the child (reader) failed");
+    assert_eq!(wait_child(child, DEADLINE), 0, "the child (reader) failed");
 }
 
 /// The daemon pattern: create the ring and its writer, `fork`, the parent exits at once, the
 /// child writes (paced, so the reader waits on it) and closes.
-fn daemon(spec: &str) {
-    let ring = RingOptions::new()
-        .capacity(4096)
-        .create(&parse(spec))
-        .unwrap();
-    let mut writer = ring.writer().unwrap();
+fn daemon(args: &[&str]) {
+    let [spec] = args.try_into().unwrap();
+    let (ring, mut writer) = create_writer(spec);
     if fork() == 0 {
         child_exit(move || {
             std::thread::sleep(Duration::from_millis(100));
@@ -176,12 +143,9 @@ fn daemon(spec: &str) {
 
 /// A writer held by a second thread while the main thread exits (the leader becomes a
 /// zombie; the process lives on).
-fn main_thread_exits(spec: &str) {
-    let ring = RingOptions::new()
-        .capacity(4096)
-        .create(&parse(spec))
-        .unwrap();
-    let mut writer = ring.writer().unwrap();
+fn main_thread_exits(args: &[&str]) {
+    let [spec] = args.try_into().unwrap();
+    let (ring, mut writer) = create_writer(spec);
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(200));
         send_all(&mut writer, COUNT, Duration::from_millis(10));
@@ -194,11 +158,6 @@ fn main_thread_exits(spec: &str) {
     // a program that returns from `main` through `pthread_exit` does; the writer's thread
     // runs on and ends the process.
     unsafe { libc::syscall(libc::SYS_exit, 0) };
-}
-
-/// Starts a peer scenario.
-fn start(task: &[&str]) -> Child {
-    spawn_peer(PEER, task)
 }
 
 /// Opens `spec` as the reader, waiting for it to appear.
@@ -214,20 +173,20 @@ fn open_reader(spec: &str) -> (Ring, shmpipe::Reader) {
 
 #[test]
 fn pipe_idiom_over_an_anonymous_ring_delivers_everything() {
-    let mut peer = start(&["pipe-idiom", "anonymous"]);
+    let mut peer = peers::spawn("pipe-idiom", &["anonymous"]);
     assert!(reap(&mut peer, DEADLINE).success());
 }
 
 #[test]
 fn pipe_idiom_over_a_posix_ring_delivers_everything() {
-    let mut peer = start(&["pipe-idiom", "posix"]);
+    let mut peer = peers::spawn("pipe-idiom", &["posix"]);
     assert!(reap(&mut peer, DEADLINE).success());
 }
 
 #[test]
 fn daemon_pattern_delivers_everything_after_the_parent_exits() {
     let spec = format!("posix:{}", unique("shmpipe-fork-daemon"));
-    let mut peer = start(&["daemon", &spec]);
+    let mut peer = peers::spawn("daemon", &[&spec]);
     let (_ring, mut reader) = open_reader(&spec);
     // The first process exits at once; its forked child keeps the writer role.
     assert!(reap(&mut peer, DEADLINE).success());
@@ -237,7 +196,7 @@ fn daemon_pattern_delivers_everything_after_the_parent_exits() {
 #[test]
 fn a_writer_whose_main_thread_exited_is_alive() {
     let spec = format!("posix:{}", unique("shmpipe-fork-thread"));
-    let mut peer = start(&["main-thread-exits", &spec]);
+    let mut peer = peers::spawn("main-thread-exits", &[&spec]);
     let (_ring, mut reader) = open_reader(&spec);
     receive_all(&mut reader, COUNT);
     assert!(reap(&mut peer, DEADLINE).success());
@@ -248,17 +207,8 @@ fn a_writer_whose_main_thread_exited_is_alive() {
 #[test]
 fn kill_9_of_the_last_holder_is_seen_within_100_ms() {
     let spec = format!("posix:{}", unique("shmpipe-fork-kill"));
-    let mut peer = start(&["writer-then-sleep", &spec]);
-    // The harness prints its own lines first; the peer's "ready" comes after them.
-    let mut out = BufReader::new(peer.stdout.take().unwrap());
-    let mut line = String::new();
-    while line.trim() != "ready" {
-        line.clear();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "the peer ended first"
-        );
-    }
+    let mut peer = peers::spawn("writer-then-sleep", &[&spec]);
+    peers::wait_ready(&mut peer);
     let (_ring, mut reader) = open_reader(&spec);
     let mut buf = [0u8; 64];
     assert_eq!(reader.recv(&mut buf).unwrap(), Some(14));

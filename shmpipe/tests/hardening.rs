@@ -8,9 +8,9 @@
 //! multi-threaded test harness.
 #![cfg(not(loom))]
 
-#[path = "support/peers.rs"]
-mod peers;
-use peers::{describe, parse};
+mod support;
+use support::peers::{self, reap};
+use support::segments::{self, backing_file, describe, parse, unique, Cleanup};
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
@@ -18,69 +18,33 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use shmpipe::{CreateError, OpenError, Ring, RingOptions, Segment};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-fn unique(tag: &str) -> String {
-    format!("shmpipe-hard-{}-{tag}", std::process::id())
-}
-
 fn posix(tag: &str) -> Segment {
-    Segment::posix(unique(tag))
+    segments::posix(&format!("shmpipe-hard-{tag}"))
 }
 
 fn sysv(tag: &str) -> Segment {
-    let h = unique(tag).bytes().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    Segment::sysv_key((h & 0x3fff_ffff) as i32 | 0x4000_0000)
+    segments::sysv(&format!("shmpipe-hard-{tag}"))
 }
 
 fn file(tag: &str) -> Segment {
-    Segment::file(std::env::temp_dir().join(unique(tag)))
+    segments::file(&format!("shmpipe-hard-{tag}"))
 }
 
-/// The file behind a POSIX or file segment.
-fn backing_file(segment: &Segment) -> PathBuf {
-    match segment {
-        Segment::Posix(name) => PathBuf::from("/dev/shm").join(name.trim_start_matches('/')),
-        Segment::File(path) => path.clone(),
-        other => panic!("no backing file: {other}"),
-    }
-}
-
-/// Removes a test's segment even if the test failed half-way.
-struct Cleanup(Segment);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = shmpipe::remove(&self.0);
-    }
-}
-
-/// Runs this test binary as a child doing `task`; returns its exit status and the last line
-/// it printed.
-fn run_child(task: &[&str]) -> (ExitStatus, String) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "peer_main",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
-        .env("SHMPIPE_HARD_PEER", task.join(" "))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn child");
-    let status = peers::reap(&mut child, DEADLINE);
+/// Runs this test binary as a peer playing `role` with `args`; returns its exit status and
+/// the last line it printed.
+fn run_child(role: &str, args: &[&str]) -> (ExitStatus, String) {
+    let mut child = peers::spawn(role, args);
+    let status = reap(&mut child, DEADLINE);
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-    // The child's test harness prints its own lines first: keep what the task printed last.
+    // The child's test harness prints its own lines first: keep what the role printed last.
     let last = out.lines().last().unwrap_or_default().to_owned();
     (status, last)
 }
@@ -88,97 +52,104 @@ fn run_child(task: &[&str]) -> (ExitStatus, String) {
 /// Exit status of a child that found its test impossible here (not root, no namespace).
 const SKIP: i32 = 77;
 
-/// The children's side. Runs only when `SHMPIPE_HARD_PEER` is set.
+/// The children's side (see `support/peers.rs`); a test that does nothing otherwise.
 #[test]
 fn peer_main() {
-    let Ok(task) = std::env::var("SHMPIPE_HARD_PEER") else {
-        return;
+    peers::dispatch(&[
+        ("truncate-under-mapping", truncate_under_mapping),
+        ("open-as-nobody", open_as_nobody),
+        ("shmmax", shmmax),
+    ]);
+}
+
+/// A ring of 64 KiB keeping its name, created on `segment`, with both handles attached.
+fn attached(segment: &Segment) -> (Ring, shmpipe::Writer, shmpipe::Reader) {
+    let ring = RingOptions::new()
+        .capacity(1 << 16)
+        .keep_name(true)
+        .create(segment)
+        .unwrap();
+    let writer = ring.writer().unwrap();
+    let reader = ring.reader().unwrap();
+    (ring, writer, reader)
+}
+
+/// Creates a ring that keeps its name, attaches both sides, truncates the backing file under
+/// the live mapping, then sends: the kernel answers with SIGBUS.
+fn truncate_under_mapping(args: &[&str]) {
+    let [spec] = args.try_into().unwrap();
+    let segment = parse(spec);
+    let (_ring, mut writer, mut reader) = attached(&segment);
+    writer.send(b"before").unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(reader.recv(&mut buf).unwrap(), Some(6));
+    // What a hostile peer with the name can do: shrink the file to nothing.
+    let path = backing_file(&segment);
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    println!("truncated");
+    // The next touch of the data region faults.
+    let _ = writer.try_send(&[1; 100]);
+    let _ = reader.try_recv(&mut buf);
+    // Not reached: SIGBUS.
+}
+
+/// Drops to uid/gid 65534 (nobody), then opens the ring: prints what happened.
+fn open_as_nobody(args: &[&str]) {
+    let [spec] = args.try_into().unwrap();
+    // SAFETY: plain system calls on this thread's own credentials; setgroups and
+    // setgid before setuid, as dropping privileges requires. Raw system calls, not
+    // glibc's wrappers: those signal every other thread (SIGSETXID) to change its
+    // credentials too, and a handler still finishing on the main thread's alternate
+    // signal stack when this thread exits the process (which unmaps that stack) was
+    // a SIGSEGV in about one run in ten. The kernel checks the calling thread's
+    // credentials on open, shm_open and shmget, which is all this child does as nobody.
+    let dropped = unsafe {
+        libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) == 0
+            && libc::syscall(libc::SYS_setgid, 65534) == 0
+            && libc::syscall(libc::SYS_setuid, 65534) == 0
     };
-    let words: Vec<&str> = task.split(' ').collect();
-    let code = match words[..] {
-        // Create a ring that keeps its name, attach both sides, truncate the backing file
-        // under the live mapping, then send: the kernel answers with SIGBUS.
-        ["truncate-under-mapping", spec] => {
-            let segment = parse(spec);
-            let ring = RingOptions::new()
-                .capacity(1 << 16)
-                .keep_name(true)
-                .create(&segment)
-                .unwrap();
-            let mut writer = ring.writer().unwrap();
-            let mut reader = ring.reader().unwrap();
-            writer.send(b"before").unwrap();
-            let mut buf = [0u8; 16];
-            assert_eq!(reader.recv(&mut buf).unwrap(), Some(6));
-            // What a hostile peer with the name can do: shrink the file to nothing.
-            let path = backing_file(&segment);
-            OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_len(0)
-                .unwrap();
-            let _ = std::fs::remove_file(&path);
-            println!("truncated");
-            // The next touch of the data region faults.
-            let _ = writer.try_send(&[1; 100]);
-            let _ = reader.try_recv(&mut buf);
-            0 // not reached: SIGBUS
-        }
-        // Drop to uid/gid 65534 (nobody), then open the ring: print what happened.
-        ["open-as-nobody", spec] => {
-            // SAFETY: plain system calls on this thread's own credentials; setgroups and
-            // setgid before setuid, as dropping privileges requires. Raw system calls, not
-            // glibc's wrappers: those signal every other thread (SIGSETXID) to change its
-            // credentials too, and a handler still finishing on the main thread's alternate
-            // signal stack when this thread exits the process (which unmaps that stack) was
-            // a SIGSEGV in about one run in ten. The kernel checks the calling thread's
-            // credentials on open, shm_open and shmget, which is all this child does as nobody.
-            let dropped = unsafe {
-                libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) == 0
-                    && libc::syscall(libc::SYS_setgid, 65534) == 0
-                    && libc::syscall(libc::SYS_setuid, 65534) == 0
-            };
-            if !dropped {
-                std::process::exit(SKIP);
-            }
-            match Ring::open(&parse(spec)) {
-                Ok(ring) => match ring.reader() {
-                    Ok(_) => println!("opened"),
-                    Err(e) => println!("attach failed: {e}"),
-                },
-                Err(OpenError::PermissionDenied { .. }) => println!("denied"),
-                Err(e) => println!("other: {e:?}"),
-            }
-            0
-        }
-        // In a new IPC namespace (root only), lower kernel.shmmax to 1 MiB and create a
-        // System V ring of 2 MiB: print the error's message.
-        ["shmmax", key] => {
-            // SAFETY: a plain system call; it moves only this thread of this child into a new
-            // IPC namespace, and the sysctl and the ring below are made from this thread.
-            if unsafe { libc::unshare(libc::CLONE_NEWIPC) } != 0 {
-                std::process::exit(SKIP);
-            }
-            if std::fs::write("/proc/sys/kernel/shmmax", "1048576").is_err() {
-                std::process::exit(SKIP);
-            }
-            let segment = Segment::sysv_key(key.parse().unwrap());
-            match RingOptions::new().capacity(2 << 20).create(&segment) {
-                Err(e @ CreateError::ResourceLimit { .. }) => println!("limit: {e}"),
-                other => println!("other: {other:?}"),
-            }
-            // A ring under the limit still works in the same namespace.
-            let small = RingOptions::new().capacity(1 << 16).create(&segment);
-            let _ = shmpipe::remove(&segment);
-            if small.is_err() {
-                println!("small: {small:?}");
-            }
-            0
-        }
-        _ => panic!("unknown task {task:?}"),
-    };
-    std::process::exit(code);
+    if !dropped {
+        std::process::exit(SKIP);
+    }
+    match Ring::open(&parse(spec)) {
+        Ok(ring) => match ring.reader() {
+            Ok(_) => println!("opened"),
+            Err(e) => println!("attach failed: {e}"),
+        },
+        Err(OpenError::PermissionDenied { .. }) => println!("denied"),
+        Err(e) => println!("other: {e:?}"),
+    }
+}
+
+/// In a new IPC namespace (root only), lowers kernel.shmmax to 1 MiB and creates a System V
+/// ring of 2 MiB: prints the error's message.
+fn shmmax(args: &[&str]) {
+    let [key] = args.try_into().unwrap();
+    // SAFETY: a plain system call; it moves only this thread of this child into a new
+    // IPC namespace, and the sysctl and the ring below are made from this thread.
+    if unsafe { libc::unshare(libc::CLONE_NEWIPC) } != 0 {
+        std::process::exit(SKIP);
+    }
+    if std::fs::write("/proc/sys/kernel/shmmax", "1048576").is_err() {
+        std::process::exit(SKIP);
+    }
+    let segment = Segment::sysv_key(key.parse().unwrap());
+    match RingOptions::new().capacity(2 << 20).create(&segment) {
+        Err(e @ CreateError::ResourceLimit { .. }) => println!("limit: {e}"),
+        other => println!("other: {other:?}"),
+    }
+    // A ring under the limit still works in the same namespace.
+    let small = RingOptions::new().capacity(1 << 16).create(&segment);
+    let _ = shmpipe::remove(&segment);
+    if small.is_err() {
+        println!("small: {small:?}");
+    }
 }
 
 /// Every memfd this process holds (`/proc/self/fd` links to `/memfd:NAME`).
@@ -237,7 +208,7 @@ fn a_memfd_ring_cannot_be_shrunk_or_grown_by_its_peer() {
 fn truncating_a_posix_or_file_segment_under_a_live_mapping_is_a_sigbus() {
     for segment in [posix("trunc"), file("trunc")] {
         let _cleanup = Cleanup(segment.clone());
-        let (status, out) = run_child(&["truncate-under-mapping", &describe(&segment)]);
+        let (status, out) = run_child("truncate-under-mapping", &[&describe(&segment)]);
         assert!(out.contains("truncated"), "{segment}: {out}");
         assert_eq!(
             status.signal(),
@@ -253,13 +224,7 @@ fn truncating_a_posix_or_file_segment_under_a_live_mapping_is_a_sigbus() {
 fn a_sysv_segment_cannot_be_resized_and_survives_removal() {
     let segment = sysv("rmid");
     let _cleanup = Cleanup(segment.clone());
-    let ring = RingOptions::new()
-        .capacity(1 << 16)
-        .keep_name(true)
-        .create(&segment)
-        .unwrap();
-    let mut writer = ring.writer().unwrap();
-    let mut reader = ring.reader().unwrap();
+    let (_ring, mut writer, mut reader) = attached(&segment);
     shmpipe::remove(&segment).unwrap(); // what a hostile peer could do
     assert!(matches!(
         Ring::open(&segment),
@@ -322,7 +287,7 @@ fn another_user_cannot_open_a_default_segment_but_can_with_an_explicit_mode() {
             }
             let _ring = options.create(&segment).unwrap();
             assert_eq!(mode_of(&segment), mode.unwrap_or(0o600), "{segment}");
-            let (status, out) = run_child(&["open-as-nobody", &describe(&segment)]);
+            let (status, out) = run_child("open-as-nobody", &[&describe(&segment)]);
             if status.code() == Some(SKIP) {
                 eprintln!("cannot drop to uid 65534 here; skipping the permission test");
                 return;
@@ -379,7 +344,7 @@ fn a_sysv_ring_above_shmmax_names_the_limit() {
         Segment::SysV(shmpipe::SysvKey::Key(k)) => k,
         _ => unreachable!(),
     };
-    let (status, out) = run_child(&["shmmax", &key.to_string()]);
+    let (status, out) = run_child("shmmax", &[&key.to_string()]);
     if status.code() == Some(SKIP) {
         eprintln!("cannot make an IPC namespace here (not root?); skipping the shmmax test");
         return;
@@ -424,7 +389,7 @@ fn a_ring_larger_than_dev_shm_names_the_limit() {
     }
     for segment in [
         posix("full"),
-        Segment::file(PathBuf::from("/dev/shm").join(unique("full-file"))),
+        Segment::file(PathBuf::from("/dev/shm").join(unique("shmpipe-hard-full-file"))),
     ] {
         let _cleanup = Cleanup(segment.clone());
         match RingOptions::new().capacity(capacity).create(&segment) {

@@ -4,14 +4,11 @@
 //! into a POSIX segment's file, replays of the fuzz corpus and of every crash the fuzzer found,
 //! and liveness against recycled pids.
 #![cfg(not(loom))]
-// The atomics ban (clippy.toml) is for ring code; these make names unique and stop a thread.
+// The atomics ban (clippy.toml) is for ring code; the one atomic here stops a thread.
 #![allow(clippy::disallowed_types)]
 
-mod support {
-    pub mod adversary;
-    pub mod peers;
-}
-use support::peers::unique;
+mod support;
+use support::segments::{self, backing_file, kept_ring, unique};
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
@@ -235,18 +232,8 @@ fn the_identity_line_is_not_re_read_after_opening() {
 
 /// A kept POSIX ring (fd-backed: roles held by file locks) and its file, for forging words.
 fn locked_ring(tag: &str) -> (Segment, std::fs::File, Ring) {
-    let name = unique(tag);
-    let segment = Segment::posix(name.as_str());
-    let ring = RingOptions::new()
-        .capacity(64)
-        .keep_name(true)
-        .create(&segment)
-        .unwrap();
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(shm_path(&name))
-        .unwrap();
+    let segment = segments::posix(tag);
+    let (ring, file) = kept_ring(&segment, 64);
     (segment, file, ring)
 }
 
@@ -352,11 +339,6 @@ fn a_process_that_got_a_dead_writers_pid_does_not_hold_its_role() {
     panic!("could not get a recycled pid in 20 attempts");
 }
 
-/// The path of a POSIX segment's backing file.
-fn shm_path(name: &str) -> PathBuf {
-    PathBuf::from("/dev/shm").join(name)
-}
-
 /// One header edit for the open-time property test.
 #[derive(Debug, Clone)]
 enum Edit {
@@ -411,7 +393,7 @@ proptest! {
         let name = unique("shmpipe-prop-open");
         let segment = Segment::posix(name.as_str());
         drop(RingOptions::new().capacity(64).keep_name(true).create(&segment).unwrap());
-        let file = OpenOptions::new().read(true).write(true).open(shm_path(&name)).unwrap();
+        let file = OpenOptions::new().read(true).write(true).open(backing_file(&segment)).unwrap();
         for e in &edits {
             match e {
                 Edit::Bytes(offset, bytes) => file.write_all_at(bytes, u64::from(*offset)).unwrap(),
@@ -476,7 +458,7 @@ fn open_names_each_header_fault() {
         );
         let file = OpenOptions::new()
             .write(true)
-            .open(shm_path(&name))
+            .open(backing_file(&segment))
             .unwrap();
         file.write_all_at(bytes, offset).unwrap();
         let err = Ring::open(&segment).unwrap_err();

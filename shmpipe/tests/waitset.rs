@@ -4,14 +4,13 @@
 //! wait has a deadline.
 #![cfg(not(loom))]
 
-#[path = "support/peers.rs"]
-mod peers;
-use peers::{describe, parse, reap, spawn_peer, unique};
+mod support;
+use support::peers::{self, reap};
+use support::segments::{self, describe, parse};
 
-use std::io::{BufRead, BufReader, Write};
 use std::time::{Duration, Instant};
 
-use shmpipe::{RecvError, Ring, RingOptions, Segment, WaitKey, WaitSet};
+use shmpipe::{RecvError, Ring, RingOptions, WaitKey, WaitSet};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -154,49 +153,41 @@ fn one_thread_drains_200_rings() {
     drain_many(200, 50);
 }
 
+/// The peer's side of the tests below (see `support/peers.rs`); a test that does nothing
+/// otherwise.
 #[test]
 fn peer_main() {
-    let Ok(task) = std::env::var("SHMPIPE_WAITSET_PEER") else {
-        return;
-    };
-    let words: Vec<&str> = task.split(' ').collect();
-    match words[..] {
-        ["write-then-hang", spec] => {
-            let ring = RingOptions::new()
-                .timeout(Some(DEADLINE))
-                .open(&parse(spec))
-                .unwrap();
-            let mut w = ring.writer().unwrap();
-            w.send(b"last").unwrap();
-            println!("ready");
-            std::io::stdout().flush().unwrap();
-            std::thread::sleep(DEADLINE);
-        }
-        // The drain of `rings` rings (run with `SHMPIPE_NO_FUTEX_WAITV=1` by the parent).
-        ["drain", rings, per_ring] => {
-            drain_many(rings.parse().unwrap(), per_ring.parse().unwrap());
-        }
-        _ => panic!("unknown task {task}"),
-    }
+    peers::dispatch(&[("write-then-hang", write_then_hang), ("drain", drain)]);
+}
+
+/// Peer: sends one record, says so, then hangs (to be killed).
+fn write_then_hang(args: &[&str]) {
+    let [spec] = args.try_into().unwrap();
+    let ring = RingOptions::new()
+        .timeout(Some(DEADLINE))
+        .open(&parse(spec))
+        .unwrap();
+    let mut w = ring.writer().unwrap();
+    w.send(b"last").unwrap();
+    peers::ready();
+    std::thread::sleep(DEADLINE);
+}
+
+/// Peer: the drain of `rings` rings (run with `SHMPIPE_NO_FUTEX_WAITV=1` by the parent).
+fn drain(args: &[&str]) {
+    let [rings, per_ring] = args.try_into().unwrap();
+    drain_many(rings.parse().unwrap(), per_ring.parse().unwrap());
 }
 
 /// A writer process killed -9: its last record is ready, then the set reports its death.
 #[test]
 fn dead_writer_process_is_reported() {
-    let segment = Segment::posix(unique("shmpipe-waitset"));
+    let segment = segments::posix("shmpipe-waitset");
     let ring = Ring::create(&segment, 4096).unwrap();
     let reader = ring.reader().unwrap();
     let (_w, idle) = shmpipe::channel(256).unwrap();
-    let mut child = spawn_peer(
-        "SHMPIPE_WAITSET_PEER",
-        &["write-then-hang", &describe(&segment)],
-    );
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while line.trim() != "ready" {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "peer ended early");
-    }
+    let mut child = peers::spawn("write-then-hang", &[&describe(&segment)]);
+    peers::wait_ready(&mut child);
     let mut set = WaitSet::new();
     let k = set.add_reader(reader);
     set.add_reader(idle);
@@ -215,16 +206,9 @@ fn dead_writer_process_is_reported() {
 /// still every record, then every end-of-stream.
 #[test]
 fn drains_without_futex_waitv() {
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "peer_main",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
-        .env("SHMPIPE_WAITSET_PEER", "drain 16 300")
+    let mut child = peers::command("drain", &["16", "300"])
         .env("SHMPIPE_NO_FUTEX_WAITV", "1")
+        .stdout(std::process::Stdio::inherit())
         .spawn()
         .unwrap();
     assert!(reap(&mut child, DEADLINE).success());

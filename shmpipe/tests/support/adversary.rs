@@ -505,60 +505,53 @@ impl World {
     }
 
     fn attach_writer(&mut self) {
-        let expected_busy = self.writer.is_some();
-        match self.ring.writer() {
-            Ok(writer) => {
-                if self.clean {
-                    assert!(!expected_busy, "a second writer attached");
-                    assert!(
-                        !self.writer_closed,
-                        "a closed writer role was attached again"
-                    );
-                }
-                // Dropping a replaced writer closes it: only possible after tampering.
-                self.writer = Some(writer);
-            }
-            Err(e) => {
-                let _ = e.to_string();
-                if self.clean {
-                    match e {
-                        AttachError::AlreadyAttached { pid, .. } => {
-                            assert!(expected_busy, "{e}");
-                            assert_eq!(pid, std::process::id());
-                        }
-                        AttachError::Closed { .. } => assert!(self.writer_closed, "{e}"),
-                        other => panic!("untampered ring: {other}"),
-                    }
-                }
-            }
+        let attached = self.ring.writer();
+        let (busy, closed) = (self.writer.is_some(), self.writer_closed);
+        if let Some(writer) = self.check_attach("writer", attached, busy, closed) {
+            // Dropping a replaced writer closes it: only possible after tampering.
+            self.writer = Some(writer);
         }
     }
 
     fn attach_reader(&mut self) {
-        let expected_busy = self.reader.is_some();
-        match self.ring.reader() {
-            Ok(reader) => {
+        let attached = self.ring.reader();
+        let (busy, closed) = (self.reader.is_some(), self.reader_closed);
+        if let Some(reader) = self.check_attach("reader", attached, busy, closed) {
+            self.reader = Some(reader);
+        }
+    }
+
+    /// Checks an attach of `role` against the contract (on an untampered ring it succeeds
+    /// exactly when the role is neither `busy` nor `closed`, and says which otherwise); the
+    /// new handle if there is one.
+    fn check_attach<T>(
+        &self,
+        role: &str,
+        attached: Result<T, AttachError>,
+        busy: bool,
+        closed: bool,
+    ) -> Option<T> {
+        match attached {
+            Ok(handle) => {
                 if self.clean {
-                    assert!(!expected_busy, "a second reader attached");
-                    assert!(
-                        !self.reader_closed,
-                        "a closed reader role was attached again"
-                    );
+                    assert!(!busy, "a second {role} attached");
+                    assert!(!closed, "a closed {role} role was attached again");
                 }
-                self.reader = Some(reader);
+                Some(handle)
             }
             Err(e) => {
                 let _ = e.to_string();
                 if self.clean {
                     match e {
                         AttachError::AlreadyAttached { pid, .. } => {
-                            assert!(expected_busy, "{e}");
+                            assert!(busy, "{e}");
                             assert_eq!(pid, std::process::id());
                         }
-                        AttachError::Closed { .. } => assert!(self.reader_closed, "{e}"),
+                        AttachError::Closed { .. } => assert!(closed, "{e}"),
                         other => panic!("untampered ring: {other}"),
                     }
                 }
+                None
             }
         }
     }
