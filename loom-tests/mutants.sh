@@ -138,7 +138,7 @@ MUTANTS = [
               (N, "    parked.registry.register(parked, &memory, H::ROLE, waker);\n    Poll::Pending", "    Poll::Pending")],
        expect=["async_reader_parks_and_is_woken"]),
   dict(id="batch-no-publish-before-wait", what="Writer::place: do not publish a batch's pending records before waiting",
-       edits=[(WR, "if state.has_pending() {\n                        state.publish(&ring).redeem();", "if false && state.has_pending() {\n                        state.publish(&ring).redeem();")],
+       edits=[(WR, "if state.has_pending() {\n                    state.publish(ring).redeem();", "if false && state.has_pending() {\n                    state.publish(ring).redeem();")],
        expect=["batch_publish"]),
   dict(id="skipped-padding-unpublished", what="Reader::next_slow: do not publish released records (skipped padding, a batch) before waiting",
        edits=[(R, "would otherwise wait for ever.\n                    state.publish_skipped(&ring).redeem();",

@@ -10,7 +10,7 @@ use crate::error::SendError;
 use crate::layout::Role;
 use crate::memory::Memory;
 use crate::ownership::{peer_died, Token};
-use crate::protocol::{self, WriterState};
+use crate::protocol::{self, RingRef, WriterState};
 use crate::region::LentMut;
 use crate::wait::{self, Attempt, Gave, Wait};
 
@@ -167,11 +167,31 @@ impl Writer {
     #[cold]
     #[inline(never)]
     fn place_slow(&mut self, len: usize, wait: Wait) -> Result<usize, SendError> {
+        self.wait_until(wait, |state, ring| match state.try_place(ring, len) {
+            Ok(offset) => Attempt::Ready(offset),
+            Err(SendError::Full) => {
+                // Publish what is pending before waiting: the reader may be asleep.
+                if state.has_pending() {
+                    state.publish(ring).redeem();
+                }
+                Attempt::NotYet
+            }
+            Err(e) => Attempt::Failed(e),
+        })
+    }
+
+    /// Repeats `attempt` on the writer's state until it is done, spinning and then sleeping on
+    /// the writer's wake word (which the reader wakes after each release and when it closes),
+    /// until `wait` runs out or the reader's process dies.
+    fn wait_until<T>(
+        &mut self,
+        wait: Wait,
+        mut attempt: impl FnMut(&mut WriterState, &RingRef<'_>) -> Attempt<T, SendError>,
+    ) -> Result<T, SendError> {
         let ring = self.memory.ring();
-        let header = ring.header;
         let state = &mut self.state;
         wait::wait_for(
-            &header.writer,
+            &ring.header.writer,
             peer_died(
                 self.memory.liveness(),
                 self.memory.header(),
@@ -180,17 +200,7 @@ impl Writer {
             ),
             wait,
             self.spin,
-            || match state.try_place(&ring, len) {
-                Ok(offset) => Attempt::Ready(offset),
-                Err(SendError::Full) => {
-                    // Publish what is pending before waiting: the reader may be asleep.
-                    if state.has_pending() {
-                        state.publish(&ring).redeem();
-                    }
-                    Attempt::NotYet
-                }
-                Err(e) => Attempt::Failed(e),
-            },
+            || attempt(state, &ring),
         )
         .map_err(send_error)
     }
@@ -402,28 +412,12 @@ impl Writer {
     /// ```
     pub fn close_and_wait(mut self, timeout: Option<Duration>) -> Result<(), SendError> {
         self.close_now();
-        let ring = self.memory.ring();
-        let header = ring.header;
-        let state = &mut self.state;
         let wait = timeout.map_or(Wait::Forever, Wait::timeout);
-        // The reader wakes this writer's futex word after each release and when it closes.
-        wait::wait_for(
-            &header.writer,
-            peer_died(
-                self.memory.liveness(),
-                self.memory.header(),
-                self.token.as_ref(),
-                Role::Reader,
-            ),
-            wait,
-            self.spin,
-            || match state.drained(&ring) {
-                Ok(true) => Attempt::Ready(()),
-                Ok(false) => Attempt::NotYet,
-                Err(e) => Attempt::Failed(e),
-            },
-        )
-        .map_err(send_error)
+        self.wait_until(wait, |state, ring| match state.drained(ring) {
+            Ok(true) => Attempt::Ready(()),
+            Ok(false) => Attempt::NotYet,
+            Err(e) => Attempt::Failed(e),
+        })
     }
 
     /// Lets go of the role without closing the ring, as if this process had died here:
