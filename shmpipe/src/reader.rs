@@ -283,6 +283,7 @@ impl Reader {
     /// assert!(matches!(reader.try_recv(&mut buf), Err(shmpipe::RecvError::Empty)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
         self.copy_out(buf, Wait::Never)
     }

@@ -33,7 +33,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -96,7 +96,28 @@ impl AsyncReader {
     }
 
     /// Polls for the next record into `buf` (see [`recv`](Self::recv)).
+    ///
+    /// While no wait is under way, the first look is the sync `try_recv`, inlined into the
+    /// caller; only an empty ring (or a task woken from a wait) takes the out-of-line path
+    /// that spins and parks.
+    #[inline(always)]
     pub fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<Result<Option<usize>, RecvError>> {
+        if !self.parked.waiting() {
+            match self.reader.try_recv(buf) {
+                Err(RecvError::Empty) => {}
+                done => return Poll::Ready(done),
+            }
+        }
+        self.poll_recv_wait(cx, buf)
+    }
+
+    /// `poll_recv` on an empty ring, or in a wait: spin, then park.
+    #[inline(never)]
+    fn poll_recv_wait(
         &mut self,
         cx: &mut Context<'_>,
         buf: &mut [u8],
@@ -124,8 +145,12 @@ impl AsyncReader {
     /// # })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
-        poll_fn(|cx| self.poll_recv(cx, buf)).await
+    #[inline]
+    pub fn recv<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = Result<Option<usize>, RecvError>> + Send + Unpin + 'a {
+        RecvFuture { reader: self, buf }
     }
 
     /// Polls for the next record as a new vector (see [`recv_vec`](Self::recv_vec)).
@@ -163,8 +188,11 @@ impl AsyncReader {
     /// # })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn recv_vec(&mut self) -> Result<Option<Vec<u8>>, RecvError> {
-        poll_fn(|cx| self.poll_recv_vec(cx)).await
+    #[inline]
+    pub fn recv_vec(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, RecvError>> + Send + Unpin + '_ {
+        poll_fn(move |cx| self.poll_recv_vec(cx))
     }
 }
 
@@ -274,7 +302,26 @@ impl AsyncWriter {
     }
 
     /// Polls to send `msg` as one record (see [`send`](Self::send)).
+    ///
+    /// While no wait is under way, the first attempt is the sync `try_send`, inlined into the
+    /// caller; only a full ring (or a task woken from a wait) takes the out-of-line path that
+    /// spins and parks.
+    #[inline(always)]
     pub fn poll_send(&mut self, cx: &mut Context<'_>, msg: &[u8]) -> Poll<Result<(), SendError>> {
+        if !self.parked.waiting() {
+            if let Some(writer) = self.writer.as_mut() {
+                match writer.try_send(msg) {
+                    Err(SendError::Full) => {}
+                    done => return Poll::Ready(done),
+                }
+            }
+        }
+        self.poll_send_wait(cx, msg)
+    }
+
+    /// `poll_send` on a full ring, in a wait, or after shutdown: spin, then park.
+    #[inline(never)]
+    fn poll_send_wait(&mut self, cx: &mut Context<'_>, msg: &[u8]) -> Poll<Result<(), SendError>> {
         let Some(writer) = self.writer.as_mut() else {
             return Poll::Ready(Err(SendError::Closed));
         };
@@ -304,8 +351,12 @@ impl AsyncWriter {
     /// # })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        poll_fn(|cx| self.poll_send(cx, msg)).await
+    #[inline]
+    pub fn send<'a>(
+        &'a mut self,
+        msg: &'a [u8],
+    ) -> impl Future<Output = Result<(), SendError>> + Send + Unpin + 'a {
+        SendFuture { writer: self, msg }
     }
 }
 
@@ -342,5 +393,35 @@ impl ::tokio::io::AsyncWrite for AsyncWriter {
             w.close();
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+/// The future of [`AsyncReader::recv`].
+struct RecvFuture<'a> {
+    reader: &'a mut AsyncReader,
+    buf: &'a mut [u8],
+}
+
+impl Future for RecvFuture<'_> {
+    type Output = Result<Option<usize>, RecvError>;
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.reader.poll_recv(cx, this.buf)
+    }
+}
+
+/// The future of [`AsyncWriter::send`].
+struct SendFuture<'a> {
+    writer: &'a mut AsyncWriter,
+    msg: &'a [u8],
+}
+
+impl Future for SendFuture<'_> {
+    type Output = Result<(), SendError>;
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.writer.poll_send(cx, this.msg)
     }
 }

@@ -216,6 +216,7 @@ impl Writer {
     /// assert!(matches!(writer.try_send(b"x"), Err(shmpipe::SendError::Full)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.push(msg, Wait::Never, true)
     }
