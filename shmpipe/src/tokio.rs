@@ -1,13 +1,19 @@
 //! Async handles for tokio (feature `tokio`): [`AsyncReader`] and [`AsyncWriter`], made from
 //! the sync [`Reader`] and [`Writer`].
 //!
-//! No thread per ring and no reactor work while data flows: every operation first takes the
-//! sync try-path (`try_recv`, `try_send`), which costs what it costs in sync code, and on an
-//! empty (or full) ring tries again for a short spin (10 µs by default, `set_spin`). Only then
-//! does a task park: it announces its sleep on the ring's wake word exactly
+//! No thread per ring and no reactor work while data flows: [`AsyncReader::recv`] and
+//! [`AsyncWriter::send`] return plain futures whose poll is the sync try-path (`try_recv`,
+//! `try_send`) inlined into the caller, behind one test that no wait is under way; nothing
+//! else runs per message (no lock, no waker clone, no registration, no system call). On an
+//! empty (or full) ring a poll tries again for a short spin (10 µs by default, `set_spin`):
+//! that holds the runtime's thread, so it costs up to 10 µs of CPU per wait that ends in a
+//! park, and keeps every other task of that thread waiting as long. Only then does a task
+//! park: it announces its sleep on the ring's wake word exactly
 //! as a sync waiter does, and one waiter thread per process, sleeping in `futex_waitv(2)` on the
 //! wake words of every ring with a parked task, hands its waker back when the peer's publish
-//! (or release, or close) resets that word. The peer needs nothing new: it may be a sync
+//! (or release, or close) resets that word. A parked wake-up thus takes two thread wake-ups
+//! (the waiter thread, then the runtime's thread), where a sync waiter takes one and a tokio
+//! socket takes one (the reactor's); `docs/BENCHMARKS.md` measures what that costs. The peer needs nothing new: it may be a sync
 //! handle in another process, on any backend, and no file descriptor is passed. On kernels
 //! before 5.16 (no `futex_waitv`) the waiter thread polls the parked rings' words every
 //! millisecond instead (so a wake-up takes up to a millisecond). A parked task is also woken
@@ -90,7 +96,8 @@ impl AsyncReader {
     }
 
     /// Sets how long a receive spins on an empty ring before it parks the task (default
-    /// 10 µs; the runtime's thread is busy meanwhile). Zero parks at once.
+    /// 10 µs; the runtime's thread is busy meanwhile, its other tasks wait). Zero parks at
+    /// once.
     pub fn set_spin(&mut self, spin: std::time::Duration) {
         self.parked.spin = spin;
     }
@@ -296,7 +303,7 @@ impl AsyncWriter {
     }
 
     /// Sets how long a send spins on a full ring before it parks the task (default 10 µs;
-    /// the runtime's thread is busy meanwhile). Zero parks at once.
+    /// the runtime's thread is busy meanwhile, its other tasks wait). Zero parks at once.
     pub fn set_spin(&mut self, spin: std::time::Duration) {
         self.parked.spin = spin;
     }
