@@ -115,24 +115,40 @@ impl AsyncReader {
     ) -> Poll<Result<Option<usize>, RecvError>> {
         if !self.parked.waiting() {
             match self.reader.try_recv(buf) {
+                // The value rebuilt, not moved, so the common case is stored as a tag and a
+                // length, never copied as the whole `Result`.
+                Ok(Some(n)) => return Poll::Ready(Ok(Some(n))),
+                Ok(None) => return Poll::Ready(Ok(None)),
                 Err(RecvError::Empty) => {}
-                done => return Poll::Ready(done),
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
-        self.poll_recv_wait(cx, buf)
+        match self.poll_recv_wait(cx, buf) {
+            Ok(Poll::Ready(n)) => Poll::Ready(Ok(n)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(*e)),
+        }
     }
 
-    /// `poll_recv` on an empty ring, or in a wait: spin, then park.
+    /// `poll_recv` on an empty ring, or in a wait: spin, then park. The error is boxed so the
+    /// result comes back in two registers: returned as a `Poll<Result<..>>` (in memory), it
+    /// made the compiler merge the common case into that memory too, and read the length
+    /// stored there back within a wider load, a store-forwarding stall on every message
+    /// (docs/BENCHMARKS.md, "Async": 34 ns against 12 ns a send + receive).
+    #[cold]
     #[inline(never)]
     fn poll_recv_wait(
         &mut self,
         cx: &mut Context<'_>,
         buf: &mut [u8],
-    ) -> Poll<Result<Option<usize>, RecvError>> {
-        notify::poll_side(&mut self.parked, &mut self.reader, cx.waker(), |r| {
+    ) -> Result<Poll<Option<usize>>, Box<RecvError>> {
+        match notify::poll_side(&mut self.parked, &mut self.reader, cx.waker(), |r| {
             notify::recv_attempt(r, buf)
-        })
-        .map(|r| r.map_err(notify::recv_error))
+        }) {
+            Poll::Ready(Ok(n)) => Ok(Poll::Ready(n)),
+            Poll::Ready(Err(gave)) => Err(Box::new(notify::recv_error(gave))),
+            Poll::Pending => Ok(Poll::Pending),
+        }
     }
 
     /// Receives the next record into `buf`: its length, or `None` at end-of-stream. As
@@ -318,28 +334,43 @@ impl AsyncWriter {
         if !self.parked.waiting() {
             if let Some(writer) = self.writer.as_mut() {
                 match writer.try_send(msg) {
+                    // Rebuilt, not moved: see `AsyncReader::poll_recv`.
+                    Ok(()) => return Poll::Ready(Ok(())),
                     Err(SendError::Full) => {}
-                    done => return Poll::Ready(done),
+                    Err(e) => return Poll::Ready(Err(e)),
                 }
             }
         }
-        self.poll_send_wait(cx, msg)
+        match self.poll_send_wait(cx, msg) {
+            Ok(Poll::Ready(())) => Poll::Ready(Ok(())),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(*e)),
+        }
     }
 
-    /// `poll_send` on a full ring, in a wait, or after shutdown: spin, then park.
+    /// `poll_send` on a full ring, in a wait, or after shutdown: spin, then park. The error
+    /// is boxed (see `AsyncReader::poll_recv_wait`).
+    #[cold]
     #[inline(never)]
-    fn poll_send_wait(&mut self, cx: &mut Context<'_>, msg: &[u8]) -> Poll<Result<(), SendError>> {
+    fn poll_send_wait(
+        &mut self,
+        cx: &mut Context<'_>,
+        msg: &[u8],
+    ) -> Result<Poll<()>, Box<SendError>> {
         let Some(writer) = self.writer.as_mut() else {
-            return Poll::Ready(Err(SendError::Closed));
+            return Err(Box::new(SendError::Closed));
         };
-        notify::poll_side(&mut self.parked, writer, cx.waker(), |w| {
+        match notify::poll_side(&mut self.parked, writer, cx.waker(), |w| {
             match w.try_send(msg) {
                 Ok(()) => Attempt::Ready(()),
                 Err(SendError::Full) => Attempt::NotYet,
                 Err(e) => Attempt::Failed(e),
             }
-        })
-        .map(|r| r.map_err(notify::send_error))
+        }) {
+            Poll::Ready(Ok(())) => Ok(Poll::Ready(())),
+            Poll::Ready(Err(gave)) => Err(Box::new(notify::send_error(gave))),
+            Poll::Pending => Ok(Poll::Pending),
+        }
     }
 
     /// Sends `msg` as one record, waiting for room. As [`Writer::send`]: `Closed` once the

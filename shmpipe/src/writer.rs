@@ -165,7 +165,7 @@ impl Writer {
     }
 
     /// Copies `msg` in as one record; publishes it unless inside a batch.
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, msg: &[u8], wait: Wait, publish: bool) -> Result<(), SendError> {
         let offset = self.place(msg.len(), wait)?;
         let ring = self.memory.ring();
