@@ -253,6 +253,7 @@ impl std::fmt::Debug for Parked {
 impl Parked {
     /// Whether a wait is under way (announced, and registered unless it just ended): the next
     /// poll must take `poll_side`, which ends it.
+    #[cfg(all(not(loom), feature = "tokio"))]
     #[inline]
     pub(crate) fn waiting(&self) -> bool {
         self.announced
