@@ -538,10 +538,8 @@ fn proc_round_trip(transport: &str, n: usize) -> (Duration, Duration) {
             let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
             // Let the child inherit its end (Rust opens descriptors close-on-exec).
             // SAFETY: F_SETFD on a descriptor we own.
-            assert_eq!(
-                unsafe { libc::fcntl(theirs.as_raw_fd(), libc::F_SETFD, 0) },
-                0
-            );
+            let rc = unsafe { libc::fcntl(theirs.as_raw_fd(), libc::F_SETFD, 0) };
+            assert_eq!(rc, 0);
             let child = spawn_peer(&["echo-socket".into(), theirs.as_raw_fd().to_string()]);
             drop(theirs);
             ours.set_nonblocking(true).unwrap();
