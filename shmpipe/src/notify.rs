@@ -105,6 +105,16 @@ impl std::fmt::Debug for Parked {
     }
 }
 
+impl Parked {
+    /// Whether a wait is under way (announced, and registered unless it just ended): the next
+    /// poll must take `poll_side`, which ends it.
+    #[cfg(feature = "tokio")]
+    #[inline]
+    pub(crate) fn waiting(&self) -> bool {
+        self.announced
+    }
+}
+
 impl Drop for Parked {
     fn drop(&mut self) {
         self.registry.deregister(self);

@@ -322,6 +322,7 @@ impl Reader {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use = "a received message is lost if the result is not looked at"]
+    #[inline]
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
         self.copy_out(buf, Wait::Never)
     }

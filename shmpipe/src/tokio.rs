@@ -1,13 +1,19 @@
 //! Async handles for tokio (feature `tokio`): [`AsyncReader`] and [`AsyncWriter`], made from
 //! the sync [`Reader`] and [`Writer`].
 //!
-//! No thread per ring and no reactor work while data flows: every operation first takes the
-//! sync try-path (`try_recv`, `try_send`), which costs what it costs in sync code, and on an
-//! empty (or full) ring tries again for a short spin (10 µs by default, `set_spin`). Only then
-//! does a task park: it announces its sleep on the ring's wake word exactly
+//! No thread per ring and no reactor work while data flows: [`AsyncReader::recv`] and
+//! [`AsyncWriter::send`] return plain futures whose poll is the sync try-path (`try_recv`,
+//! `try_send`) inlined into the caller, behind one test that no wait is under way; nothing
+//! else runs per message (no lock, no waker clone, no registration, no system call). On an
+//! empty (or full) ring a poll tries again for a short spin (10 µs by default, `set_spin`):
+//! that holds the runtime's thread, so it costs up to 10 µs of CPU per wait that ends in a
+//! park, and keeps every other task of that thread waiting as long. Only then does a task
+//! park: it announces its sleep on the ring's wake word exactly
 //! as a sync waiter does, and one waiter thread per process, sleeping in `futex_waitv(2)` on the
 //! wake words of every ring with a parked task, hands its waker back when the peer's publish
-//! (or release, or close) resets that word. The peer needs nothing new: it may be a sync
+//! (or release, or close) resets that word. A parked wake-up thus takes two thread wake-ups
+//! (the waiter thread, then the runtime's thread), where a sync waiter takes one and a tokio
+//! socket takes one (the reactor's); `docs/BENCHMARKS.md` measures what that costs. The peer needs nothing new: it may be a sync
 //! handle in another process, on any backend, and no file descriptor is passed. On kernels
 //! before 5.16 (no `futex_waitv`) the waiter thread polls the parked rings' words every
 //! millisecond instead (so a wake-up takes up to a millisecond). A parked task is also woken
@@ -33,7 +39,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -90,21 +96,59 @@ impl AsyncReader {
     }
 
     /// Sets how long a receive spins on an empty ring before it parks the task (default
-    /// 10 µs; the runtime's thread is busy meanwhile). Zero parks at once.
+    /// 10 µs; the runtime's thread is busy meanwhile, its other tasks wait). Zero parks at
+    /// once.
     pub fn set_spin(&mut self, spin: std::time::Duration) {
         self.parked.spin = spin;
     }
 
     /// Polls for the next record into `buf` (see [`recv`](Self::recv)).
+    ///
+    /// While no wait is under way, the first look is the sync `try_recv`, inlined into the
+    /// caller; only an empty ring (or a task woken from a wait) takes the out-of-line path
+    /// that spins and parks.
+    #[inline(always)]
     pub fn poll_recv(
         &mut self,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<Result<Option<usize>, RecvError>> {
-        notify::poll_side(&mut self.parked, &mut self.reader, cx.waker(), |r| {
+        if !self.parked.waiting() {
+            match self.reader.try_recv(buf) {
+                // The value rebuilt, not moved, so the common case is stored as a tag and a
+                // length, never copied as the whole `Result`.
+                Ok(Some(n)) => return Poll::Ready(Ok(Some(n))),
+                Ok(None) => return Poll::Ready(Ok(None)),
+                Err(RecvError::Empty) => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        match self.poll_recv_wait(cx, buf) {
+            Ok(Poll::Ready(n)) => Poll::Ready(Ok(n)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(*e)),
+        }
+    }
+
+    /// `poll_recv` on an empty ring, or in a wait: spin, then park. The error is boxed so the
+    /// result comes back in two registers: returned as a `Poll<Result<..>>` (in memory), it
+    /// made the compiler merge the common case into that memory too, and read the length
+    /// stored there back within a wider load, a store-forwarding stall on every message
+    /// (docs/BENCHMARKS.md, "Async": 34 ns against 12 ns a send + receive).
+    #[cold]
+    #[inline(never)]
+    fn poll_recv_wait(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Result<Poll<Option<usize>>, Box<RecvError>> {
+        match notify::poll_side(&mut self.parked, &mut self.reader, cx.waker(), |r| {
             notify::recv_attempt(r, buf)
-        })
-        .map(|r| r.map_err(notify::recv_error))
+        }) {
+            Poll::Ready(Ok(n)) => Ok(Poll::Ready(n)),
+            Poll::Ready(Err(gave)) => Err(Box::new(notify::recv_error(gave))),
+            Poll::Pending => Ok(Poll::Pending),
+        }
     }
 
     /// Receives the next record into `buf`: its length, or `None` at end-of-stream. As
@@ -124,8 +168,12 @@ impl AsyncReader {
     /// # })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
-        poll_fn(|cx| self.poll_recv(cx, buf)).await
+    #[inline]
+    pub fn recv<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = Result<Option<usize>, RecvError>> + Send + Unpin + 'a {
+        RecvFuture { reader: self, buf }
     }
 
     /// Polls for the next record as a new vector (see [`recv_vec`](Self::recv_vec)).
@@ -163,8 +211,11 @@ impl AsyncReader {
     /// # })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn recv_vec(&mut self) -> Result<Option<Vec<u8>>, RecvError> {
-        poll_fn(|cx| self.poll_recv_vec(cx)).await
+    #[inline]
+    pub fn recv_vec(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, RecvError>> + Send + Unpin + '_ {
+        poll_fn(move |cx| self.poll_recv_vec(cx))
     }
 }
 
@@ -268,24 +319,58 @@ impl AsyncWriter {
     }
 
     /// Sets how long a send spins on a full ring before it parks the task (default 10 µs;
-    /// the runtime's thread is busy meanwhile). Zero parks at once.
+    /// the runtime's thread is busy meanwhile, its other tasks wait). Zero parks at once.
     pub fn set_spin(&mut self, spin: std::time::Duration) {
         self.parked.spin = spin;
     }
 
     /// Polls to send `msg` as one record (see [`send`](Self::send)).
+    ///
+    /// While no wait is under way, the first attempt is the sync `try_send`, inlined into the
+    /// caller; only a full ring (or a task woken from a wait) takes the out-of-line path that
+    /// spins and parks.
+    #[inline(always)]
     pub fn poll_send(&mut self, cx: &mut Context<'_>, msg: &[u8]) -> Poll<Result<(), SendError>> {
+        if !self.parked.waiting() {
+            if let Some(writer) = self.writer.as_mut() {
+                match writer.try_send(msg) {
+                    // Rebuilt, not moved: see `AsyncReader::poll_recv`.
+                    Ok(()) => return Poll::Ready(Ok(())),
+                    Err(SendError::Full) => {}
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+        }
+        match self.poll_send_wait(cx, msg) {
+            Ok(Poll::Ready(())) => Poll::Ready(Ok(())),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(*e)),
+        }
+    }
+
+    /// `poll_send` on a full ring, in a wait, or after shutdown: spin, then park. The error
+    /// is boxed (see `AsyncReader::poll_recv_wait`).
+    #[cold]
+    #[inline(never)]
+    fn poll_send_wait(
+        &mut self,
+        cx: &mut Context<'_>,
+        msg: &[u8],
+    ) -> Result<Poll<()>, Box<SendError>> {
         let Some(writer) = self.writer.as_mut() else {
-            return Poll::Ready(Err(SendError::Closed));
+            return Err(Box::new(SendError::Closed));
         };
-        notify::poll_side(&mut self.parked, writer, cx.waker(), |w| {
+        match notify::poll_side(&mut self.parked, writer, cx.waker(), |w| {
             match w.try_send(msg) {
                 Ok(()) => Attempt::Ready(()),
                 Err(SendError::Full) => Attempt::NotYet,
                 Err(e) => Attempt::Failed(e),
             }
-        })
-        .map(|r| r.map_err(notify::send_error))
+        }) {
+            Poll::Ready(Ok(())) => Ok(Poll::Ready(())),
+            Poll::Ready(Err(gave)) => Err(Box::new(notify::send_error(gave))),
+            Poll::Pending => Ok(Poll::Pending),
+        }
     }
 
     /// Sends `msg` as one record, waiting for room. As [`Writer::send`]: `Closed` once the
@@ -304,8 +389,12 @@ impl AsyncWriter {
     /// # })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        poll_fn(|cx| self.poll_send(cx, msg)).await
+    #[inline]
+    pub fn send<'a>(
+        &'a mut self,
+        msg: &'a [u8],
+    ) -> impl Future<Output = Result<(), SendError>> + Send + Unpin + 'a {
+        SendFuture { writer: self, msg }
     }
 }
 
@@ -342,5 +431,35 @@ impl ::tokio::io::AsyncWrite for AsyncWriter {
             w.close();
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+/// The future of [`AsyncReader::recv`].
+struct RecvFuture<'a> {
+    reader: &'a mut AsyncReader,
+    buf: &'a mut [u8],
+}
+
+impl Future for RecvFuture<'_> {
+    type Output = Result<Option<usize>, RecvError>;
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.reader.poll_recv(cx, this.buf)
+    }
+}
+
+/// The future of [`AsyncWriter::send`].
+struct SendFuture<'a> {
+    writer: &'a mut AsyncWriter,
+    msg: &'a [u8],
+}
+
+impl Future for SendFuture<'_> {
+    type Output = Result<(), SendError>;
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.writer.poll_send(cx, this.msg)
     }
 }

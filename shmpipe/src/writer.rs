@@ -206,7 +206,7 @@ impl Writer {
     }
 
     /// Copies `msg` in as one record; publishes it unless inside a batch.
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, msg: &[u8], wait: Wait, publish: Publish) -> Result<(), SendError> {
         let offset = self.place(msg.len(), wait)?;
         // SAFETY: `place` found room for a `msg.len()`-byte payload at `offset` (through
@@ -253,6 +253,7 @@ impl Writer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use = "a message that was not sent is lost unless the error is handled"]
+    #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.push(msg, Wait::Never, Publish::Now)
     }

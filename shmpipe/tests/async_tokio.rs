@@ -1,8 +1,8 @@
 //! `shmpipe::tokio` under real tokio runtimes (current-thread and multi-thread): streams that
 //! park both sides many times, end-of-stream, a peer process (sync or async, with and without
 //! `futex_waitv`), kill -9 of the peer, cancelled receives and sends, 64 rings served by one
-//! thread, and the `AsyncRead` / `AsyncBufRead` / `AsyncWrite` byte stream. Every wait has a
-//! deadline.
+//! thread (64 tasks) and by one task (written by 8 other processes), and the `AsyncRead` /
+//! `AsyncBufRead` / `AsyncWrite` byte stream. Every wait has a deadline.
 #![cfg(not(loom))]
 
 mod support;
@@ -308,6 +308,7 @@ fn peer_main() {
         ("write-then-hang", write_then_hang),
         ("read-then-hang", read_then_hang),
         ("async-read", async_read),
+        ("many-rings-writer", many_rings_writer),
     ]);
 }
 
@@ -471,4 +472,122 @@ fn parked_writer_sees_reader_process_die() {
         }
         reap(&mut killer.join().unwrap(), DEADLINE);
     });
+}
+
+// --- one task, 64 rings, 8 writer processes ---------------------------------------------
+
+/// The writer processes of `one_task_serves_64_rings_of_8_processes`: its arguments are
+/// the records per ring, then the POSIX names of this process's rings.
+fn many_rings_writer(args: &[&str]) {
+    let mut words = args.iter().copied();
+    let per_ring: u64 = words.next().unwrap().parse().unwrap();
+    let mut writers: Vec<shmpipe::Writer> = words
+        .map(|name| {
+            RingOptions::new()
+                .timeout(Some(DEADLINE))
+                .open(&Segment::posix(name))
+                .unwrap()
+                .writer()
+                .unwrap()
+        })
+        .collect();
+    for i in 0..per_ring {
+        for (k, w) in writers.iter_mut().enumerate() {
+            // Uneven paces: now one ring, now another runs dry.
+            if (i + k as u64) % 50 == 0 {
+                std::thread::sleep(Duration::from_micros(100 * (k as u64 % 3)));
+            }
+            w.send(&record(i)).unwrap();
+        }
+    }
+    drop(writers); // end-of-stream on every ring
+}
+
+/// One task (the only future of a current-thread runtime, polling every reader with the same
+/// waker) serves 64 rings written by 8 other processes, 8 rings each, through small rings
+/// (writers and the task wait often; half the readers park at once, half spin first). Every
+/// record arrives in order on its ring, then end-of-stream on each; the process has one
+/// waiter thread, whatever the number of rings.
+#[test]
+fn one_task_serves_64_rings_of_8_processes() {
+    const RINGS: usize = 64;
+    const PROCESSES: usize = 8;
+    let per_ring = 300u64;
+    let segments: Vec<Segment> = (0..RINGS)
+        .map(|_| Segment::posix(unique("shmpipe-async-many")))
+        .collect();
+    let _cleanup: Vec<Cleanup> = segments.iter().cloned().map(Cleanup).collect();
+    let mut readers: Vec<AsyncReader> = segments
+        .iter()
+        .enumerate()
+        .map(|(k, segment)| {
+            let ring = Ring::create(segment, 1024).unwrap();
+            let mut reader = AsyncReader::new(ring.reader().unwrap());
+            if k % 2 == 0 {
+                reader.set_spin(Duration::ZERO);
+            }
+            reader
+        })
+        .collect();
+    let mut children: Vec<std::process::Child> = segments
+        .chunks(RINGS / PROCESSES)
+        .map(|chunk| {
+            let mut words = vec![per_ring.to_string()];
+            words.extend(chunk.iter().map(|s| match s {
+                Segment::Posix(name) => name.clone(),
+                _ => unreachable!(),
+            }));
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            let mut command = peers::command("many-rings-writer", &words);
+            command.stdout(std::process::Stdio::null());
+            command.spawn().expect("spawn writer process")
+        })
+        .collect();
+    let mut next = [0u64; RINGS];
+    let mut ended = [false; RINGS];
+    let mut buf = [0u8; 256];
+    current_thread().block_on(async {
+        let one_task = std::future::poll_fn(|cx| loop {
+            let mut progress = false;
+            for k in 0..RINGS {
+                if ended[k] {
+                    continue;
+                }
+                match readers[k].poll_recv(cx, &mut buf) {
+                    std::task::Poll::Ready(Ok(Some(n))) => {
+                        assert_eq!(&buf[..n], &record(next[k])[..], "ring {k}");
+                        next[k] += 1;
+                        progress = true;
+                    }
+                    std::task::Poll::Ready(Ok(None)) => {
+                        assert_eq!(next[k], per_ring, "ring {k} ended early");
+                        ended[k] = true;
+                        progress = true;
+                    }
+                    std::task::Poll::Ready(Err(e)) => panic!("ring {k}: {e}"),
+                    std::task::Poll::Pending => {}
+                }
+            }
+            if ended.iter().all(|&e| e) {
+                return std::task::Poll::Ready(());
+            }
+            if !progress {
+                // Every reader not at its end registered this task's waker.
+                return std::task::Poll::Pending;
+            }
+        });
+        timeout(DEADLINE, one_task).await.expect("deadline");
+    });
+    for child in &mut children {
+        assert!(reap(child, DEADLINE).success());
+    }
+    // No thread per ring: one waiter thread serves every parked handle of the process.
+    let waiters = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter(|t| {
+            let comm = std::fs::read_to_string(t.as_ref().unwrap().path().join("comm"));
+            comm.is_ok_and(|c| c.trim() == "shmpipe-waiter")
+        })
+        .count();
+    assert_eq!(waiters, 1, "waiter threads");
 }
