@@ -20,8 +20,8 @@
 //! shorter message), counted on across a session's rounds; the receiver checks each one, so a
 //! lost, repeated or reordered message fails the measurement instead of being counted. Two
 //! throughput regimes: *streaming* (the receiver takes messages as fast as it can and keeps
-//! pace) and *full* (the receiver spends [`FULL_WORK`] after each message, so the sender
-//! waits for room).
+//! pace) and *full* (the receiver does [`full_work`], about 100 ns, after each message, and
+//! the ring is [`full_capacity`], 64 KiB, so the sender waits for room).
 //!
 //! Every wait is bounded: the ready and acknowledgement reads poll with a timeout, and a
 //! watchdog thread kills the peer and exits if one operation takes longer than
@@ -34,7 +34,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use shmpipe::{Reader, RingOptions, Segment, Writer};
@@ -136,9 +136,9 @@ pub enum Mode {
     /// The streaming regime: the parent streams messages; the peer takes them as fast as it
     /// can, so it keeps pace with the sender (on a ring: reads on the writer's heels).
     Throughput,
-    /// The full regime: the peer does [`FULL_WORK`] after each message, so it is the slower
+    /// The full regime: the peer does [`full_work`] after each message, so it is the slower
     /// side and the sender waits for room in a full buffer (on a ring: the writer is blocked
-    /// on the reader's heels).
+    /// on the reader's heels); rings are [`full_capacity`] unless told otherwise.
     Full,
     /// The peer echoes each message back.
     Latency,
@@ -171,7 +171,7 @@ impl Mode {
     /// What the peer does after each message it receives.
     pub fn work(self) -> Work {
         match self {
-            Mode::Full => FULL_WORK,
+            Mode::Full => full_work(),
             Mode::Throughput | Mode::Latency => Work::NONE,
         }
     }
@@ -251,6 +251,24 @@ pub fn default_capacity(size: usize) -> u64 {
     (4 * record).next_power_of_two().max(4 << 20)
 }
 
+/// The ring capacity of the full regime ([`Mode::Full`]) unless told otherwise: 64 KiB, a
+/// default pipe's buffer, or four records if more. Small enough that a batch of messages is
+/// many rings' worth, so the sender spends the batch waiting for room (with a 4 MiB ring, a
+/// batch of 20 ms could fit in the ring, and the sender would never wait).
+pub fn full_capacity(size: usize) -> u64 {
+    let record = 8 + ((size as u64 + 7) & !7);
+    (4 * record).next_power_of_two().max(64 << 10)
+}
+
+/// The default ring capacity for a mode: [`full_capacity`] in the full regime,
+/// [`default_capacity`] otherwise.
+pub fn capacity_for(mode: Mode, size: usize) -> u64 {
+    match mode {
+        Mode::Full => full_capacity(size),
+        Mode::Throughput | Mode::Latency => default_capacity(size),
+    }
+}
+
 /// A recognisable message of `size` bytes.
 pub fn message(size: usize) -> Vec<u8> {
     (0..size)
@@ -328,31 +346,79 @@ pub fn out_of_sequence(want: u64, got: u64, bytes: usize) -> io::Error {
 }
 
 /// Work the receiver does after each message, the same for every transport: none (the
-/// streaming regime), or a busy wait of a fixed time (the full regime: the receiver is the
-/// slower side, so a faster sender waits for room).
+/// streaming regime), or a fixed computation (the full regime: the receiver is the slower
+/// side, so a faster sender waits for room). The computation is a chain of dependent
+/// multiply-adds, calibrated once per process to last a given time on an idle CPU; it is
+/// work, not a clock, so a preempted receiver loses time as a real one would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Work(pub Duration);
+pub struct Work {
+    /// Links of the chain per message.
+    iterations: u64,
+}
 
 impl Work {
     /// No work: the receiver takes messages as fast as it can.
-    pub const NONE: Work = Work(Duration::ZERO);
+    pub const NONE: Work = Work { iterations: 0 };
 
-    /// Spends the work's time (busy, on this CPU).
+    /// Work that lasts about `time` per message on this machine.
+    pub fn lasting(time: Duration) -> Work {
+        static PER_NS: OnceLock<f64> = OnceLock::new();
+        let per_ns = *PER_NS.get_or_init(|| {
+            // The fastest of a few runs: the one no other thread interrupted.
+            const LINKS: u64 = 1 << 20;
+            let best = (0..7)
+                .map(|_| {
+                    let start = Instant::now();
+                    chain(LINKS);
+                    start.elapsed()
+                })
+                .min()
+                .unwrap_or(Duration::from_millis(1));
+            LINKS as f64 / best.as_nanos().max(1) as f64
+        });
+        Work {
+            iterations: (time.as_nanos() as f64 * per_ns).round() as u64,
+        }
+    }
+
+    /// Does the work once.
     #[inline]
     pub fn after_message(self) {
-        if self.0.is_zero() {
-            return;
+        if self.iterations > 0 {
+            chain(self.iterations);
         }
+    }
+
+    /// What one [`after_message`](Self::after_message) costs here now: the mean of many.
+    pub fn cost(self) -> Duration {
         let start = Instant::now();
-        while start.elapsed() < self.0 {
-            std::hint::spin_loop();
+        for _ in 0..10_000 {
+            self.after_message();
         }
+        start.elapsed() / 10_000
     }
 }
 
-/// The receiver's work per message in the full regime ([`Mode::Full`]): 100 ns, so a receiver
-/// could take at most 10 M messages/s even through a free transport.
-pub const FULL_WORK: Work = Work(Duration::from_nanos(100));
+/// `n` dependent multiply-adds (an LCG), kept from being optimised away.
+#[inline(never)]
+fn chain(n: u64) {
+    let mut x = 1u64;
+    for _ in 0..std::hint::black_box(n) {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+    }
+    std::hint::black_box(x);
+}
+
+/// The receiver's time per message in the full regime ([`Mode::Full`]): 100 ns, so a
+/// receiver could take at most 10 M messages/s even through a free transport.
+pub const FULL_WORK_TIME: Duration = Duration::from_nanos(100);
+
+/// The receiver's work per message in the full regime: [`FULL_WORK_TIME`], calibrated.
+pub fn full_work() -> Work {
+    Work::lasting(FULL_WORK_TIME)
+}
 
 // ---------------------------------------------------------------------------------------------
 // The two ends of a data channel
@@ -1412,11 +1478,10 @@ mod tests {
     }
 
     #[test]
-    fn work_takes_its_time() {
-        let start = Instant::now();
-        for _ in 0..1000 {
-            FULL_WORK.after_message();
-        }
-        assert!(start.elapsed() >= Duration::from_micros(100));
+    fn work_takes_about_its_time() {
+        let work = Work::lasting(Duration::from_micros(10));
+        assert!(work.iterations > 0);
+        // At least most of it (calibrated on the fastest run; a loaded machine only adds).
+        assert!(work.cost() >= Duration::from_micros(5), "{:?}", work.cost());
     }
 }

@@ -196,8 +196,9 @@ fails the run.
 Throughput is one way, in messages and bytes per second, from the first message sent to the \
 peer's acknowledgement of the last, in two regimes: streaming (the receiver takes messages as \
 fast as it can and keeps pace: on a ring it reads on the writer's heels) and full (the \
-receiver spends 100 ns of busy work after each message, so it is the slower side and the \
-sender waits for room in a full buffer; 10 M messages/s is the ceiling there). Latency is \
+receiver spends 100 ns of busy work after each message, so it is the slower side, and rings \
+are 64 KiB like a default pipe, so the sender waits for room in a full buffer; 10 M \
+messages/s is the ceiling there). Latency is \
 the round trip of one message sent to the peer and echoed back (one way is about half): the \
 p50 of each round, and the p99 and p99.9 of all rounds together.
 
@@ -439,7 +440,8 @@ pub(crate) struct BenchArgs {
     /// Measure throughput, latency, or both
     #[arg(long, value_enum, default_value = "both")]
     pub(crate) mode: BenchMode,
-    /// The ring capacity [default: four records, and at least 4M]
+    /// The ring capacity [default: four records, and at least 4M; in the full regime at
+    /// least 64K]
     #[arg(long, value_name = "SIZE", value_parser = parse_capacity)]
     pub(crate) capacity: Option<u64>,
     /// Print one JSON array instead of tables

@@ -248,7 +248,15 @@ pub(crate) fn run(args: BenchArgs) -> Outcome {
     if progress {
         eprint!("\r\x1b[K");
     }
-    let text = if args.json { json(&rows) } else { table(&rows) };
+    // What the full regime's receiver work costs here (this CPU, now): its ceiling.
+    let full_cost = modes
+        .contains(&Mode::Full)
+        .then(|| harness::full_work().cost());
+    let text = if args.json {
+        json(&rows)
+    } else {
+        table(&rows, full_cost)
+    };
     let mut out = std::io::stdout().lock();
     if out
         .write_all(text.as_bytes())
@@ -307,7 +315,7 @@ fn start(
     per_round: Duration,
     placement: &Placement,
 ) -> std::io::Result<(Session, u64)> {
-    let capacity = capacity.unwrap_or_else(|| harness::default_capacity(size));
+    let capacity = capacity.unwrap_or_else(|| harness::capacity_for(mode, size));
     if transport.starts_with("ring") && (size as u64).saturating_add(8) > capacity {
         return Err(std::io::Error::other(format!(
             "a {size}-byte message does not fit a ring of {capacity} bytes; raise --capacity"
@@ -429,7 +437,7 @@ fn mode_text(mode: Mode) -> &'static str {
 
 /// The results as tables, one per mode: every round, the median and the worst, and under each
 /// transport its ratio to the pipe of the same size, round by round.
-fn table(rows: &[Row]) -> String {
+fn table(rows: &[Row], full_cost: Option<Duration>) -> String {
     let mut out = String::new();
     for mode in [Mode::Throughput, Mode::Full, Mode::Latency] {
         let these: Vec<&Row> = rows.iter().filter(|r| r.mode == mode).collect();
@@ -439,19 +447,26 @@ fn table(rows: &[Row]) -> String {
         if !out.is_empty() {
             out += "\n";
         }
-        out += match mode {
-            Mode::Throughput => {
-                "throughput (one way), streaming: the receiver takes messages as fast as it can; \
-                 messages/s\n"
-            }
+        out += &match mode {
+            Mode::Throughput => "throughput (one way), streaming: the receiver takes messages as \
+                                 fast as it can; messages/s\n"
+                .to_owned(),
             Mode::Full => {
-                "throughput (one way), full: the receiver spends 100 ns per message (at most \
-                 10 M/s), the sender waits for room; messages/s\n"
+                let cost = full_cost.map_or(String::new(), |c| {
+                    format!(
+                        " (measured {} ns here: at most {}/s)",
+                        c.as_nanos(),
+                        rate_text(1e9 / c.as_nanos().max(1) as f64)
+                    )
+                });
+                format!(
+                    "throughput (one way), full: the receiver works 100 ns per message{cost} and \
+                     rings are 64 KiB, so the sender waits for room; messages/s\n"
+                )
             }
-            Mode::Latency => {
-                "latency (ping-pong round trip; one way is about half): p50 of each round; \
-                 p99 and p99.9 of all rounds\n"
-            }
+            Mode::Latency => "latency (ping-pong round trip; one way is about half): p50 of each \
+                              round; p99 and p99.9 of all rounds\n"
+                .to_owned(),
         };
         let mut head = format!("{:<14} {:>5}", "transport", "size");
         for i in 1..=rounds {
@@ -633,9 +648,13 @@ mod tests {
         assert_eq!(rows[0].median(), 200.0);
         assert_eq!(rows[0].worst(), 100.0);
         assert_eq!(rows[1].vs_pipe, vec![1.0, 1.0, 1.0]);
-        let text = table(&rows);
+        let text = table(&rows, Some(Duration::from_nanos(125)));
         assert!(text.contains("  vs pipe"), "{text}");
         assert!(text.contains("10.0x"), "{text}");
+        assert!(
+            text.contains("(measured 125 ns here: at most 8.0M/s)"),
+            "{text}"
+        );
 
         // Latency: a shorter p50 is better; the worst round is the longest.
         let mut rows = vec![
