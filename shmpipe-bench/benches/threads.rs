@@ -12,7 +12,7 @@
 //! Messages are `u64` (8 bytes) and `[u64; 8]` (64 bytes), the first word being the sequence
 //! number, which the consumer checks; a gap or a reordering ends the run with an error. Both
 //! regimes: *streaming* (the consumer takes messages as fast as it can) and *full* (it works
-//! about 100 ns after each message, as in `shmpipe bench --mode full`, so the producer waits on
+//! about 1 µs after each message, as in `shmpipe bench --mode full`, so the producer waits on
 //! a full ring). shmpipe's ring is `harness::default_capacity(size)` bytes (4 MiB) streaming
 //! and `harness::full_capacity(size)` (64 KiB) full; rtrb's holds as many messages as that
 //! ring holds records.
@@ -460,7 +460,7 @@ fn main() {
         println!(
             "\n{regime}: {}; messages/s",
             if regime == "full" {
-                "the consumer works ~100 ns per message, so the producer waits on a full ring"
+                "the consumer works 1 µs per message, so the producer waits on a full ring"
             } else {
                 "the consumer takes messages as fast as it can"
             }

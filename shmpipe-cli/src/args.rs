@@ -196,8 +196,8 @@ fails the run.
 Throughput is one way, in messages and bytes per second, from the first message sent to the \
 peer's acknowledgement of the last, in two regimes: streaming (the receiver takes messages as \
 fast as it can and keeps pace: on a ring it reads on the writer's heels) and full (the \
-receiver spends 100 ns of busy work after each message, so it is the slower side, and rings \
-are 64 KiB like a default pipe, so the sender waits for room in a full buffer; 10 M \
+receiver does 1 µs of busy work after each message, so it is the slower side, and rings \
+are 64 KiB like a default pipe, so the sender waits for room in a full buffer; 1 M \
 messages/s is the ceiling there). Latency is \
 the round trip of one message sent to the peer and echoed back (one way is about half): the \
 p50 of each round, and the p99 and p99.9 of all rounds together.
@@ -404,7 +404,7 @@ pub(crate) enum BenchMode {
     Throughput,
     /// Throughput with a receiver that keeps pace (it reads on the sender's heels)
     Streaming,
-    /// Throughput with a slower receiver (100 ns of work per message): the sender waits on a
+    /// Throughput with a slower receiver (1 µs of work per message): the sender waits on a
     /// full buffer
     Full,
     /// Ping-pong round trips

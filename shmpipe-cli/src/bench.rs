@@ -460,7 +460,7 @@ fn table(rows: &[Row], full_cost: Option<Duration>) -> String {
                     )
                 });
                 format!(
-                    "throughput (one way), full: the receiver works 100 ns per message{cost} and \
+                    "throughput (one way), full: the receiver works 1 µs per message{cost} and \
                      rings are 64 KiB, so the sender waits for room; messages/s\n"
                 )
             }
