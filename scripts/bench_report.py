@@ -5,10 +5,16 @@ docs/BENCHMARKS.md.
     cargo bench --bench throughput --bench latency --bench wakeup
     python3 scripts/bench_report.py [TARGET_DIR] [--svg docs/throughput.svg]
 
-Reads target/criterion/*/*/new/{benchmark,estimates}.json (the median time of one iteration)
-and target/shmpipe-bench/{latency,idle}.json (round-trip percentiles, idle CPU), prints
-Markdown tables and the target checks, and writes an SVG plot of throughput against message
-size. Every number comes from those files; nothing is typed in.
+Reads target/criterion/*/*/new/{benchmark,estimates,sample}.json (the median time of one
+iteration, and every sample's) and target/shmpipe-bench/{latency,idle}.json (round-trip
+percentiles, idle CPU), prints Markdown tables and the target checks, and writes an SVG plot of
+throughput against message size. Every number comes from those files; nothing is typed in.
+
+Criterion takes each row's samples one after the other (not alternating between rows), so a
+slow minute of a noisy machine can fall on one row only; `--samples` prints every sample's
+throughput with the median and the worst sample, to show how far a row moved within its own
+run. Ratios between rows are judged on alternating rounds instead: `shmpipe bench` and
+`cargo bench -p shmpipe-bench --bench threads` (scripts/bench_plot.py).
 """
 
 import json
@@ -35,9 +41,16 @@ def load(target):
                     est = json.load(f)
             except (OSError, ValueError):
                 continue
+            try:
+                with open(os.path.join(new, "sample.json")) as f:
+                    sample = json.load(f)
+                per_iter = [t / i for t, i in zip(sample["times"], sample["iters"]) if i]
+            except (OSError, ValueError, KeyError):
+                per_iter = []
             results[(meta["group_id"], meta["function_id"])] = {
                 "median_ns": est["median"]["point_estimate"],
                 "throughput": meta.get("throughput"),
+                "samples_ns": per_iter,
             }
     return results
 
@@ -248,8 +261,30 @@ def svg(table, sizes, path):
         f.write("\n".join(parts) + "\n")
 
 
+def samples_table(results):
+    """Every throughput sample of every row: messages/s per sample, the median and the worst."""
+    out = ["| row | samples (M messages/s) | median | worst |", "|---|---|---:|---:|"]
+    for (group, fn), entry in sorted(results.items()):
+        if not group.startswith("throughput/") or not entry["samples_ns"] or not entry["throughput"]:
+            continue
+        size = SIZES.get(group.split("/", 1)[1])
+        t = entry["throughput"]
+        nbytes = t.get("Bytes") or t.get("BytesDecimal")
+        if not size or not nbytes:
+            continue
+        msgs = [nbytes / size / (ns * 1e-9) for ns in entry["samples_ns"]]
+        ordered = sorted(msgs)
+        median = ordered[len(ordered) // 2] if len(ordered) % 2 else (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2
+        out.append(f"| {group}/{fn} | " + ", ".join(f"{m / 1e6:.1f}" for m in msgs)
+                   + f" | {median / 1e6:.1f} | {ordered[0] / 1e6:.1f} |")
+    return "\n".join(out)
+
+
 def main():
     args = sys.argv[1:]
+    show_samples = "--samples" in args
+    if show_samples:
+        args.remove("--samples")
     svg_path = None
     if "--svg" in args:
         i = args.index("--svg")
@@ -273,6 +308,9 @@ def main():
     print(wakeup_table(results, target))
     print("\n## Targets\n")
     print(targets(table, lat_rows))
+    if show_samples:
+        print("\n## Every criterion sample (throughput)\n")
+        print(samples_table(results))
     if svg_path:
         svg(table, sizes, svg_path)
         print(f"\n(plot written to {svg_path})")

@@ -3,8 +3,10 @@
 //! `F_SETPIPE_SZ`), Unix stream and seqpacket sockets, and the peer crates iceoryx2, shmem-ipc
 //! and ipmpsc; plus in-process references: `rtrb` between two threads (the ceiling of an
 //! SPSC ring without processes), shmpipe's heap ring between the same two threads (like for
-//! like with rtrb: per message against per message), and single-core `memcpy` (the physical
-//! limit of a copy).
+//! like with rtrb: per message against per message, every message numbered and checked on
+//! both), and single-core `memcpy` (the physical limit of a copy). Criterion runs each row's
+//! samples one after the other, not alternating; the alternating rounds against rtrb, per
+//! message and in chunks, in both regimes, are `benches/threads.rs`.
 //!
 //! ```text
 //! cargo bench --bench throughput                 # everything (about 10 minutes)
@@ -182,16 +184,20 @@ mod imp {
             }
         }
 
-        /// rtrb's byte ring: `push_entire_slice` and `pop_entire_slice` of `size` bytes.
+        /// rtrb's byte ring: `push_entire_slice` and `pop_entire_slice` of `size` bytes, each
+        /// message numbered and checked (as the ring's are).
         fn rtrb_bytes(size: usize, placement: &Placement) -> Threads {
             let capacity = harness::default_capacity(size) as usize;
             let (mut producer, mut consumer) = rtrb::RingBuffer::<u8>::new(capacity);
-            let msg = harness::message(size);
+            let mut msg = harness::message(size);
             let mut buf = vec![0u8; size];
+            let (mut sent, mut expected) = (0u64, 0u64);
             Threads::start(
                 placement,
                 Box::new(move |n| {
                     for _ in 0..n {
+                        harness::stamp(&mut msg, sent);
+                        sent += 1;
                         while producer.push_entire_slice(&msg).is_err() {
                             std::hint::spin_loop();
                         }
@@ -202,30 +208,36 @@ mod imp {
                         while consumer.pop_entire_slice(&mut buf).is_err() {
                             std::hint::spin_loop();
                         }
+                        harness::check_seq(&buf, expected).expect("messages in order");
+                        expected += 1;
                         black_box(&mut buf);
                     }
                 },
             )
         }
 
-        /// rtrb's element ring of `u64`: one `push` and one `pop` per 8-byte message.
+        /// rtrb's element ring of `u64`: one `push` and one `pop` per 8-byte message, each
+        /// value its sequence number, checked (as `ring-threads-u64` does).
         fn rtrb_u64(placement: &Placement) -> Threads {
             let capacity = harness::default_capacity(8) as usize / 8;
             let (mut producer, mut consumer) = rtrb::RingBuffer::<u64>::new(capacity);
+            let (mut sent, mut expected) = (0u64, 0u64);
             Threads::start(
                 placement,
                 Box::new(move |n| {
-                    for i in 0..n {
-                        while producer.push(i).is_err() {
+                    for _ in 0..n {
+                        while producer.push(sent).is_err() {
                             std::hint::spin_loop();
                         }
+                        sent += 1;
                     }
                 }),
                 move |n| {
                     for _ in 0..n {
                         loop {
                             if let Ok(v) = consumer.pop() {
-                                black_box(v);
+                                assert_eq!(v, expected, "messages in order");
+                                expected += 1;
                                 break;
                             }
                             std::hint::spin_loop();
@@ -235,16 +247,20 @@ mod imp {
             )
         }
 
-        /// shmpipe's heap ring between two threads: one `send` and one `recv` per message.
+        /// shmpipe's heap ring between two threads: one `send` and one `recv` per message,
+        /// each numbered and checked.
         fn ring_bytes(size: usize, placement: &Placement) -> Threads {
             let (mut writer, mut reader) =
                 shmpipe::channel(harness::default_capacity(size)).expect("a heap ring");
-            let msg = harness::message(size);
+            let mut msg = harness::message(size);
             let mut buf = vec![0u8; size];
+            let (mut sent, mut expected) = (0u64, 0u64);
             Threads::start(
                 placement,
                 Box::new(move |n| {
                     for _ in 0..n {
+                        harness::stamp(&mut msg, sent);
+                        sent += 1;
                         writer.send(&msg).expect("the reader is running");
                     }
                 }),
@@ -252,6 +268,8 @@ mod imp {
                     for _ in 0..n {
                         let got = reader.recv(&mut buf).expect("the writer is running");
                         assert_eq!(got, Some(size), "a whole message");
+                        harness::check_seq(&buf, expected).expect("messages in order");
+                        expected += 1;
                         black_box(&mut buf);
                     }
                 },

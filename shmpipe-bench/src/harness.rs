@@ -16,6 +16,13 @@
 //! - **latency**: the peer echoes every message back on the second channel until the first
 //!   one ends; the parent times each round trip.
 //!
+//! Every message carries a sequence number in its first 8 bytes (the low bytes of it in a
+//! shorter message), counted on across a session's rounds; the receiver checks each one, so a
+//! lost, repeated or reordered message fails the measurement instead of being counted. Two
+//! throughput regimes: *streaming* (the receiver takes messages as fast as it can and keeps
+//! pace) and *full* (the receiver does [`full_work`], about 1 µs, after each message, and
+//! the ring is [`full_capacity`], 64 KiB, so the sender waits for room).
+//!
 //! Every wait is bounded: the ready and acknowledgement reads poll with a timeout, and a
 //! watchdog thread kills the peer and exits if one operation takes longer than
 //! [`STALL_LIMIT`], so a broken transport can never hang a CI run.
@@ -27,7 +34,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use shmpipe::{Reader, RingOptions, Segment, Writer};
@@ -122,21 +129,50 @@ pub fn describe_machine(placement: &Placement) -> String {
 // ---------------------------------------------------------------------------------------------
 // What a peer is asked to do
 
-/// Throughput (one way, acknowledged per round) or latency (ping-pong).
+/// Throughput (one way, acknowledged per round) in one of two regimes, or latency
+/// (ping-pong).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// The parent streams messages; the peer counts them.
+    /// The streaming regime: the parent streams messages; the peer takes them as fast as it
+    /// can, so it keeps pace with the sender (on a ring: reads on the writer's heels).
     Throughput,
+    /// The full regime: the peer does [`full_work`] after each message, so it is the slower
+    /// side and the sender waits for room in a full buffer (on a ring: the writer is blocked
+    /// on the reader's heels); rings are [`full_capacity`] unless told otherwise.
+    Full,
     /// The peer echoes each message back.
     Latency,
 }
 
 impl Mode {
-    /// The name in specs and JSON.
+    /// The name in specs.
     pub fn name(self) -> &'static str {
         match self {
             Mode::Throughput => "throughput",
+            Mode::Full => "throughput-full",
             Mode::Latency => "latency",
+        }
+    }
+
+    /// Whether messages go one way (both throughput regimes).
+    pub fn is_throughput(self) -> bool {
+        matches!(self, Mode::Throughput | Mode::Full)
+    }
+
+    /// The regime of a throughput mode: `streaming` or `full`.
+    pub fn regime(self) -> Option<&'static str> {
+        match self {
+            Mode::Throughput => Some("streaming"),
+            Mode::Full => Some("full"),
+            Mode::Latency => None,
+        }
+    }
+
+    /// What the peer does after each message it receives.
+    pub fn work(self) -> Work {
+        match self {
+            Mode::Full => full_work(),
+            Mode::Throughput | Mode::Latency => Work::NONE,
         }
     }
 }
@@ -188,6 +224,7 @@ impl Spec {
         let transport = words.next().ok_or_else(bad)?.to_owned();
         let mode = match words.next() {
             Some("throughput") => Mode::Throughput,
+            Some("throughput-full") => Mode::Full,
             Some("latency") => Mode::Latency,
             _ => return Err(bad()),
         };
@@ -214,6 +251,24 @@ pub fn default_capacity(size: usize) -> u64 {
     (4 * record).next_power_of_two().max(4 << 20)
 }
 
+/// The ring capacity of the full regime ([`Mode::Full`]) unless told otherwise: 64 KiB, a
+/// default pipe's buffer, or four records if more. Small enough that a batch of messages is
+/// many rings' worth, so the sender spends the batch waiting for room (with a 4 MiB ring, a
+/// batch of 20 ms could fit in the ring, and the sender would never wait).
+pub fn full_capacity(size: usize) -> u64 {
+    let record = 8 + ((size as u64 + 7) & !7);
+    (4 * record).next_power_of_two().max(64 << 10)
+}
+
+/// The default ring capacity for a mode: [`full_capacity`] in the full regime,
+/// [`default_capacity`] otherwise.
+pub fn capacity_for(mode: Mode, size: usize) -> u64 {
+    match mode {
+        Mode::Full => full_capacity(size),
+        Mode::Throughput | Mode::Latency => default_capacity(size),
+    }
+}
+
 /// A recognisable message of `size` bytes.
 pub fn message(size: usize) -> Vec<u8> {
     (0..size)
@@ -237,15 +292,150 @@ pub fn consume(bytes: &[u8]) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sequence numbers
+
+/// Bytes of a message that carry its sequence number: the first eight (little-endian), or the
+/// whole message if it is shorter (the low bytes of the number).
+pub fn stamp_len(size: usize) -> usize {
+    size.min(8)
+}
+
+/// Writes sequence number `seq` into the first bytes of `msg` (see [`stamp_len`]).
+#[inline]
+pub fn stamp(msg: &mut [u8], seq: u64) {
+    let k = stamp_len(msg.len());
+    msg[..k].copy_from_slice(&seq.to_le_bytes()[..k]);
+}
+
+/// The sequence number the first bytes of `msg` carry (truncated for messages under 8 bytes).
+#[inline]
+pub fn stamp_of(msg: &[u8]) -> u64 {
+    let k = stamp_len(msg.len());
+    let mut word = [0u8; 8];
+    word[..k].copy_from_slice(&msg[..k]);
+    u64::from_le_bytes(word)
+}
+
+/// Checks that `msg` carries sequence number `want`: a lost, repeated or reordered message
+/// fails the measurement with an error naming both numbers.
+#[inline]
+pub fn check_seq(msg: &[u8], want: u64) -> io::Result<()> {
+    let k = stamp_len(msg.len());
+    if msg[..k] == want.to_le_bytes()[..k] {
+        Ok(())
+    } else {
+        Err(out_of_sequence(want, stamp_of(msg), k))
+    }
+}
+
+/// The error of a message that does not carry the expected sequence number.
+#[cold]
+pub fn out_of_sequence(want: u64, got: u64, bytes: usize) -> io::Error {
+    let truncated = if bytes < 8 {
+        format!(" (the low {bytes} byte(s) of the number)")
+    } else {
+        String::new()
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "message out of sequence: expected number {want}, received {got}{truncated}: a \
+             message was lost, repeated or reordered"
+        ),
+    )
+}
+
+/// Work the receiver does after each message, the same for every transport: none (the
+/// streaming regime), or a fixed computation (the full regime: the receiver is the slower
+/// side, so a faster sender waits for room). The computation is a chain of dependent
+/// shifts and xors, calibrated once per process to last a given time on an idle CPU; it is
+/// work, not a clock, so a preempted receiver loses time as a real one would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Work {
+    /// Links of the chain per message.
+    iterations: u64,
+}
+
+impl Work {
+    /// No work: the receiver takes messages as fast as it can.
+    pub const NONE: Work = Work { iterations: 0 };
+
+    /// Work that lasts about `time` per message on this machine.
+    pub fn lasting(time: Duration) -> Work {
+        static PER_NS: OnceLock<f64> = OnceLock::new();
+        let per_ns = *PER_NS.get_or_init(|| {
+            // The fastest of a few runs: the one no other thread interrupted.
+            const LINKS: u64 = 1 << 20;
+            let best = (0..7)
+                .map(|_| {
+                    let start = Instant::now();
+                    chain(LINKS);
+                    start.elapsed()
+                })
+                .min()
+                .unwrap_or(Duration::from_millis(1));
+            LINKS as f64 / best.as_nanos().max(1) as f64
+        });
+        Work {
+            iterations: (time.as_nanos() as f64 * per_ns).round() as u64,
+        }
+    }
+
+    /// Does the work once.
+    #[inline]
+    pub fn after_message(self) {
+        if self.iterations > 0 {
+            chain(self.iterations);
+        }
+    }
+
+    /// What one [`after_message`](Self::after_message) costs here now: the mean of many.
+    pub fn cost(self) -> Duration {
+        let start = Instant::now();
+        for _ in 0..10_000 {
+            self.after_message();
+        }
+        start.elapsed() / 10_000
+    }
+}
+
+/// `n` links of a dependent chain (xorshift64), kept from being optimised away.
+#[inline(never)]
+fn chain(n: u64) {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..std::hint::black_box(n) {
+        // xorshift64: not affine, so the compiler cannot fold links together.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    std::hint::black_box(x);
+}
+
+/// The receiver's time per message in the full regime ([`Mode::Full`]): 1 µs, so a receiver
+/// could take at most 1 M messages/s even through a free transport. Less does not make the
+/// receiver the slower side reliably on a 2-vCPU VM: with 100 ns (or 300 ns) of work and
+/// 64-byte messages, a ring's writer found the ring full in under 5 % of its sends.
+pub const FULL_WORK_TIME: Duration = Duration::from_micros(1);
+
+/// The receiver's work per message in the full regime: [`FULL_WORK_TIME`], calibrated.
+pub fn full_work() -> Work {
+    Work::lasting(FULL_WORK_TIME)
+}
+
+// ---------------------------------------------------------------------------------------------
 // The two ends of a data channel
 
 /// Sends messages. `send_many` may batch; the default sends one at a time.
 pub trait Tx {
-    /// Sends one message (all of `msg`), waiting for room.
+    /// Sends one message (all of `msg`), waiting for room. A transport that builds the message
+    /// in place writes `msg`'s first [`stamp_len`] bytes (its sequence number) and may fill
+    /// the rest with one byte.
     fn send(&mut self, msg: &[u8]) -> io::Result<()>;
-    /// Sends `msg` `n` times.
-    fn send_many(&mut self, msg: &[u8], n: u64) -> io::Result<()> {
-        for _ in 0..n {
+    /// Sends `n` messages numbered `first`, `first + 1`, ... ([`stamp`]ed into `msg`).
+    fn send_many(&mut self, msg: &mut [u8], first: u64, n: u64) -> io::Result<()> {
+        for seq in first..first + n {
+            stamp(msg, seq);
             self.send(msg)?;
         }
         Ok(())
@@ -254,21 +444,27 @@ pub trait Tx {
 
 /// Receives messages of a known size.
 pub trait Rx {
-    /// Receives one message into `buf` (exactly `buf.len()` bytes) or reads it in place.
+    /// Receives one message into `buf` (exactly `buf.len()` bytes), or reads it in place and
+    /// copies only its first [`stamp_len`] bytes (the sequence number) into `buf`.
     /// `Ok(false)` at end of stream.
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<bool>;
-    /// Receives `n` messages.
-    fn recv_many(&mut self, buf: &mut [u8], n: u64) -> io::Result<()> {
-        for _ in 0..n {
+    /// Receives `n` messages, checking that they carry the numbers `first`, `first + 1`, ...,
+    /// doing `work` after each.
+    fn recv_many(&mut self, buf: &mut [u8], first: u64, n: u64, work: Work) -> io::Result<()> {
+        for seq in first..first + n {
             if !self.recv(buf)? {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the sender closed early",
-                ));
+                return Err(closed_early());
             }
+            check_seq(buf, seq)?;
+            work.after_message();
         }
         Ok(())
     }
+}
+
+#[cold]
+fn closed_early() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "the sender closed early")
 }
 
 /// The parent's side of a channel: the data out, and the echo in (latency mode).
@@ -364,8 +560,11 @@ impl Tx for RingTx {
         match self.style {
             RingStyle::ZeroCopy => {
                 let mut grant = self.writer.reserve(msg.len()).map_err(io::Error::other)?;
-                // The producer builds the message in place: every byte written once.
-                grant.fill(msg.first().copied().unwrap_or(0));
+                // The producer builds the message in place: every byte written once, the
+                // sequence number first.
+                let k = stamp_len(msg.len());
+                grant[..k].copy_from_slice(&msg[..k]);
+                grant[k..].fill(msg.get(k).copied().unwrap_or(0));
                 grant.commit_all();
                 Ok(())
             }
@@ -373,35 +572,42 @@ impl Tx for RingTx {
         }
     }
 
-    fn send_many(&mut self, msg: &[u8], n: u64) -> io::Result<()> {
+    fn send_many(&mut self, msg: &mut [u8], first: u64, n: u64) -> io::Result<()> {
         if self.style != RingStyle::Batch {
-            for _ in 0..n {
+            for seq in first..first + n {
+                stamp(msg, seq);
                 self.send(msg)?;
             }
             return Ok(());
         }
-        let mut left = n;
-        if let Ok(word) = <[u8; 8]>::try_from(msg) {
-            // 8-byte messages as u64 values, many records per call (`Batch::send_values`):
-            // still one record per message, received one by one or in runs.
-            let values = vec![u64::from_ne_bytes(word); self.batch as usize];
-            while left > 0 {
-                let k = left.min(self.batch);
+        let end = first + n;
+        let mut seq = first;
+        if msg.len() == 8 {
+            // 8-byte messages as u64 values (their sequence numbers), many records per call
+            // (`Batch::send_values`): still one record per message, received one by one or in
+            // runs.
+            let mut values = vec![0u64; self.batch as usize];
+            while seq < end {
+                let k = (end - seq).min(self.batch) as usize;
+                for (i, v) in values[..k].iter_mut().enumerate() {
+                    *v = seq + i as u64;
+                }
                 self.writer
                     .batch()
-                    .send_values(&values[..k as usize])
+                    .send_values(&values[..k])
                     .map_err(io::Error::other)?;
-                left -= k;
+                seq += k as u64;
             }
             return Ok(());
         }
-        while left > 0 {
-            let k = left.min(self.batch);
+        while seq < end {
+            let k = (end - seq).min(self.batch);
             let mut batch = self.writer.batch();
-            for _ in 0..k {
+            for s in seq..seq + k {
+                stamp(msg, s);
                 batch.send(msg).map_err(io::Error::other)?;
             }
-            left -= k;
+            seq += k;
         }
         Ok(())
     }
@@ -418,6 +624,8 @@ impl Rx for RingRx {
             return match self.reader.recv_ref().map_err(io::Error::other)? {
                 Some(record) => {
                     check_len(record.len(), buf.len())?;
+                    let k = stamp_len(buf.len());
+                    buf[..k].copy_from_slice(&record[..k]);
                     consume(&record);
                     Ok(true)
                 }
@@ -430,15 +638,15 @@ impl Rx for RingRx {
         }
     }
 
-    fn recv_many(&mut self, buf: &mut [u8], n: u64) -> io::Result<()> {
+    fn recv_many(&mut self, buf: &mut [u8], first: u64, n: u64, work: Work) -> io::Result<()> {
+        let end = first + n;
         if self.style != RingStyle::Batch {
-            for _ in 0..n {
+            for seq in first..end {
                 if !self.recv(buf)? {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the sender closed early",
-                    ));
+                    return Err(closed_early());
                 }
+                check_seq(buf, seq)?;
+                work.after_message();
             }
             return Ok(());
         }
@@ -448,34 +656,32 @@ impl Rx for RingRx {
             // 8-byte messages as u64 values, as the sender sends them (`recv_values`); a
             // record of another length is an error (`LengthMismatch`).
             let mut values = [0u64; 256];
-            let mut left = n;
-            while left > 0 {
-                let room = left.min(values.len() as u64) as usize;
-                match batch
+            let mut seq = first;
+            while seq < end {
+                let room = (end - seq).min(values.len() as u64) as usize;
+                let got = batch
                     .recv_values(&mut values[..room])
-                    .map_err(io::Error::other)?
-                {
-                    0 => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "the sender closed early",
-                        ))
+                    .map_err(io::Error::other)?;
+                if got == 0 {
+                    return Err(closed_early());
+                }
+                for &v in &values[..got] {
+                    if v != seq {
+                        return Err(out_of_sequence(seq, v, 8));
                     }
-                    got => left -= got as u64,
+                    seq += 1;
+                    work.after_message();
                 }
             }
             return Ok(());
         }
-        for _ in 0..n {
+        for seq in first..end {
             match batch.recv(buf).map_err(io::Error::other)? {
                 Some(len) => check_len(len, buf.len())?,
-                None => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the sender closed early",
-                    ))
-                }
+                None => return Err(closed_early()),
             }
+            check_seq(buf, seq)?;
+            work.after_message();
         }
         Ok(())
     }
@@ -826,6 +1032,8 @@ pub struct Session {
     cleanup: Vec<Segment>,
     msg: Vec<u8>,
     buf: Vec<u8>,
+    /// The sequence number of the next message sent.
+    seq: u64,
     what: String,
 }
 
@@ -909,6 +1117,7 @@ impl Session {
             cleanup,
             msg: message(spec.size),
             buf: vec![0; spec.size],
+            seq: 0,
             what,
         };
         session.expect(b'r', "start")?;
@@ -945,8 +1154,9 @@ impl Session {
         self.ends.as_mut().expect("ends live until finish")
     }
 
-    /// One throughput round: `n` messages, from the first send to the peer's acknowledgement of
-    /// the last.
+    /// One throughput round: `n` messages (numbered on from the last round's), from the first
+    /// send to the peer's acknowledgement of the last, which it sends after checking every
+    /// message's number.
     pub fn round(&mut self, n: u64) -> io::Result<Duration> {
         arm(self.child.id(), &self.what);
         let control = self
@@ -956,9 +1166,11 @@ impl Session {
         control.write_all(&n.to_le_bytes())?;
         control.flush()?;
         let start = Instant::now();
-        let msg = std::mem::take(&mut self.msg);
-        let sent = self.ends().tx.send_many(&msg, n);
+        let mut msg = std::mem::take(&mut self.msg);
+        let first = self.seq;
+        let sent = self.ends().tx.send_many(&mut msg, first, n);
         self.msg = msg;
+        self.seq += n;
         sent?;
         self.expect(b'k', "the end of a round")?;
         let elapsed = start.elapsed();
@@ -967,15 +1179,17 @@ impl Session {
     }
 
     /// `n` ping-pong round trips; each one's duration in nanoseconds is pushed to `samples`
-    /// when given. Returns the total time.
+    /// when given. Returns the total time. Each message carries a sequence number, which the
+    /// peer checks and the echo must carry back.
     pub fn round_trips(
         &mut self,
         n: u64,
         mut samples: Option<&mut Vec<u64>>,
     ) -> io::Result<Duration> {
         arm(self.child.id(), &self.what);
-        let msg = std::mem::take(&mut self.msg);
+        let mut msg = std::mem::take(&mut self.msg);
         let mut buf = std::mem::take(&mut self.buf);
+        let mut seq = self.seq;
         let ends = self.ends.as_mut().expect("ends live until finish");
         let rx = ends
             .rx
@@ -984,6 +1198,7 @@ impl Session {
         let start = Instant::now();
         let mut result = Ok(());
         for _ in 0..n {
+            stamp(&mut msg, seq);
             let t0 = Instant::now();
             if let Err(e) = ends.tx.send(&msg) {
                 result = Err(e);
@@ -1006,10 +1221,16 @@ impl Session {
             if let Some(s) = samples.as_deref_mut() {
                 s.push(t0.elapsed().as_nanos() as u64);
             }
+            if let Err(e) = check_seq(&buf, seq) {
+                result = Err(e);
+                break;
+            }
+            seq += 1;
         }
         let elapsed = start.elapsed();
         self.msg = msg;
         self.buf = buf;
+        self.seq = seq;
         disarm();
         result.map(|()| elapsed)
     }
@@ -1067,15 +1288,19 @@ pub fn run_peer(
     acks.write_all(b"r")?;
     acks.flush()?;
     let mut buf = vec![0u8; spec.size];
+    // The number the next message must carry: rounds continue the count.
+    let mut seq = 0u64;
     match spec.mode {
-        Mode::Throughput => loop {
+        Mode::Throughput | Mode::Full => loop {
             let mut n = [0u8; 8];
             match control.read_exact(&mut n) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
                 Err(e) => return Err(e),
             }
-            ends.rx.recv_many(&mut buf, u64::from_le_bytes(n))?;
+            let n = u64::from_le_bytes(n);
+            ends.rx.recv_many(&mut buf, seq, n, spec.mode.work())?;
+            seq += n;
             acks.write_all(b"k")?;
             acks.flush()?;
         },
@@ -1093,6 +1318,8 @@ pub fn run_peer(
                 .as_mut()
                 .ok_or_else(|| io::Error::other("no echo channel"))?;
             while ends.rx.recv(&mut buf)? {
+                check_seq(&buf, seq)?;
+                seq += 1;
                 tx.send(&buf)?;
             }
             Ok(())
@@ -1112,13 +1339,25 @@ pub struct Throughput {
     pub seconds: f64,
 }
 
-/// Measures throughput for about `budget`: a warm-up round, rounds grown until one lasts a
-/// tenth of the budget (at most 200 ms), then such rounds until the budget is spent.
+/// Measures throughput for about `budget`: [`calibrate_throughput`], then
+/// [`throughput_for`] the budget.
 pub fn measure_throughput(
     session: &mut Session,
     size: usize,
     budget: Duration,
 ) -> io::Result<Throughput> {
+    let n = calibrate_throughput(session, size, budget)?;
+    throughput_for(session, n, budget)
+}
+
+/// Warms a throughput session up and returns the messages per batch for a measurement of
+/// `budget`: a warm-up batch, then batches grown until one lasts a tenth of the budget (from
+/// 2 to 200 ms; the control hop of a batch, a pipe wake-up, is then well under 1 % of it).
+pub fn calibrate_throughput(
+    session: &mut Session,
+    size: usize,
+    budget: Duration,
+) -> io::Result<u64> {
     let target = (budget / 10).clamp(Duration::from_millis(2), Duration::from_millis(200));
     let mut n = ((256 << 10) / size.max(1) as u64).clamp(16, 4096);
     session.round(n)?; // warm-up: page faults, caches, frequency
@@ -1126,11 +1365,14 @@ pub fn measure_throughput(
         let t = session.round(n)?;
         if t >= target / 2 || n >= 1 << 32 {
             let scale = target.as_secs_f64() / t.as_secs_f64().max(1e-9);
-            n = ((n as f64 * scale) as u64).max(1);
-            break;
+            return Ok(((n as f64 * scale) as u64).max(1));
         }
         n *= 4;
     }
+}
+
+/// Sends batches of `n` messages until `budget` is spent (at least one batch).
+pub fn throughput_for(session: &mut Session, n: u64, budget: Duration) -> io::Result<Throughput> {
     let (mut messages, mut seconds) = (0u64, 0f64);
     let start = Instant::now();
     while messages == 0 || start.elapsed() < budget {
@@ -1164,10 +1406,21 @@ impl Latency {
 
 /// Measures ping-pong round trips for about `budget` after a short warm-up.
 pub fn measure_latency(session: &mut Session, budget: Duration) -> io::Result<Latency> {
+    warm_up_latency(session, budget / 10)?;
+    latency_for(session, budget)
+}
+
+/// Round trips for `time`, not recorded.
+pub fn warm_up_latency(session: &mut Session, time: Duration) -> io::Result<()> {
     let warm = Instant::now();
-    while warm.elapsed() < budget / 10 {
+    while warm.elapsed() < time {
         session.round_trips(100, None)?;
     }
+    Ok(())
+}
+
+/// Round trips for about `budget` (at least 256), each timed.
+pub fn latency_for(session: &mut Session, budget: Duration) -> io::Result<Latency> {
     let mut samples = Vec::with_capacity(1 << 16);
     let (mut round_trips, mut seconds) = (0u64, 0f64);
     let start = Instant::now();
@@ -1181,4 +1434,81 @@ pub fn measure_latency(session: &mut Session, budget: Duration) -> io::Result<La
         seconds,
         sorted_ns: samples,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring_ends(style: RingStyle) -> (RingTx, RingRx) {
+        let (writer, reader) = shmpipe::channel(1 << 16).expect("a heap ring");
+        (
+            RingTx {
+                writer,
+                style,
+                batch: 4,
+            },
+            RingRx { reader, style },
+        )
+    }
+
+    #[test]
+    fn numbered_messages_pass_and_a_lost_one_fails_the_receiver() {
+        for size in [1, 8, 64] {
+            for style in [RingStyle::Copy, RingStyle::ZeroCopy, RingStyle::Batch] {
+                let (mut tx, mut rx) = ring_ends(style);
+                let mut msg = message(size);
+                let mut buf = vec![0u8; size];
+                tx.send_many(&mut msg, 0, 10).unwrap();
+                rx.recv_many(&mut buf, 0, 10, Work::NONE).unwrap();
+                // Message 10 is lost.
+                tx.send_many(&mut msg, 11, 5).unwrap();
+                let e = rx.recv_many(&mut buf, 10, 5, Work::NONE).unwrap_err();
+                assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{style:?} {size}");
+                assert!(
+                    e.to_string().contains("expected number 10, received 11"),
+                    "{style:?} {size}: {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_reordered_message_fails_the_receiver() {
+        for style in [RingStyle::Copy, RingStyle::ZeroCopy, RingStyle::Batch] {
+            let (mut tx, mut rx) = ring_ends(style);
+            let mut msg = message(16);
+            for seq in [0, 1, 3, 2] {
+                stamp(&mut msg, seq);
+                tx.send(&msg).unwrap();
+            }
+            let mut buf = vec![0u8; 16];
+            let e = rx.recv_many(&mut buf, 0, 4, Work::NONE).unwrap_err();
+            assert!(
+                e.to_string().contains("expected number 2, received 3"),
+                "{style:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pipe_checks_its_numbers_too() {
+        let (read, write) = pipe().unwrap();
+        let mut tx = StreamTx(file(write));
+        let mut rx = StreamRx(file(read));
+        let mut msg = message(8);
+        tx.send_many(&mut msg, 5, 3).unwrap();
+        let mut buf = [0u8; 8];
+        rx.recv_many(&mut buf, 5, 3, Work::NONE).unwrap();
+        tx.send_many(&mut msg, 9, 1).unwrap();
+        assert!(rx.recv_many(&mut buf, 8, 1, Work::NONE).is_err());
+    }
+
+    #[test]
+    fn work_takes_about_its_time() {
+        let work = Work::lasting(Duration::from_micros(10));
+        assert!(work.iterations > 0);
+        // At least most of it (calibrated on the fastest run; a loaded machine only adds).
+        assert!(work.cost() >= Duration::from_micros(5), "{:?}", work.cost());
+    }
 }

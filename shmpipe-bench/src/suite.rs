@@ -215,9 +215,14 @@ pub mod peers {
                         Err(e) => return Err(other(e)),
                     }
                 };
-                let byte = msg.first().copied().unwrap_or(0);
-                sample
-                    .payload_mut()
+                // Written in place: the sequence number, then one byte repeated.
+                let k = harness::stamp_len(msg.len());
+                let byte = msg.get(k).copied().unwrap_or(0);
+                let payload = sample.payload_mut();
+                for (slot, &b) in payload.iter_mut().zip(&msg[..k]) {
+                    *slot = MaybeUninit::new(b);
+                }
+                payload[k..]
                     .iter_mut()
                     .for_each(|b| *b = MaybeUninit::new(byte));
                 // SAFETY: every element of the payload was written just above.
@@ -239,6 +244,8 @@ pub mod peers {
                         if sample.payload().len() != buf.len() {
                             return Err(other("a sample of the wrong length"));
                         }
+                        let k = harness::stamp_len(buf.len());
+                        buf[..k].copy_from_slice(&sample.payload()[..k]);
                         harness::consume(sample.payload());
                         return Ok(true);
                     }

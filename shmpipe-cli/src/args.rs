@@ -180,13 +180,27 @@ const BENCH_EXAMPLES: &str = "\
 Examples:
   shmpipe bench                                  # the default comparison, under a minute
   shmpipe bench --sizes 64,64K --seconds 2       # fewer sizes, longer measurements
+  shmpipe bench --rounds 9 --mode streaming      # more rounds, one regime
   shmpipe bench --transports ring,ring-batch,pipe-1m --mode throughput
   shmpipe bench --json | jq '.[] | select(.mode == \"latency\")'
 
 Each transport runs between this process and a copy of it (a peer), pinned to two different \
-CPUs when there are two. Throughput is one way, in messages and bytes per second, from the \
-first message sent to the peer's acknowledgement of the last. Latency is the round trip of \
-one message sent to the peer and echoed back (one way is about half), as percentiles.
+CPUs when there are two. Every measurement is made in rounds (--rounds, default 5) that \
+alternate between the transports: round 1 of each, then round 2 of each, and so on, so a slow \
+minute of the machine touches them alike. Every round is printed, with the median and the \
+worst round, and each transport's ratio to the pipe is computed round by round (round i \
+against the pipe's round i), with its median and worst. Every message carries a sequence \
+number (in its first 8 bytes) that the receiver checks: a lost, repeated or reordered message \
+fails the run.
+
+Throughput is one way, in messages and bytes per second, from the first message sent to the \
+peer's acknowledgement of the last, in two regimes: streaming (the receiver takes messages as \
+fast as it can and keeps pace: on a ring it reads on the writer's heels) and full (the \
+receiver does 1 µs of busy work after each message, so it is the slower side, and rings \
+are 64 KiB like a default pipe, so the sender waits for room in a full buffer; 1 M \
+messages/s is the ceiling there). Latency is \
+the round trip of one message sent to the peer and echoed back (one way is about half): the \
+p50 of each round, and the p99 and p99.9 of all rounds together.
 
 Transports: ring (send/recv, one copy each way), ring-zerocopy (reserve/commit and recv_ref, \
 the receiver reads every byte in place), ring-batch (batches on both sides: many records \
@@ -195,9 +209,15 @@ send_values/recv_values), pipe, \
 pipe-1m (a pipe enlarged with F_SETPIPE_SZ), unix (stream socket pair), seqpacket.
 
 --json prints one array of objects with the fields transport, mode (\"throughput\" or \
-\"latency\"), msg_size, messages, seconds, msgs_per_sec, bytes_per_sec, p50_ns, p99_ns, \
-p999_ns (the round-trip percentiles; null in throughput rows). In latency rows, messages \
-counts round trips.";
+\"latency\"), regime (\"streaming\" or \"full\"; null in latency rows), msg_size, \
+messages, seconds, msgs_per_sec, bytes_per_sec (all rounds together), p50_ns, p99_ns, \
+p999_ns (the round-trip percentiles of all rounds; null in throughput rows), rounds (one \
+object per round: messages, seconds, msgs_per_sec, p50_ns, p99_ns, p999_ns), median and \
+worst (of the rounds: messages/s in throughput rows, the lowest being the worst; p50 in \
+nanoseconds in latency rows, the highest being the worst), and vs_pipe_rounds, \
+vs_pipe_median, vs_pipe_worst (how many times better than the pipe, round by round: \
+messages/s over the pipe's, or the pipe's p50 over this p50; null without a pipe row). In \
+latency rows, messages counts round trips.";
 
 /// Which kind of segment NAME names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -378,10 +398,15 @@ impl TransportArg {
 /// What `shmpipe bench` measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum BenchMode {
-    /// Throughput and latency
+    /// Throughput (both regimes) and latency
     Both,
-    /// Messages and bytes per second, one way
+    /// Messages and bytes per second, one way, in both regimes (streaming and full)
     Throughput,
+    /// Throughput with a receiver that keeps pace (it reads on the sender's heels)
+    Streaming,
+    /// Throughput with a slower receiver (1 µs of work per message): the sender waits on a
+    /// full buffer
+    Full,
     /// Ping-pong round trips
     Latency,
 }
@@ -402,14 +427,21 @@ pub(crate) struct BenchArgs {
         default_value = "ring,pipe,unix"
     )]
     pub(crate) transports: Vec<TransportArg>,
-    /// Time per measurement (each transport, size and mode), in seconds (fractions allowed)
+    /// Time per measurement (each transport, size and mode), in seconds (fractions allowed),
+    /// split evenly over the rounds
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_seconds,
           allow_negative_numbers = true)]
     pub(crate) seconds: Duration,
+    /// Rounds per measurement, the transports taking turns (round 1 of each, then round 2 of
+    /// each, ...); every round is shown, with the median and the worst (1 to 100)
+    #[arg(long, value_name = "N", default_value = "5",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) rounds: u32,
     /// Measure throughput, latency, or both
     #[arg(long, value_enum, default_value = "both")]
     pub(crate) mode: BenchMode,
-    /// The ring capacity [default: four records, and at least 4M]
+    /// The ring capacity [default: four records, and at least 4M; in the full regime at
+    /// least 64K]
     #[arg(long, value_name = "SIZE", value_parser = parse_capacity)]
     pub(crate) capacity: Option<u64>,
     /// Print one JSON array instead of tables

@@ -34,14 +34,30 @@ fn run_with_pid(args: &[&str]) -> (Output, u32) {
     (output, pid)
 }
 
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 17] = [
     "transport",
     "mode",
+    "regime",
     "msg_size",
     "messages",
     "seconds",
     "msgs_per_sec",
     "bytes_per_sec",
+    "p50_ns",
+    "p99_ns",
+    "p999_ns",
+    "rounds",
+    "median",
+    "worst",
+    "vs_pipe_rounds",
+    "vs_pipe_median",
+    "vs_pipe_worst",
+];
+
+const ROUND_FIELDS: [&str; 6] = [
+    "messages",
+    "seconds",
+    "msgs_per_sec",
     "p50_ns",
     "p99_ns",
     "p999_ns",
@@ -57,13 +73,19 @@ fn json_rows_have_exactly_the_design_fields() {
         "64",
         "--transports",
         "ring,pipe,unix",
+        "--rounds",
+        "3",
         "--json",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
     let rows: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON value");
     let rows = rows.as_array().expect("an array");
-    assert_eq!(rows.len(), 6, "three transports, two modes: {rows:?}");
+    assert_eq!(
+        rows.len(),
+        9,
+        "three transports; streaming, full and latency: {rows:?}"
+    );
     for row in rows {
         let object = row.as_object().expect("objects");
         let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
@@ -80,17 +102,58 @@ fn json_rows_have_exactly_the_design_fields() {
         let expected = messages as f64 / seconds;
         assert!((rate - expected).abs() <= expected * 1e-3 + 1.0, "{row}");
         assert!((bytes - rate * 64.0).abs() <= bytes * 1e-3 + 64.0, "{row}");
+        // Every round, adding up to the totals.
+        let rounds = row["rounds"].as_array().expect("rounds");
+        assert_eq!(rounds.len(), 3, "{row}");
+        let mut sum = 0;
+        for r in rounds {
+            let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            let mut want = ROUND_FIELDS.to_vec();
+            want.sort_unstable();
+            assert_eq!(keys, want, "{r}");
+            sum += r["messages"].as_u64().unwrap();
+        }
+        assert_eq!(sum, messages, "{row}");
+        let median = row["median"].as_f64().expect("a median");
+        let worst = row["worst"].as_f64().expect("a worst round");
+        let per_round =
+            |key: &str| -> Vec<f64> { rounds.iter().map(|r| r[key].as_f64().unwrap()).collect() };
+        // Against the pipe: round by round, every row but the pipe's own is compared.
+        let ratios = row["vs_pipe_rounds"]
+            .as_array()
+            .expect("ratios to the pipe");
+        assert_eq!(ratios.len(), 3, "{row}");
+        let ratio_median = row["vs_pipe_median"].as_f64().unwrap();
+        let ratio_worst = row["vs_pipe_worst"].as_f64().unwrap();
+        assert!(0.0 < ratio_worst && ratio_worst <= ratio_median, "{row}");
+        if row["transport"] == "pipe" {
+            assert!(ratios.iter().all(|r| r.as_f64() == Some(1.0)), "{row}");
+        }
         match row["mode"].as_str() {
             Some("throughput") => {
+                assert!(
+                    matches!(row["regime"].as_str(), Some("streaming" | "full")),
+                    "{row}"
+                );
                 for p in ["p50_ns", "p99_ns", "p999_ns"] {
                     assert!(row[p].is_null(), "{p} in {row}");
                 }
+                let rates = per_round("msgs_per_sec");
+                let least = rates.iter().copied().fold(f64::INFINITY, f64::min);
+                assert!((worst - least).abs() <= least * 1e-3 + 0.1, "{row}");
+                assert!(worst <= median, "{row}");
             }
             Some("latency") => {
+                assert!(row["regime"].is_null(), "{row}");
                 let p50 = row["p50_ns"].as_u64().expect("p50");
                 let p99 = row["p99_ns"].as_u64().expect("p99");
                 let p999 = row["p999_ns"].as_u64().expect("p99.9");
                 assert!(0 < p50 && p50 <= p99 && p99 <= p999, "{row}");
+                let p50s = per_round("p50_ns");
+                let longest = p50s.iter().copied().fold(0.0, f64::max);
+                assert_eq!(worst, longest, "{row}");
+                assert!(worst >= median, "{row}");
             }
             other => panic!("mode {other:?}"),
         }
@@ -100,7 +163,7 @@ fn json_rows_have_exactly_the_design_fields() {
         .map(|r| r["transport"].as_str().unwrap())
         .collect();
     for t in ["ring", "pipe", "unix"] {
-        assert_eq!(transports.iter().filter(|&&x| x == t).count(), 2, "{t}");
+        assert_eq!(transports.iter().filter(|&&x| x == t).count(), 3, "{t}");
     }
     // Nothing left behind in /dev/shm: the bench's ring names carry its pid.
     let prefix = format!("shmpipe-bench-{pid}-");
@@ -131,15 +194,70 @@ fn the_table_has_throughput_and_latency_sections() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.starts_with("shmpipe bench: "), "{stdout}");
-    assert!(stdout.contains("throughput (one way)"), "{stdout}");
+    assert!(
+        stdout.contains("throughput (one way), streaming"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("throughput (one way), full"), "{stdout}");
     assert!(stdout.contains("latency (ping-pong round trip"), "{stdout}");
+    // Two sizes in three modes; no pipe row, so no ratios.
     for t in ["ring-batch", "ring-zerocopy", "pipe-1m", "seqpacket"] {
         assert_eq!(
             stdout.matches(&format!("\n{t} ")).count(),
-            4,
+            6,
             "{t}: {stdout}"
         );
     }
+    assert!(!stdout.contains("vs pipe"), "{stdout}");
+    // Five rounds by default, each shown, with the median and the worst.
+    assert!(
+        stdout.contains(" r1 ") && stdout.contains(" r5 ") && !stdout.contains(" r6 "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(" median ") && stdout.contains(" worst "),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn rounds_alternate_and_each_is_compared_with_the_pipe() {
+    let out = run(&[
+        "bench",
+        "--seconds",
+        "0.05",
+        "--sizes",
+        "8",
+        "--transports",
+        "ring,pipe",
+        "--mode",
+        "streaming",
+        "--rounds",
+        "2",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 round(s) of 0.025 s"), "{stdout}");
+    assert!(!stdout.contains(" r3 "), "{stdout}");
+    assert!(!stdout.contains(", full"), "{stdout}");
+    assert!(!stdout.contains("latency"), "{stdout}");
+    let ratio = stdout
+        .lines()
+        .find(|l| l.starts_with("  vs pipe"))
+        .unwrap_or_else(|| panic!("a ratio line: {stdout}"));
+    // Two rounds, the median and the worst.
+    assert_eq!(
+        ratio
+            .split_whitespace()
+            .filter(|w| w.ends_with('x'))
+            .count(),
+        4,
+        "{ratio}"
+    );
 }
 
 #[test]
@@ -152,6 +270,8 @@ fn bad_arguments_exit_2_with_one_line() {
         &["bench", "--seconds", "-1"],
         &["bench", "--seconds", "soon"],
         &["bench", "--mode", "sideways"],
+        &["bench", "--rounds", "0"],
+        &["bench", "--rounds", "many"],
         &["bench", "--capacity", "100K"],
         &["bench", "extra"],
     ] {
