@@ -14,7 +14,7 @@ import sys
 
 
 def run(binary, extra):
-    out = subprocess.run([binary, "bench", "--json", "--mode", "throughput", *extra],
+    out = subprocess.run([binary, "bench", "--json", "--mode", "streaming", *extra],
                          check=True, capture_output=True, text=True, timeout=1800)
     return {(r["transport"], r["msg_size"]): r["msgs_per_sec"] for r in json.loads(out.stdout)
             if r["mode"] == "throughput"}

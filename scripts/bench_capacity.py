@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How the ring's capacity changes its throughput: runs `shmpipe bench --json --mode throughput`
+"""How the ring's capacity changes its throughput: runs `shmpipe bench --json --mode streaming`
 for each capacity in turn, ROUNDS times (the capacities alternate inside every round, so a slow
 minute of a noisy machine touches all of them alike), and prints the median messages/s of each
 transport, size and capacity as a Markdown table, with the spread (min-max) of the rounds.
@@ -27,7 +27,7 @@ def main():
     table, keys = {}, []
     for i in range(rounds):
         for cap in capacities:
-            cmd = ["target/release/shmpipe", "bench", "--json", "--mode", "throughput",
+            cmd = ["target/release/shmpipe", "bench", "--json", "--mode", "streaming",
                    "--capacity", cap, *extra]
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
             if out.returncode != 0:

@@ -4,6 +4,10 @@ so a slow minute of a noisy machine touches all of them alike) and prints the me
 row as a Markdown table, with the spread (min-max) of the rounds.
 
     python3 scripts/bench_cli_rounds.py ROUNDS -- [shmpipe bench arguments]
+
+`shmpipe bench` now runs alternating rounds itself (`--rounds`, every round printed with the
+median and the worst); this script repeats whole invocations, for runs longer than one.
+Rows are keyed by regime (streaming, full) or latency.
 """
 
 import json
@@ -22,26 +26,29 @@ def main():
                              check=True, capture_output=True, text=True, timeout=1800)
         runs.append(json.loads(out.stdout))
         print(f"round {i + 1}/{rounds} done", file=sys.stderr)
-    keys = [(r["transport"], r["mode"], r["msg_size"]) for r in runs[0]]
+    def kind(r):
+        return r.get("regime") or r["mode"]
+
+    keys = [(r["transport"], kind(r), r["msg_size"]) for r in runs[0]]
     table = {}
     for run in runs:
         for r in run:
-            table.setdefault((r["transport"], r["mode"], r["msg_size"]), []).append(r)
+            table.setdefault((r["transport"], kind(r), r["msg_size"]), []).append(r)
     pipe = {}
     for (t, mode, size), rows in table.items():
-        if t == "pipe" and mode == "throughput":
-            pipe[size] = statistics.median(r["msgs_per_sec"] for r in rows)
+        if t == "pipe" and mode != "latency":
+            pipe[(mode, size)] = statistics.median(r["msgs_per_sec"] for r in rows)
     print(f"Throughput, median of {rounds} rounds (min-max):\n")
-    print("| size | transport | msgs/s | MB/s | vs pipe |")
-    print("|---:|---|---:|---:|---:|")
+    print("| regime | size | transport | msgs/s | MB/s | vs pipe |")
+    print("|---|---:|---|---:|---:|---:|")
     for key in keys:
         t, mode, size = key
-        if mode != "throughput":
+        if mode == "latency":
             continue
         rates = [r["msgs_per_sec"] for r in table[key]]
         med = statistics.median(rates)
-        ratio = f"{med / pipe[size]:.1f}×" if size in pipe else "–"
-        print(f"| {size} | {t} | {med / 1e6:.2f} M ({min(rates) / 1e6:.2f}-{max(rates) / 1e6:.2f}) "
+        ratio = f"{med / pipe[(mode, size)]:.1f}×" if (mode, size) in pipe else "–"
+        print(f"| {mode} | {size} | {t} | {med / 1e6:.2f} M ({min(rates) / 1e6:.2f}-{max(rates) / 1e6:.2f}) "
               f"| {med * size / 1e6:.0f} | {ratio} |")
     print(f"\nLatency (round trip), median over {rounds} rounds of each percentile:\n")
     print("| size | transport | p50 | p99 | p99.9 |")

@@ -21,7 +21,7 @@ COLORS = {"ring": "#d62728", "ring-batch": "#8c564b", "ring-zerocopy": "#ff7f0e"
           "shmpipe": "#d62728", "rtrb": "#7f7f7f"}
 EXTRA = ["#9467bd", "#e377c2", "#bcbd22", "#000000"]
 PANELS = [("throughput", "streaming", "Throughput, streaming: the receiver keeps pace"),
-          ("throughput", "full", "Throughput, full: the receiver is slower, the sender waits"),
+          ("throughput", "full", "Throughput, full: receiver works 1 µs/message, sender waits"),
           ("latency", None, "Round trip (p50): lower is better")]
 
 
@@ -162,7 +162,9 @@ def panel(parts, x0, y0, w, h, title, groups, lower_better, unit):
             if worst > 0:
                 parts.append(f'<line x1="{bx:.1f}" x2="{bx + bw:.1f}" y1="{y(worst):.1f}" y2="{y(worst):.1f}" '
                              f'stroke="black" stroke-width="2.5"/>')
-        parts.append(f'<text x="{gx + gw / 2:.1f}" y="{bottom + 16}" text-anchor="middle" font-size="11">{label}</text>')
+        for li, line in enumerate(label.split("|")):
+            parts.append(f'<text x="{gx + gw / 2:.1f}" y="{bottom + 16 + 13 * li}" text-anchor="middle" '
+                         f'font-size="11">{line}</text>')
         for li, text in enumerate(ratio_lines):
             weight = ' font-weight="bold"' if li == 0 else ""
             parts.append(f'<text x="{gx + gw / 2:.1f}" y="{top - 22 + li * 13}" text-anchor="middle" '
@@ -223,7 +225,7 @@ def bench_svg(rows, path, subtitle):
         spec.append((title, groups, mode == "latency", "ns" if mode == "latency" else "msgs"))
     write_svg(path, "shmpipe bench: ring against pipe (and socket), between two processes",
               subtitle, spec, names,
-              "above each size: the ring's advantage over the pipe, round by round (median, worst)")
+              "above each size: ring (send/recv) over pipe, round by round (median, worst)")
 
 
 def threads_svg(rows, path, subtitle):
@@ -242,9 +244,9 @@ def threads_svg(rows, path, subtitle):
                 shm = next((r for r in pair if r["vs_rtrb_rounds"]), None)
                 lines = ([ratio_text(shm["vs_rtrb_median"]), f"worst {ratio_text(shm['vs_rtrb_worst'])}"]
                          if shm else [])
-                groups.append((f"{api}, {size} B", series, lines))
+                groups.append((f"{api}|{size} B", series, lines))
         title = ("streaming: the consumer keeps pace" if regime == "streaming"
-                 else "full: the consumer is slower, the producer waits")
+                 else "full: consumer works 1 µs/message, producer waits")
         spec.append((title, groups, False, "msgs"))
     write_svg(path, "shmpipe against rtrb between two threads, like for like", subtitle, spec,
               ["shmpipe", "rtrb"], "above each pair: shmpipe / rtrb, round by round (median, worst)")
