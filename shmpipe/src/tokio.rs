@@ -8,16 +8,18 @@
 //! empty (or full) ring a poll tries again for a short spin (10 µs by default, `set_spin`):
 //! that holds the runtime's thread, so it costs up to 10 µs of CPU per wait that ends in a
 //! park, and keeps every other task of that thread waiting as long. Only then does a task
-//! park: it announces its sleep on the ring's wake word exactly
-//! as a sync waiter does, and one waiter thread per process, sleeping in `futex_waitv(2)` on the
-//! wake words of every ring with a parked task, hands its waker back when the peer's publish
-//! (or release, or close) resets that word. A parked wake-up thus takes two thread wake-ups
-//! (the waiter thread, then the runtime's thread), where a sync waiter takes one and a tokio
-//! socket takes one (the reactor's); `docs/BENCHMARKS.md` measures what that costs. The peer needs nothing new: it may be a sync
-//! handle in another process, on any backend, and no file descriptor is passed. On kernels
-//! before 5.16 (no `futex_waitv`) the waiter thread polls the parked rings' words every
-//! millisecond instead (so a wake-up takes up to a millisecond). A parked task is also woken
-//! every 50 ms to check that its peer is alive, so a dead peer surfaces as `PeerDied`.
+//! park: it announces its sleep on the ring's wake word exactly as a sync waiter does, and one
+//! waiter thread per process, sleeping in `futex_waitv(2)` on the wake words of every ring
+//! with a parked task, hands its waker back when the peer's publish (or release, or close)
+//! resets that word. A parked wake-up thus takes two thread wake-ups (the waiter thread, then
+//! the runtime's thread), where a sync waiter takes one and a tokio socket one (the
+//! reactor's); `docs/BENCHMARKS.md` measures it (woken by another process: a faster round trip
+//! than a tokio `UnixStream` at the median, about the same at p99). The peer needs nothing
+//! new: it may be a sync handle in another process, on any backend, and no file descriptor is
+//! passed. On kernels before 5.16 (no `futex_waitv`) the waiter thread polls the parked rings'
+//! words every millisecond instead (so a wake-up takes up to a millisecond). A parked task is
+//! also woken every 50 ms to check that its peer is alive, so a dead peer surfaces as
+//! `PeerDied`.
 //!
 //! The handles work under any tokio runtime (current-thread or multi-thread) and need no
 //! runtime feature: the waker is all they use.
@@ -134,7 +136,7 @@ impl AsyncReader {
     /// result comes back in two registers: returned as a `Poll<Result<..>>` (in memory), it
     /// made the compiler merge the common case into that memory too, and read the length
     /// stored there back within a wider load, a store-forwarding stall on every message
-    /// (docs/BENCHMARKS.md, "Async": 34 ns against 12 ns a send + receive).
+    /// (docs/BENCHMARKS.md, "Async": about 40 ns against 11 ns a send + receive).
     #[cold]
     #[inline(never)]
     fn poll_recv_wait(
