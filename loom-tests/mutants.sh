@@ -230,7 +230,7 @@ fresh_copy() {
     [[ -f $root/clippy.toml ]] && cp "$root/clippy.toml" "$scratch/"
     for member in shmpipe shmpipe-cli shmpipe-bench shmpipe-c loom-tests; do
         mkdir -p "$scratch/$member"
-        (cd "$root/$member" && tar cf - --exclude=./target .) | (cd "$scratch/$member" && tar xf -)
+        (cd "$root/$member" && tar cf - --exclude=./target .) | (cd "$scratch/$member" && tar xmf -)
     done
 }
 
