@@ -19,8 +19,11 @@ use crate::writer::Writer;
 /// Clamped to `0..=capacity`, so a corrupted position (a hostile peer's) gives a wrong answer,
 /// never a panic; the next send or receive reports the corruption.
 fn in_use(header: &Header, capacity: u64) -> u64 {
-    // Acquire, as the protocol's own loads of the peer's position: whatever this answer leads
-    // the caller to believe about the records is then true of the bytes too. Loading the read
+    // Acquire, as the protocol's own loads of the peer's position: the read position pairs
+    // with the Release store in `ReaderState::publish`, the write position with the one in
+    // `WriterState::publish`, so whatever this answer leads the caller to believe about the
+    // records is then true of the bytes too. No loom model depends on it (nothing is read
+    // through this answer); the protocol's own loads carry the ordering. Loading the read
     // position first keeps a correct ring's answer in range: the write position loaded after it
     // is at least as large.
     let read = header.reader.position.load(Ordering::Acquire);
