@@ -157,7 +157,8 @@ pub fn inspect(segment: &Segment) -> Result<Inspection, OpenError> {
     // (`Header::is_ready`).
     let in_use = anyone_present(&liveness, &mapping);
     let raw = Status::read(header, &liveness, creator != 0 && in_use, in_use);
-    let words = Identity::load(header);
+    // The problems of exactly the words shown: one load of each, not a second snapshot.
+    let words = raw.identity();
     let segment_size = mapping.len() as u64;
     Ok(Inspection {
         problems: problems(&words, &raw, segment_size),

@@ -197,6 +197,22 @@ impl Status {
         }
     }
 
+    /// The identity words of this snapshot, as the validator takes them (so the problems
+    /// listed beside a snapshot are the problems of exactly these values).
+    pub(crate) fn identity(&self) -> Identity {
+        Identity {
+            magic: self.magic,
+            version: self.version,
+            header_size: self.header_size,
+            capacity: self.capacity,
+            flags: self.flags,
+            endian: self.endian,
+            init: self.init,
+            pointer_bits: self.pointer_bits,
+            backend_code: self.backend_code,
+        }
+    }
+
     /// Bytes committed and not yet released (saturating, as the snapshot is not atomic).
     ///
     /// ```
