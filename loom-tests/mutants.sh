@@ -133,10 +133,6 @@ MUTANTS = [
   dict(id="waitset-no-recheck", what="WaitSet::wait_until: sleep without re-checking the rings after the announcement",
        edits=[(WS, "            let ready = self.ready_now();\n            if !ready.is_empty() {\n                self.announce_all(false);\n                return ready;\n            }\n", "")],
        expect=["waitset_sleeps_and_is_woken"]),
-  dict(id="async-register-before-announce", what="notify::poll_side: register the waker before announcing the sleep (the waiter may fire it on the not-yet-announced word: a spurious wake-up, and the next poll registers again)",
-       edits=[(N, "    let own = memory.header().side(H::ROLE);\n    protocol::announce_sleep(own);\n", "    let own = memory.header().side(H::ROLE);\n    parked.registry.register(parked, &memory, H::ROLE, waker);\n    protocol::announce_sleep(own);\n"),
-              (N, "    parked.registry.register(parked, &memory, H::ROLE, waker);\n    Poll::Pending", "    Poll::Pending")],
-       expect=["async_reader_parks_and_is_woken"]),
   dict(id="batch-no-publish-before-wait", what="Writer::place: do not publish a batch's pending records before waiting",
        edits=[(WR, "if state.has_pending() {\n                    state.publish(ring).redeem();", "if false && state.has_pending() {\n                    state.publish(ring).redeem();")],
        expect=["batch_publish"]),
@@ -166,10 +162,8 @@ MUTANTS = [
        edits=[(WR, "#[allow(clippy::drop_non_drop)]\n        drop(lent);", "let _keep = lent;")],
        expect=["zero_copy_reserve_commit_and_in_place_receive"]),
 ]
-# Mutants no loom model can tell apart from the code (see loom-tests/README.md): must survive.
-# Two are orderings loom cannot weaken observably; one is an equivalent mutant.
+# Orderings no loom model can tell apart (see loom-tests/README.md): must survive.
 LOOM_BLIND = {
-  "async-register-before-announce": "equivalent: a waker the waiter thread fires before the announcement makes the executor poll again (a wake during poll is never lost), and that poll announces, re-checks and registers anew; it costs a spurious wake-up, never a lost one",
   "claim-cas": "C11 store buffering on two RMWs; loom orders the RMWs of one word totally",
   "both-attached": "C11 store buffering on two RMWs; loom orders the RMWs of one word totally",
 }

@@ -34,7 +34,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
-use shmpipe_bench::harness::{self, Placement, Work};
+use shmpipe_bench::harness::{self, lowest, median, Placement, Work};
 
 /// A message: plain old data whose first word is its sequence number.
 trait Message: Pod + Send + 'static {
@@ -329,20 +329,6 @@ struct Contender {
     regime: &'static str,
     batch: u64,
     rates: Vec<f64>,
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-fn lowest(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::NAN, f64::min)
 }
 
 fn rate(v: f64) -> String {

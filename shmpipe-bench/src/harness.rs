@@ -1436,6 +1436,31 @@ pub fn latency_for(session: &mut Session, budget: Duration) -> io::Result<Latenc
     })
 }
 
+/// The median of `values` (the mean of the middle two for an even count); NaN if empty.
+///
+/// ```
+/// assert_eq!(shmpipe_bench::harness::median(&[3.0, 1.0, 2.0]), 2.0);
+/// assert_eq!(shmpipe_bench::harness::median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+/// ```
+pub fn median(values: &[f64]) -> f64 {
+    let mut v: Vec<f64> = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The lowest of `values` (the worst round of a rate); NaN if empty.
+///
+/// ```
+/// assert_eq!(shmpipe_bench::harness::lowest(&[3.0, 1.0, 2.0]), 1.0);
+/// ```
+pub fn lowest(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::NAN, f64::min)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use std::io::{IsTerminal, Write};
 use std::process::Command;
 use std::time::Duration;
 
-use shmpipe_bench::harness::{self, Mode, Placement, Session, Spec};
+use shmpipe_bench::harness::{self, lowest, median, Mode, Placement, Session, Spec};
 
 use crate::args::{BenchArgs, BenchMode, BenchPeerArgs};
 use crate::{say, Failure, Outcome};
@@ -90,22 +90,6 @@ impl Row {
             figures.iter().copied().fold(f64::NAN, f64::min)
         }
     }
-}
-
-/// The median of `values` (the mean of the middle two for an even count); NaN if empty.
-fn median(values: &[f64]) -> f64 {
-    let mut v: Vec<f64> = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-/// The lowest of `values`; NaN if empty.
-fn lowest(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::NAN, f64::min)
 }
 
 /// A transport's live peer during one size and mode.

@@ -53,13 +53,7 @@ pub(crate) fn size(n: u64) -> String {
     if n < 1024 {
         return format!("{n} B");
     }
-    let units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
+    let (value, unit) = binary_unit(n);
     let digits = if value < 10.0 {
         2
     } else if value < 100.0 {
@@ -67,7 +61,20 @@ pub(crate) fn size(n: u64) -> String {
     } else {
         0
     };
-    format!("{value:.digits$} {}", units[unit])
+    format!("{value:.digits$} {unit}")
+}
+
+/// `n` (at least 1024) in the largest binary unit that leaves a value of at least 1:
+/// `(1.5, "KiB")` for 1536.
+pub(crate) fn binary_unit(n: u64) -> (f64, &'static str) {
+    let units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    (value, units[unit])
 }
 
 /// A rate in bytes per second, as [`size`] writes sizes: `1.20 GiB/s`.

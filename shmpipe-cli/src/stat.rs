@@ -66,14 +66,8 @@ fn bytes(n: u64) -> String {
     if n < 1024 {
         return format!("{n} bytes");
     }
-    let units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{n} bytes ({value:.1} {})", units[unit])
+    let (value, unit) = crate::show::binary_unit(n);
+    format!("{n} bytes ({value:.1} {unit})")
 }
 
 /// A role's holder: its pid (as its own PID namespace numbers it) and, while the role is
