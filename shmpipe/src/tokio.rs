@@ -87,12 +87,31 @@ impl AsyncReader {
     }
 
     /// The sync reader back (no wait of this handle stays announced or registered).
+    ///
+    /// ```
+    /// let (mut writer, reader) = shmpipe::channel(256)?;
+    /// let reader = shmpipe::tokio::AsyncReader::new(reader);
+    /// writer.send(b"kept")?;
+    /// let mut reader: shmpipe::Reader = reader.into_inner();
+    /// let mut got = Vec::new();
+    /// reader.recv_into(&mut got)?;
+    /// assert_eq!(got, b"kept");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_inner(mut self) -> Reader {
         notify::release(&mut self.parked, &self.reader);
         self.reader
     }
 
     /// The sync reader (for `capacity`, the `try_` calls).
+    ///
+    /// ```
+    /// let (_writer, reader) = shmpipe::channel(256)?;
+    /// let mut reader = shmpipe::tokio::AsyncReader::new(reader);
+    /// assert!(reader.get_mut().is_empty());
+    /// assert!(matches!(reader.get_mut().try_recv(&mut [0u8; 8]), Err(shmpipe::RecvError::Empty)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_mut(&mut self) -> &mut Reader {
         &mut self.reader
     }
@@ -100,6 +119,13 @@ impl AsyncReader {
     /// Sets how long a receive spins on an empty ring before it parks the task (default
     /// 10 µs; the runtime's thread is busy meanwhile, its other tasks wait). Zero parks at
     /// once.
+    ///
+    /// ```
+    /// let (_writer, reader) = shmpipe::channel(256)?;
+    /// let mut reader = shmpipe::tokio::AsyncReader::new(reader);
+    /// reader.set_spin(std::time::Duration::ZERO); // an empty ring parks the task at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_spin(&mut self, spin: std::time::Duration) {
         self.parked.spin = spin;
     }
@@ -109,6 +135,19 @@ impl AsyncReader {
     /// While no wait is under way, the first look is the sync `try_recv`, inlined into the
     /// caller; only an empty ring (or a task woken from a wait) takes the out-of-line path
     /// that spins and parks.
+    ///
+    /// ```
+    /// # ::tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let (mut writer, reader) = shmpipe::channel(256)?;
+    /// let mut reader = shmpipe::tokio::AsyncReader::new(reader);
+    /// writer.send(b"abc")?;
+    /// let mut buf = [0u8; 8];
+    /// let n = std::future::poll_fn(|cx| reader.poll_recv(cx, &mut buf)).await?;
+    /// assert_eq!(n, Some(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline(always)]
     pub fn poll_recv(
         &mut self,
@@ -179,6 +218,20 @@ impl AsyncReader {
     }
 
     /// Polls for the next record as a new vector (see [`recv_vec`](Self::recv_vec)).
+    ///
+    /// ```
+    /// # ::tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let (mut writer, reader) = shmpipe::channel(256)?;
+    /// let mut reader = shmpipe::tokio::AsyncReader::new(reader);
+    /// writer.send(b"abc")?;
+    /// drop(writer);
+    /// let first = std::future::poll_fn(|cx| reader.poll_recv_vec(cx)).await?;
+    /// assert_eq!(first, Some(b"abc".to_vec()));
+    /// assert_eq!(std::future::poll_fn(|cx| reader.poll_recv_vec(cx)).await?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn poll_recv_vec(
         &mut self,
         cx: &mut Context<'_>,
@@ -307,6 +360,17 @@ impl AsyncWriter {
     }
 
     /// The sync writer back; `None` after `AsyncWrite::poll_shutdown` closed it.
+    ///
+    /// ```
+    /// let (writer, mut reader) = shmpipe::channel(256)?;
+    /// let writer = shmpipe::tokio::AsyncWriter::new(writer);
+    /// let mut writer: shmpipe::Writer = writer.into_inner().expect("not shut down");
+    /// writer.send(b"sync again")?;
+    /// let mut got = Vec::new();
+    /// reader.recv_into(&mut got)?;
+    /// assert_eq!(got, b"sync again");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_inner(mut self) -> Option<Writer> {
         let writer = self.writer.take();
         if let Some(w) = &writer {
@@ -316,12 +380,26 @@ impl AsyncWriter {
     }
 
     /// The sync writer; `None` after shutdown.
+    ///
+    /// ```
+    /// let (writer, _reader) = shmpipe::channel(256)?;
+    /// let mut writer = shmpipe::tokio::AsyncWriter::new(writer);
+    /// writer.get_mut().expect("not shut down").try_send(b"now")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_mut(&mut self) -> Option<&mut Writer> {
         self.writer.as_mut()
     }
 
     /// Sets how long a send spins on a full ring before it parks the task (default 10 µs;
     /// the runtime's thread is busy meanwhile, its other tasks wait). Zero parks at once.
+    ///
+    /// ```
+    /// let (writer, _reader) = shmpipe::channel(256)?;
+    /// let mut writer = shmpipe::tokio::AsyncWriter::new(writer);
+    /// writer.set_spin(std::time::Duration::from_micros(50)); // spin longer on a full ring
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_spin(&mut self, spin: std::time::Duration) {
         self.parked.spin = spin;
     }
@@ -331,6 +409,19 @@ impl AsyncWriter {
     /// While no wait is under way, the first attempt is the sync `try_send`, inlined into the
     /// caller; only a full ring (or a task woken from a wait) takes the out-of-line path that
     /// spins and parks.
+    ///
+    /// ```
+    /// # ::tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let (writer, mut reader) = shmpipe::channel(256)?;
+    /// let mut writer = shmpipe::tokio::AsyncWriter::new(writer);
+    /// std::future::poll_fn(|cx| writer.poll_send(cx, b"abc")).await?;
+    /// let mut got = Vec::new();
+    /// reader.recv_into(&mut got)?;
+    /// assert_eq!(got, b"abc");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline(always)]
     pub fn poll_send(&mut self, cx: &mut Context<'_>, msg: &[u8]) -> Poll<Result<(), SendError>> {
         if !self.parked.waiting() {
