@@ -2,9 +2,11 @@
 //! empty POSIX ring whose writer is another process (alive, silent), and the CPU its thread
 //! uses over the wait is read from `CLOCK_THREAD_CPUTIME_ID`; a thread in `poll(2)` on an empty
 //! pipe is measured the same way. Then the writer is killed (`SIGKILL`) while the reader waits,
-//! and the time from the kill to the reader's `PeerDied` is printed. For scale, the floor: a
-//! thread doing nothing but a `FUTEX_WAIT` that times out every 50 ms (the library's liveness
-//! slice), measured the same way.
+//! and the time from the kill to the reader's `PeerDied` is printed. The writer is in this
+//! PID namespace, so the reader's wait watches its process (a pidfd) and sleeps in 1 s slices;
+//! where it cannot (another PID namespace, no pidfd before Linux 5.3) it looks every 50 ms.
+//! For scale, that fallback's floor: a thread doing nothing but a `FUTEX_WAIT` that times out
+//! every 50 ms, measured the same way.
 //!
 //! ```text
 //! cargo run --release -p shmpipe --example idle_cpu -- [SECONDS] [DEATHS]   # default 5 10

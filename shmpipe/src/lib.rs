@@ -128,9 +128,15 @@
 //! - Dropping the reader makes the writer's next send fail with [`SendError::Closed`], a
 //!   pipe's `EPIPE` without the `SIGPIPE`.
 //! - If the peer's process dies, the survivor gets `PeerDied` (naming the pid), after every
-//!   message committed before the death: a waiting side looks every 50 ms. The kernel vouches
-//!   for it (a file lock the handle holds, released when the last process holding the handle
-//!   is gone), so a live peer is never declared dead.
+//!   message committed before the death. A blocked `send` or `recv` hears the peer's process
+//!   exit at once where the kernel can watch it (a pidfd, Linux 5.3+, peer in the same PID
+//!   namespace; one thread per process, `shmpipe-deathwatch`, waits on them all) and
+//!   otherwise looks every 50 ms; either way a `kill -9` is noticed within 100 ms, also by a
+//!   loop of short `recv_timeout`s (a handle keeps its watch and its last look across its
+//!   waits). `try_recv` and `try_send` never look: ask [`Reader::is_abandoned`]. The kernel
+//!   vouches for the verdict (a file lock the handle holds, released when the last process
+//!   holding the handle is gone): the watch only says when to look, so a live peer is never
+//!   declared dead.
 //! - [`Reader::is_abandoned`] and [`Writer::is_abandoned`] ask, without waiting, whether the
 //!   peer has closed or died.
 //!
@@ -384,6 +390,8 @@ mod waitset;
 mod writer;
 
 // The real kernel and memory; under loom, `loom_model` stands in for both with the same names.
+#[cfg(not(loom))]
+mod death_watch;
 #[cfg(not(loom))]
 mod inspect;
 #[cfg(not(loom))]

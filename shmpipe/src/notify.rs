@@ -267,7 +267,7 @@ pub(crate) trait Side {
     const ROLE: Role;
     /// The ring's memory.
     fn memory(&self) -> &Arc<Memory>;
-    /// The peer's death, as `ownership::peer_died` reports it.
+    /// The peer's death, as `ownership::Peer::died` reports it.
     fn peer_gone(&self) -> Option<u32>;
 }
 
@@ -325,7 +325,7 @@ pub(crate) fn poll_side<H: Side, T, E>(
         return Poll::Ready(result);
     }
     let since = *parked.since.get_or_insert_with(Instant::now);
-    if os::liveness_due(since) {
+    if os::liveness_due(since, LIVENESS_SLICE) {
         parked.since = Some(Instant::now());
         if let Some(pid) = handle.peer_gone() {
             finish(parked, memory.header(), H::ROLE);

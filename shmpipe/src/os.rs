@@ -16,6 +16,16 @@ use crate::sync::{spin_hint, AtomicU32};
 /// within this much time (plus the cost of one check).
 pub(crate) const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 
+/// How long a waiter sleeps between looks while a [`DeathWatch`] on its peer's process is
+/// armed: the watch wakes it when that process exits, so this only bounds how late a death the
+/// watch cannot see is noticed (a role kept by a `fork`ed copy of the handle after the
+/// watched process exited is looked at every [`LIVENESS_SLICE`] again; a holder word naming
+/// the wrong process, which only a buggy or hostile peer writes, delays its own death's
+/// notice by up to this much).
+pub(crate) const WATCHED_SLICE: Duration = Duration::from_secs(1);
+
+pub(crate) use crate::death_watch::DeathWatch;
+
 /// The lock table of a segment with a file: open-file-description locks (see `ownership`).
 pub(crate) type SegmentLocks<'a> = crate::segment::locks::FdLocks<'a>;
 
@@ -56,9 +66,10 @@ pub(crate) fn slice_passed(since: Instant) -> bool {
 }
 
 /// Is it time for a sleeper, about to sleep again, to look at its peer's liveness (it looked
-/// last at `last`)? The look costs two system calls, so once per slice.
-pub(crate) fn liveness_due(last: Instant) -> bool {
-    slice_passed(last)
+/// last at `last`, and looks every `every`)? The look costs two system calls, so once per
+/// slice.
+pub(crate) fn liveness_due(last: Instant, every: Duration) -> bool {
+    last.elapsed() >= every
 }
 
 /// Starts the process's waiter thread (see `notify::Registry`).

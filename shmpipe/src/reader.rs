@@ -9,10 +9,10 @@ use std::time::Duration;
 use crate::error::RecvError;
 use crate::layout::Role;
 use crate::memory::Memory;
-use crate::ownership::{peer_died, Token};
+use crate::ownership::{Peer, Token};
 use crate::protocol::{self, Poll, ReaderState, RecordRef};
 use crate::region::Lent;
-use crate::wait::{self, Attempt, Gave, Wait};
+use crate::wait::{self, Attempt, Gave, Vigil, Wait};
 
 /// When a received record's space goes back to the writer: at once (`recv`), or with the
 /// receive batch it is part of (`RecvBatch`, published once an eighth of the ring is released,
@@ -61,6 +61,8 @@ pub struct Reader {
     pub(crate) spin: Duration,
     /// What proves this handle holds its role (see `ownership`); `None` once let go.
     pub(crate) token: Option<Token>,
+    /// What the handle keeps between its waits about its peer's liveness.
+    vigil: Vigil,
     /// The record being read, held (not yet released) across calls: one a `recv` refused as
     /// too large, or one `BufRead` has partly consumed (`consumed` bytes of it).
     current: Option<(RecordRef, usize)>,
@@ -87,6 +89,7 @@ impl Reader {
             state,
             spin,
             token: Some(token),
+            vigil: Vigil::default(),
             current: None,
             _not_sync: PhantomData,
         }
@@ -155,12 +158,8 @@ impl Reader {
         let state = &mut self.state;
         let found = wait::wait_for(
             &header.reader,
-            peer_died(
-                self.memory.liveness(),
-                self.memory.header(),
-                self.token.as_ref(),
-                Role::Writer,
-            ),
+            Peer::new(&self.memory, self.token.as_ref(), Role::Writer),
+            &mut self.vigil,
             wait,
             self.spin,
             || match state.poll(&ring) {
@@ -827,12 +826,7 @@ impl Reader {
 
     /// Is the writer's process gone without closing? The pid it recorded, if so.
     pub(crate) fn peer_gone(&self) -> Option<u32> {
-        peer_died(
-            self.memory.liveness(),
-            self.memory.header(),
-            self.token.as_ref(),
-            Role::Writer,
-        )()
+        Peer::new(&self.memory, self.token.as_ref(), Role::Writer).died()
     }
 
     /// Without waiting: is a record (held as `current` for the next receive) or end-of-stream

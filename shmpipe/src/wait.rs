@@ -7,14 +7,19 @@
 //! wakes us only if it sees the announcement. The futex is process-shared (no `FUTEX_PRIVATE_FLAG`), because the peer
 //! is usually another process.
 //!
-//! Sleeps are cut into slices of [`LIVENESS_SLICE`] so a waiter notices a dead peer in time.
+//! Sleeps are cut into slices of [`LIVENESS_SLICE`] so a waiter notices a dead peer in time;
+//! where the kernel can tell when the peer's process exits (`os::DeathWatch`), a long sleep is
+//! woken by that instead, and looks only every `os::WATCHED_SLICE`.
 
+use std::any::Any;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) use crate::attempt::{Attempt, Gave};
 use crate::layout::{SideLine, WAKE_SLEEPING};
 use crate::os;
 pub(crate) use crate::os::LIVENESS_SLICE;
+use crate::ownership::{DeathNotice, Peer};
 use crate::protocol;
 use crate::protocol::Wake;
 
@@ -42,12 +47,14 @@ impl Wait {
 }
 
 /// Repeats `attempt` until it is ready, spinning for `spin` and then sleeping on `own.wake`,
-/// woken by the peer; `peer_died` says (once per slice slept) whether the peer is gone
-/// without closing, with the pid it recorded. Each failed attempt must leave the ring so the
-/// peer can progress (the writer publishes pending records before it reports "not yet").
+/// woken by the peer; `peer` says whether it is gone without closing, looked at when `vigil`
+/// (the handle's, kept across its waits) says a look is due. Each failed attempt must leave
+/// the ring so the peer can progress (the writer publishes pending records before it reports
+/// "not yet").
 pub(crate) fn wait_for<T, E>(
     own: &SideLine,
-    peer_died: impl Fn() -> Option<u32>,
+    peer: Peer<'_>,
+    vigil: &mut Vigil,
     wait: Wait,
     spin: Duration,
     mut attempt: impl FnMut() -> Attempt<T, E>,
@@ -63,16 +70,24 @@ pub(crate) fn wait_for<T, E>(
     if let Some(v) = os::spin_phase(spin, &mut attempt)? {
         return Ok(v);
     }
-    // The peer's liveness costs two system calls: check it once per slice slept without
-    // progress, not on every sleep (a ping-pong sleeps once per message).
-    let mut last_liveness_check = Instant::now();
     loop {
         protocol::announce_sleep(own);
         if let Some(result) = attempt().done() {
             protocol::end_sleep(own);
             return result;
         }
-        let mut slice = LIVENESS_SLICE;
+        if vigil.look_due() {
+            // Before the look: a death just after it still wakes us.
+            vigil.prepare(&peer, own);
+            if let Some(pid) = peer.died() {
+                protocol::end_sleep(own);
+                // Everything the peer did before it died is visible now (its death released
+                // its lock, and our test of the lock is ordered after that by the kernel):
+                // one last look.
+                return attempt().done().unwrap_or(Err(Gave::PeerDied(pid)));
+            }
+        }
+        let mut slice = vigil.slice();
         if let Wait::Until(deadline) = wait {
             let now = Instant::now();
             if now >= deadline {
@@ -81,18 +96,99 @@ pub(crate) fn wait_for<T, E>(
             }
             slice = slice.min(deadline - now);
         }
-        if os::liveness_due(last_liveness_check) {
-            last_liveness_check = Instant::now();
-            if let Some(pid) = peer_died() {
-                protocol::end_sleep(own);
-                // Everything the peer did before it died is visible now (its death released
-                // its lock, and our test of the lock is ordered after that by the kernel):
-                // one last look.
-                return attempt().done().unwrap_or(Err(Gave::PeerDied(pid)));
-            }
-        }
         os::futex_wait(&own.wake, WAKE_SLEEPING, slice);
         protocol::end_sleep(own);
+    }
+}
+
+/// What a handle keeps between its waits about its peer's liveness: when it last looked
+/// (the peer's liveness costs two system calls: once per slice slept at most, not on every
+/// sleep, as a ping-pong sleeps once per message; and a program that waits in short timeouts,
+/// checking a flag in between, still looks once per slice), and how it hears of a death
+/// between looks.
+#[derive(Debug, Default)]
+pub(crate) struct Vigil {
+    /// When the handle last looked (`None`: never: its first sleep looks).
+    last_look: Option<Instant>,
+    hearing: Hearing,
+}
+
+/// How a sleeper hears of its peer's death between its looks.
+#[derive(Debug, Default)]
+enum Hearing {
+    /// Not decided yet.
+    #[default]
+    NotYet,
+    /// Only by looking, every [`LIVENESS_SLICE`], while the peer's holder word is `word`
+    /// (`None`: whatever it is).
+    LookOnly { word: Option<u64> },
+    /// The peer cannot die without us (a heap ring): look every [`os::WATCHED_SLICE`].
+    Impossible,
+    /// A watch on the process the peer's holder word `word` names wakes us when it exits;
+    /// look every [`os::WATCHED_SLICE`] otherwise.
+    Watching { watch: os::DeathWatch, word: u64 },
+}
+
+impl Vigil {
+    /// Is a look at the peer's liveness due before the next sleep?
+    fn look_due(&self) -> bool {
+        if let Hearing::Watching { watch, .. } = &self.hearing {
+            if watch.fired() || !watch.is_current() {
+                return true;
+            }
+        }
+        self.last_look
+            .is_none_or(|last| os::liveness_due(last, self.hearing.look_every()))
+    }
+
+    /// Gets ready for a look about to be made: decides (again) how to hear of a death if the
+    /// peer's holder word changed (a new holder) or was never looked at, arming a watch if the
+    /// kernel can watch the process it names; a watch that fired is spent (if the peer's role
+    /// outlived that process, a `fork`ed copy holds it, which no watch sees: look every slice).
+    fn prepare(&mut self, peer: &Peer<'_>, own: &SideLine) {
+        self.last_look = Some(Instant::now());
+        let current = match &self.hearing {
+            Hearing::NotYet => None,
+            Hearing::Impossible | Hearing::LookOnly { word: None } => return,
+            Hearing::LookOnly { word: Some(word) } => Some(*word),
+            Hearing::Watching { watch, word } => {
+                if watch.fired() {
+                    self.hearing = Hearing::LookOnly { word: Some(*word) };
+                    return;
+                }
+                // A watch armed by the process this one was `fork`ed from is not ours.
+                watch.is_current().then_some(*word)
+            }
+        };
+        if current.is_some() && current == peer.holder_word() {
+            return;
+        }
+        self.hearing = match peer.notice() {
+            DeathNotice::Impossible => Hearing::Impossible,
+            DeathNotice::Process { pid, word } => {
+                let keep: Arc<dyn Any + Send + Sync> = peer.memory().clone();
+                match os::DeathWatch::arm(pid, &own.wake, keep) {
+                    Some(watch) => Hearing::Watching { watch, word },
+                    None => Hearing::LookOnly { word: Some(word) },
+                }
+            }
+            DeathNotice::LookOnly { word } => Hearing::LookOnly { word },
+        };
+    }
+
+    /// How long to sleep before the next look.
+    fn slice(&self) -> Duration {
+        self.hearing.look_every()
+    }
+}
+
+impl Hearing {
+    /// How often to look.
+    fn look_every(&self) -> Duration {
+        match self {
+            Hearing::Impossible | Hearing::Watching { .. } => os::WATCHED_SLICE,
+            Hearing::NotYet | Hearing::LookOnly { .. } => LIVENESS_SLICE,
+        }
     }
 }
 

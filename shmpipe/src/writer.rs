@@ -9,10 +9,10 @@ use std::time::Duration;
 use crate::error::SendError;
 use crate::layout::Role;
 use crate::memory::Memory;
-use crate::ownership::{peer_died, Token};
+use crate::ownership::{Peer, Token};
 use crate::protocol::{self, RingRef, WriterState};
 use crate::region::LentMut;
-use crate::wait::{self, Attempt, Gave, Wait};
+use crate::wait::{self, Attempt, Gave, Vigil, Wait};
 
 /// The sending end of a ring. There is exactly one per ring, across all processes.
 ///
@@ -71,6 +71,8 @@ pub struct Writer {
     pub(crate) spin: Duration,
     /// What proves this handle holds its role (see `ownership`); `None` once let go.
     pub(crate) token: Option<Token>,
+    /// What the handle keeps between its waits about its peer's liveness.
+    vigil: Vigil,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -94,6 +96,7 @@ impl Writer {
             state,
             spin,
             token: Some(token),
+            vigil: Vigil::default(),
             _not_sync: PhantomData,
         }
     }
@@ -192,12 +195,8 @@ impl Writer {
         let state = &mut self.state;
         wait::wait_for(
             &ring.header.writer,
-            peer_died(
-                self.memory.liveness(),
-                self.memory.header(),
-                self.token.as_ref(),
-                Role::Reader,
-            ),
+            Peer::new(&self.memory, self.token.as_ref(), Role::Reader),
+            &mut self.vigil,
             wait,
             self.spin,
             || attempt(state, &ring),
@@ -779,12 +778,7 @@ impl Writer {
 
     /// Is the reader's process gone without closing? The pid it recorded, if so.
     pub(crate) fn peer_gone(&self) -> Option<u32> {
-        peer_died(
-            self.memory.liveness(),
-            self.memory.header(),
-            self.token.as_ref(),
-            Role::Reader,
-        )()
+        Peer::new(&self.memory, self.token.as_ref(), Role::Reader).died()
     }
 
     /// Without waiting: would a `len`-byte send go through now (or fail at once: reader

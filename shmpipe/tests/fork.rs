@@ -69,6 +69,9 @@ fn peer_main() {
         ("daemon", daemon),
         ("main-thread-exits", main_thread_exits),
         ("writer-then-sleep", writer_then_sleep),
+        ("handed-to-child", handed_to_child),
+        ("writer-twice", writer_twice),
+        ("reader-forks", reader_forks),
     ]);
 }
 
@@ -89,6 +92,66 @@ fn writer_then_sleep(args: &[&str]) {
     writer.send(b"before the end").unwrap();
     peers::ready();
     std::thread::sleep(DEADLINE);
+}
+
+/// Creates the ring and its writer (the holder word names this process), `fork`s, says the
+/// child's pid and that it is ready, and exits after 600 ms; the child keeps the writer and
+/// sleeps (to be killed). A reader asleep on the ring hears this process exit (its watch
+/// fires) while the role lives on in the child, which no watch sees.
+fn handed_to_child(args: &[&str]) {
+    let [spec] = args.try_into().unwrap();
+    let (ring, writer) = create_writer(spec);
+    let child = fork();
+    if child == 0 {
+        child_exit(move || {
+            std::thread::sleep(DEADLINE);
+            drop(writer);
+            drop(ring);
+        });
+    }
+    peers::say(&format!("child {child}"));
+    peers::ready();
+    std::thread::sleep(Duration::from_millis(600));
+    // SAFETY: ends this process; the child holds its own copies of the handles.
+    unsafe { libc::_exit(0) };
+}
+
+/// Creates the ring and its writer, says so, sends "first" after 300 ms and "second" 900 ms
+/// later, then sleeps (to be killed).
+fn writer_twice(args: &[&str]) {
+    let [spec] = args.try_into().unwrap();
+    let (_ring, mut writer) = create_writer(spec);
+    peers::ready();
+    std::thread::sleep(Duration::from_millis(300));
+    writer.send(b"first").unwrap();
+    std::thread::sleep(Duration::from_millis(900));
+    writer.send(b"second").unwrap();
+    std::thread::sleep(DEADLINE);
+}
+
+/// Opens the reader and waits for "first" (long enough to arm a watch on the writer's
+/// process), then `fork`s: the child, with the inherited reader, receives "second" and then
+/// the writer's death (`PeerDied`); the parent exits with the child's status.
+fn reader_forks(args: &[&str]) {
+    let [spec] = args.try_into().unwrap();
+    let (ring, mut reader) = open_reader(spec);
+    let mut buf = [0u8; 64];
+    assert_eq!(reader.recv(&mut buf).unwrap(), Some(5));
+    let child = fork();
+    if child == 0 {
+        child_exit(move || {
+            assert_eq!(reader.recv(&mut buf).unwrap(), Some(6));
+            assert_eq!(&buf[..6], b"second");
+            match reader.recv(&mut buf) {
+                Err(RecvError::PeerDied { .. }) => {}
+                other => panic!("{other:?}"),
+            }
+            drop(ring);
+        });
+    }
+    // SAFETY: ends this process with the child's status, without running destructors (the
+    // child holds its own copies of the handles).
+    unsafe { libc::_exit(wait_child(child, DEADLINE)) };
 }
 
 /// The pipe(2) idiom: attach writer and reader, `fork`; the child drops the writer and reads,
@@ -223,5 +286,147 @@ fn kill_9_of_the_last_holder_is_seen_within_100_ms() {
         start.elapsed() < Duration::from_millis(100),
         "death seen after {:?}",
         start.elapsed()
+    );
+}
+
+/// A reader asleep longer than a liveness slice (so its wait watches the writer's process)
+/// hears a `kill -9` as soon as a short waiter would: within 100 ms.
+#[test]
+fn kill_9_after_a_long_idle_wait_is_seen_within_100_ms() {
+    let spec = format!("posix:{}", unique("shmpipe-fork-idle-kill"));
+    let mut peer = peers::spawn("writer-then-sleep", &[&spec]);
+    peers::wait_ready(&mut peer);
+    let (_ring, mut reader) = open_reader(&spec);
+    let mut buf = [0u8; 64];
+    assert_eq!(reader.recv(&mut buf).unwrap(), Some(14));
+    let pid = peer.id();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        peer.kill().unwrap();
+        let killed = Instant::now();
+        peer.wait().unwrap();
+        killed
+    });
+    let result = reader.recv(&mut buf);
+    let heard = Instant::now();
+    let killed = killer.join().unwrap();
+    match result {
+        Err(RecvError::PeerDied { pid: died }) => assert_eq!(died, pid),
+        other => panic!("{other:?}"),
+    }
+    let after = heard.saturating_duration_since(killed);
+    assert!(
+        after < Duration::from_millis(100),
+        "death seen {after:?} after the kill"
+    );
+}
+
+/// The process the writer's holder word names exits while a reader waits on it, but a
+/// `fork`ed copy of the writer lives on: the reader goes on waiting, and hears the copy's
+/// `kill -9` within 100 ms, in the same wait.
+#[test]
+fn a_writer_handed_to_a_child_outlives_the_watched_process() {
+    use std::io::BufRead;
+    let spec = format!("posix:{}", unique("shmpipe-fork-handed"));
+    let mut peer = peers::spawn("handed-to-child", &[&spec]);
+    let out = std::io::BufReader::new(peer.stdout.take().unwrap());
+    let mut child = None;
+    for line in out.lines() {
+        let line = line.unwrap();
+        if let Some(pid) = line.strip_prefix("child ") {
+            child = Some(pid.parse::<libc::pid_t>().unwrap());
+        }
+        if line == "ready" {
+            break;
+        }
+    }
+    let child = child.expect("the peer said its child's pid");
+    let (_ring, mut reader) = open_reader(&spec);
+    // The first process exits 600 ms in, while the reader waits; its child is killed 1.2 s in.
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1200));
+        // SAFETY: kill(2) with a pid and a signal number.
+        assert_eq!(unsafe { libc::kill(child, libc::SIGKILL) }, 0);
+        Instant::now()
+    });
+    let mut buf = [0u8; 64];
+    let result = reader.recv(&mut buf);
+    let heard = Instant::now();
+    let killed = killer.join().unwrap();
+    assert!(reap(&mut peer, DEADLINE).success());
+    assert!(
+        matches!(result, Err(RecvError::PeerDied { .. })),
+        "{result:?}"
+    );
+    let after = heard.saturating_duration_since(killed);
+    assert!(
+        heard > killed && after < Duration::from_millis(100),
+        "death seen {after:?} after the kill"
+    );
+}
+
+/// A reader that waits in short slices (`recv_timeout` of 10 ms in a loop, as a program that
+/// checks a flag between waits does) still hears a `kill -9` within 100 ms: a wait shorter
+/// than the liveness slice looks at the peer before it reports `Timeout`, when its last look
+/// is a slice old.
+#[test]
+fn kill_9_is_seen_by_a_reader_waiting_in_short_timeouts() {
+    let spec = format!("posix:{}", unique("shmpipe-fork-short-waits"));
+    let mut peer = peers::spawn("writer-then-sleep", &[&spec]);
+    peers::wait_ready(&mut peer);
+    let (_ring, mut reader) = open_reader(&spec);
+    let mut buf = [0u8; 64];
+    assert_eq!(reader.recv(&mut buf).unwrap(), Some(14));
+    let pid = peer.id();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        peer.kill().unwrap();
+        let killed = Instant::now();
+        peer.wait().unwrap();
+        killed
+    });
+    let give_up = Instant::now() + Duration::from_secs(5);
+    let result = loop {
+        match reader.recv_timeout(&mut buf, Duration::from_millis(10)) {
+            Err(RecvError::Timeout) if Instant::now() < give_up => continue,
+            other => break other,
+        }
+    };
+    let heard = Instant::now();
+    let killed = killer.join().unwrap();
+    match result {
+        Err(RecvError::PeerDied { pid: died }) => assert_eq!(died, pid),
+        other => panic!("{other:?}"),
+    }
+    let after = heard.saturating_duration_since(killed);
+    assert!(
+        after < Duration::from_millis(100),
+        "death seen {after:?} after the kill"
+    );
+}
+
+/// A reader whose wait armed a watch on its writer's process, `fork`ed: the child's copy (whose
+/// inherited watch belongs to the parent's thread) arms its own, receives what the writer sends
+/// next, and hears the writer's `kill -9` within 100 ms.
+#[test]
+fn a_reader_forked_after_a_long_wait_hears_its_writer_die() {
+    let spec = format!("posix:{}", unique("shmpipe-fork-reader-forks"));
+    let mut writer = peers::spawn("writer-twice", &[&spec]);
+    peers::wait_ready(&mut writer);
+    let start = Instant::now();
+    let mut reader = peers::spawn("reader-forks", &[&spec]);
+    // "second" is sent 1.2 s after the writer was ready; kill the writer 400 ms after that.
+    std::thread::sleep(Duration::from_millis(1600).saturating_sub(start.elapsed()));
+    writer.kill().unwrap();
+    let killed = Instant::now();
+    writer.wait().unwrap();
+    assert!(
+        reap(&mut reader, DEADLINE).success(),
+        "the forked reader failed"
+    );
+    let after = killed.elapsed();
+    assert!(
+        after < Duration::from_millis(150),
+        "the reader ended {after:?} after the kill"
     );
 }

@@ -54,8 +54,36 @@ pub(crate) fn slice_passed(_since: Instant) -> bool {
 }
 
 /// A model looks at the peer's liveness before every sleep (loom explores when it dies).
-pub(crate) fn liveness_due(_last: Instant) -> bool {
+pub(crate) fn liveness_due(_last: Instant, _every: Duration) -> bool {
     true
+}
+
+/// As the std build's; a model never sleeps on a timer.
+pub(crate) const WATCHED_SLICE: Duration = Duration::from_secs(1);
+
+/// A model has no processes to watch: every waiter looks at its peer before every sleep.
+#[derive(Debug)]
+pub(crate) struct DeathWatch;
+
+impl DeathWatch {
+    /// Never armed in a model.
+    pub(crate) fn arm(
+        _pid: u32,
+        _word: &AtomicU32,
+        _keep: std::sync::Arc<dyn std::any::Any + Send + Sync>,
+    ) -> Option<DeathWatch> {
+        None
+    }
+
+    /// Never armed, so never inherited.
+    pub(crate) fn is_current(&self) -> bool {
+        true
+    }
+
+    /// Never fires (never armed).
+    pub(crate) fn fired(&self) -> bool {
+        false
+    }
 }
 
 /// The models run `Registry::run` on a thread of their own.

@@ -1,0 +1,317 @@
+//! Hearing at once that a peer's process exited, so an idle handle need not wake up to look.
+//!
+//! A handle asleep on an empty (or full) ring looks at its peer's liveness once per
+//! [`LIVENESS_SLICE`](crate::os::LIVENESS_SLICE): each look is a timer wake-up, and on a
+//! virtual machine those cost most of an idle reader's CPU. Where the kernel can say when the
+//! peer's process exits, a process-wide thread listens for it instead: it holds a pidfd
+//! (`pidfd_open(2)`, Linux 5.3) of the peer's process for every handle in a long sleep, waits
+//! for all of them in one `epoll(7)`, and when one exits it resets that handle's wake word and
+//! wakes it (`FUTEX_WAKE`), as the peer itself does when it publishes. The handle then looks at
+//! the liveness through the kernel's locks as always: the watch only says *when* to look, never
+//! what the answer is, so a wrong pid (recycled, or written by a hostile peer) costs at most the
+//! long slice (`WATCHED_SLICE`) before the next look, never a wrong verdict.
+//!
+//! The thread starts at the first watch a process arms and lives as long as the process (in a
+//! `fork`ed child, at its own first watch: the parent's thread is not there, and a watch the
+//! child inherited is inert). It holds no lock while it waits. A handle keeps its watch across
+//! its waits (a program that waits in short timeouts arms one once); an armed watch keeps the
+//! ring's mapping alive (the entry holds a reference to it), and the thread touches a wake word
+//! only under the table's mutex while the entry is there, so the word is always mapped.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+
+use crate::layout::WAKE_IDLE;
+use crate::sync::{AtomicU32, Ordering};
+
+/// A handle's watch on its peer's process: the peer's exit wakes the handle's wake word and
+/// makes [`fired`](Self::fired) true. Disarmed when dropped.
+pub(crate) struct DeathWatch {
+    watcher: Arc<Watcher>,
+    id: u64,
+}
+
+impl std::fmt::Debug for DeathWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeathWatch").field("id", &self.id).finish()
+    }
+}
+
+/// The process's watcher: its `epoll` instance and what each armed watch wakes.
+struct Watcher {
+    /// The process that started the thread (a `fork`ed child starts its own).
+    pid: u32,
+    epoll: OwnedFd,
+    table: Mutex<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    next_id: u64,
+    armed: HashMap<u64, Armed>,
+}
+
+struct Armed {
+    /// Registered in the epoll set (one-shot) under the watch's id.
+    pidfd: OwnedFd,
+    /// The address of the handle's wake word.
+    word: usize,
+    /// What keeps `word` mapped while the watch is armed (the ring's memory).
+    _keep: Arc<dyn Any + Send + Sync>,
+    fired: bool,
+}
+
+/// The watcher of this process, if one could be started.
+static WATCHER: Mutex<Option<Arc<Watcher>>> = Mutex::new(None);
+
+/// How many times `arm` tries for the process-wide slot before it gives up for this sleep (a
+/// slot left locked by a thread that was running when this process was `fork`ed stays
+/// locked: a bounded try keeps the child from hanging on it).
+const SLOT_TRIES: u32 = 1000;
+
+impl DeathWatch {
+    /// Watches the process `pid` (in this PID namespace) for `word`'s sleeper: when it exits,
+    /// `word` is reset to idle and woken. `keep` (the memory `word` is in) stays referenced
+    /// until the watch is dropped. `None` when the kernel cannot watch it (no pidfd before
+    /// Linux 5.3, the process is already gone, out of descriptors): the caller looks every
+    /// liveness slice, as without a watch.
+    pub(crate) fn arm(
+        pid: u32,
+        word: &AtomicU32,
+        keep: Arc<dyn Any + Send + Sync>,
+    ) -> Option<DeathWatch> {
+        let pid = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0)?;
+        // SAFETY: pidfd_open takes a pid and flags by value and returns a new descriptor
+        // (close-on-exec) or -1.
+        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let raw = i32::try_from(raw).ok().filter(|&fd| fd >= 0)?;
+        // SAFETY: `raw` is a descriptor the call just opened for us and nothing else owns.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let watcher = Watcher::of_this_process()?;
+        let mut table = watcher.table();
+        let id = table.next_id;
+        table.next_id += 1;
+        let mut event = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
+            u64: id,
+        };
+        // SAFETY: both descriptors are open (owned here and by the watcher); the event is a
+        // valid `epoll_event` the kernel reads during the call.
+        let rc = unsafe {
+            libc::epoll_ctl(
+                watcher.epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                pidfd.as_raw_fd(),
+                &mut event,
+            )
+        };
+        if rc != 0 {
+            return None;
+        }
+        table.armed.insert(
+            id,
+            Armed {
+                pidfd,
+                word: word.as_ptr() as usize,
+                _keep: keep,
+                fired: false,
+            },
+        );
+        drop(table);
+        Some(DeathWatch { watcher, id })
+    }
+
+    /// Was the watch armed by this process (not inherited across `fork`: the thread that
+    /// would fire it is in the parent)?
+    pub(crate) fn is_current(&self) -> bool {
+        self.watcher.pid == std::process::id()
+    }
+
+    /// Has the watched process exited (and the sleeper been woken for it)? Call only when
+    /// [`is_current`](Self::is_current) (an inherited table's lock may have been copied
+    /// locked).
+    pub(crate) fn fired(&self) -> bool {
+        if !self.is_current() {
+            return true;
+        }
+        self.watcher
+            .table()
+            .armed
+            .get(&self.id)
+            .is_none_or(|armed| armed.fired)
+    }
+}
+
+impl Drop for DeathWatch {
+    fn drop(&mut self) {
+        // An inherited watch is left alone: its table is the parent's copy, whose lock may
+        // have been copied locked (its descriptors are this process's copies; they stay open).
+        if !self.is_current() {
+            return;
+        }
+        let removed = self.watcher.table().armed.remove(&self.id);
+        if let Some(armed) = removed {
+            // SAFETY: both descriptors are open; a null event is allowed for EPOLL_CTL_DEL
+            // (Linux 2.6.9+). Closing the pidfd right after would remove it as well.
+            unsafe {
+                libc::epoll_ctl(
+                    self.watcher.epoll.as_raw_fd(),
+                    libc::EPOLL_CTL_DEL,
+                    armed.pidfd.as_raw_fd(),
+                    std::ptr::null_mut(),
+                );
+            }
+        }
+    }
+}
+
+impl Watcher {
+    /// This process's watcher, started at the first call (and again in a `fork`ed child).
+    fn of_this_process() -> Option<Arc<Watcher>> {
+        let mut slot = lock_slot()?;
+        let me = std::process::id();
+        if let Some(watcher) = slot.as_ref().filter(|w| w.pid == me) {
+            return Some(Arc::clone(watcher));
+        }
+        // SAFETY: epoll_create1 takes flags by value and returns a new descriptor or -1.
+        let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if raw < 0 {
+            return None;
+        }
+        // SAFETY: `raw` was just opened for us and nothing else owns it.
+        let epoll = unsafe { OwnedFd::from_raw_fd(raw) };
+        let watcher = Arc::new(Watcher {
+            pid: me,
+            epoll,
+            table: Mutex::new(Table::default()),
+        });
+        let listening = Arc::clone(&watcher);
+        std::thread::Builder::new()
+            .name("shmpipe-deathwatch".into())
+            .spawn(move || listening.run())
+            .ok()?;
+        // A watcher inherited across `fork` is replaced (its thread stayed in the parent).
+        *slot = Some(Arc::clone(&watcher));
+        Some(watcher)
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        // The table stays consistent through a panic (entries are inserted and removed whole).
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The thread: waits for watched processes to exit and wakes their sleepers.
+    fn run(&self) {
+        const EVENTS: usize = 16;
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS];
+        loop {
+            // SAFETY: the epoll descriptor is open while `self` lives (the thread holds an
+            // `Arc`); `events` has room for `EVENTS` entries, which the kernel writes.
+            let n = unsafe {
+                libc::epoll_wait(
+                    self.epoll.as_raw_fd(),
+                    events.as_mut_ptr(),
+                    EVENTS as i32,
+                    -1,
+                )
+            };
+            let Ok(n) = usize::try_from(n) else {
+                // EINTR: wait again. Nothing else can fail on a valid epoll descriptor and
+                // buffer; if it did, the sleepers keep looking every slice as without a watch.
+                if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return;
+            };
+            let mut table = self.table();
+            for event in &events[..n] {
+                let id = event.u64;
+                if let Some(armed) = table.armed.get_mut(&id) {
+                    if !armed.fired {
+                        armed.fired = true;
+                        wake(armed.word);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resets the wake word at `word` to idle and wakes its sleeper, as the peer does after a
+/// publish: a sleeper between its last look and its `FUTEX_WAIT` then does not sleep (the
+/// word no longer says it sleeps), one already asleep is woken. Called only with the table
+/// locked and the watch still armed, so the word is the sleeping handle's, still mapped.
+fn wake(word: usize) {
+    // SAFETY: `word` is the address of a live, aligned `AtomicU32` (a wake word in the ring's
+    // header): the watch is still armed, and its handle disarms it (under the table's lock,
+    // held by our caller) before it returns from its wait and can let the mapping go.
+    let atomic = unsafe { &*(word as *const AtomicU32) };
+    // Release: as a peer's wake (`protocol::peer_needs_wake`); the sleeper's next look at the
+    // liveness goes through the kernel, which orders the death itself.
+    atomic.swap(WAKE_IDLE, Ordering::Release);
+    crate::os::futex_wake(atomic);
+}
+
+/// The process-wide slot, tried a bounded number of times (see [`SLOT_TRIES`]).
+fn lock_slot() -> Option<MutexGuard<'static, Option<Arc<Watcher>>>> {
+    for _ in 0..SLOT_TRIES {
+        match WATCHER.try_lock() {
+            Ok(slot) => return Some(slot),
+            Err(TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => std::thread::yield_now(),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn an_exiting_child_wakes_the_watched_word() {
+        let word = AtomicU32::new(crate::layout::WAKE_SLEEPING);
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.2")
+            .spawn()
+            .expect("start sleep(1)");
+        let watch =
+            DeathWatch::arm(child.id(), &word, Arc::new(())).expect("pidfd_open (Linux 5.3+)");
+        assert!(!watch.fired());
+        let start = Instant::now();
+        while !watch.fired() {
+            crate::os::futex_wait(&word, crate::layout::WAKE_SLEEPING, Duration::from_secs(5));
+            assert!(start.elapsed() < Duration::from_secs(5), "no wake-up");
+        }
+        assert_eq!(word.load(Ordering::Relaxed), WAKE_IDLE);
+        child.wait().expect("reap");
+        drop(watch);
+    }
+
+    #[test]
+    fn a_process_that_is_gone_cannot_be_watched_and_a_disarmed_watch_never_fires() {
+        let mut child = std::process::Command::new("true").spawn().expect("true(1)");
+        let pid = child.id();
+        child.wait().expect("reap");
+        let word = AtomicU32::new(crate::layout::WAKE_SLEEPING);
+        // Reaped: the pid names nobody (or, rarely, a new process: then the watch is of it).
+        if let Some(watch) = DeathWatch::arm(pid, &word, Arc::new(())) {
+            drop(watch);
+        }
+        let keep = Arc::new(());
+        let me = DeathWatch::arm(std::process::id(), &word, keep.clone()).expect("watch myself");
+        assert!(me.is_current());
+        assert_eq!(
+            Arc::strong_count(&keep),
+            2,
+            "the armed watch keeps the memory"
+        );
+        assert!(!me.fired());
+        drop(me);
+        assert_eq!(Arc::strong_count(&keep), 1, "a disarmed watch lets it go");
+        assert_eq!(word.load(Ordering::Relaxed), crate::layout::WAKE_SLEEPING);
+    }
+}
