@@ -13,10 +13,12 @@
 //!
 //! The thread starts at the first watch a process arms and lives as long as the process (in a
 //! `fork`ed child, at its own first watch: the parent's thread is not there, and a watch the
-//! child inherited is inert). It holds no lock while it waits. A handle keeps its watch across
-//! its waits (a program that waits in short timeouts arms one once); an armed watch keeps the
-//! ring's mapping alive (the entry holds a reference to it), and the thread touches a wake word
-//! only under the table's mutex while the entry is there, so the word is always mapped.
+//! child inherited is inert). It holds no lock while it waits. A watch lives for one wait of
+//! one handle (armed once the wait has slept a liveness slice, so a ping-pong never arms one;
+//! dropped when the wait ends), so a process holds a pidfd only per handle in a long wait. An
+//! armed watch keeps the ring's mapping alive (the entry holds a reference to it), and the
+//! thread touches a wake word only under the table's mutex while the entry is there, so the
+//! word is always mapped.
 
 use std::any::Any;
 use std::collections::HashMap;

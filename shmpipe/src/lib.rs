@@ -132,8 +132,8 @@
 //!   exit at once where the kernel can watch it (a pidfd, Linux 5.3+, peer in the same PID
 //!   namespace; one thread per process, `shmpipe-deathwatch`, waits on them all) and
 //!   otherwise looks every 50 ms; either way a `kill -9` is noticed within 100 ms, also by a
-//!   loop of short `recv_timeout`s (a handle keeps its watch and its last look across its
-//!   waits). `try_recv` and `try_send` never look: ask [`Reader::is_abandoned`]. The kernel
+//!   loop of short `recv_timeout`s (a handle keeps its last look across its waits). A wait
+//!   holds the watch (a pidfd) only once it has slept 50 ms, and lets it go when it ends. `try_recv` and `try_send` never look: ask [`Reader::is_abandoned`]. The kernel
 //!   vouches for the verdict (a file lock the handle holds, released when the last process
 //!   holding the handle is gone): the watch only says when to look, so a live peer is never
 //!   declared dead.

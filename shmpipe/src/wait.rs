@@ -70,6 +70,20 @@ pub(crate) fn wait_for<T, E>(
     if let Some(v) = os::spin_phase(spin, &mut attempt)? {
         return Ok(v);
     }
+    let result = sleep_until(own, &peer, vigil, wait, attempt);
+    vigil.end_wait();
+    result
+}
+
+/// The sleeping part of [`wait_for`].
+fn sleep_until<T, E>(
+    own: &SideLine,
+    peer: &Peer<'_>,
+    vigil: &mut Vigil,
+    wait: Wait,
+    mut attempt: impl FnMut() -> Attempt<T, E>,
+) -> Result<T, Gave<E>> {
+    let asleep_since = Instant::now();
     loop {
         protocol::announce_sleep(own);
         if let Some(result) = attempt().done() {
@@ -77,8 +91,11 @@ pub(crate) fn wait_for<T, E>(
             return result;
         }
         if vigil.look_due() {
-            // Before the look: a death just after it still wakes us.
-            vigil.prepare(&peer, own);
+            // Before the look: a death just after it still wakes us. Only a wait that has
+            // slept a slice already arms a watch (a ping-pong, sleeping once per message,
+            // never pays for one).
+            let long = os::liveness_due(asleep_since, LIVENESS_SLICE);
+            vigil.prepare(peer, own, long);
             if let Some(pid) = peer.died() {
                 protocol::end_sleep(own);
                 // Everything the peer did before it died is visible now (its death released
@@ -105,7 +122,8 @@ pub(crate) fn wait_for<T, E>(
 /// (the peer's liveness costs two system calls: once per slice slept at most, not on every
 /// sleep, as a ping-pong sleeps once per message; and a program that waits in short timeouts,
 /// checking a flag in between, still looks once per slice), and how it hears of a death
-/// between looks.
+/// between looks. A watch on the peer's process (a descriptor) is held only during a wait
+/// that has slept a slice, and let go when the wait ends.
 #[derive(Debug, Default)]
 pub(crate) struct Vigil {
     /// When the handle last looked (`None`: never: its first sleep looks).
@@ -142,12 +160,14 @@ impl Vigil {
     }
 
     /// Gets ready for a look about to be made: decides (again) how to hear of a death if the
-    /// peer's holder word changed (a new holder) or was never looked at, arming a watch if the
-    /// kernel can watch the process it names; a watch that fired is spent (if the peer's role
-    /// outlived that process, a `fork`ed copy holds it, which no watch sees: look every slice).
-    fn prepare(&mut self, peer: &Peer<'_>, own: &SideLine) {
+    /// peer's holder word changed (a new holder) or was never looked at, arming a watch if
+    /// `may_arm` and the kernel can watch the process it names; a watch that fired is spent
+    /// (if the peer's role outlived that process, a `fork`ed copy holds it, which no watch
+    /// sees: look every slice).
+    fn prepare(&mut self, peer: &Peer<'_>, own: &SideLine, may_arm: bool) {
         self.last_look = Some(Instant::now());
         let current = match &self.hearing {
+            Hearing::NotYet if !may_arm => return,
             Hearing::NotYet => None,
             Hearing::Impossible | Hearing::LookOnly { word: None } => return,
             Hearing::LookOnly { word: Some(word) } => Some(*word),
@@ -179,6 +199,14 @@ impl Vigil {
     /// How long to sleep before the next look.
     fn slice(&self) -> Duration {
         self.hearing.look_every()
+    }
+
+    /// The wait is over: let its watch go (what was learnt without one is kept: a peer that
+    /// cannot be watched, or whose watch fired while its role lived on).
+    fn end_wait(&mut self) {
+        if let Hearing::Watching { .. } = self.hearing {
+            self.hearing = Hearing::NotYet;
+        }
     }
 }
 

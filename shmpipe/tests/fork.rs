@@ -72,6 +72,7 @@ fn peer_main() {
         ("handed-to-child", handed_to_child),
         ("writer-twice", writer_twice),
         ("reader-forks", reader_forks),
+        ("reader-counts-pidfds", reader_counts_pidfds),
     ]);
 }
 
@@ -152,6 +153,30 @@ fn reader_forks(args: &[&str]) {
     // SAFETY: ends this process with the child's status, without running destructors (the
     // child holds its own copies of the handles).
     unsafe { libc::_exit(wait_child(child, DEADLINE)) };
+}
+
+/// The pidfds this process has open (`/proc/self/fd` links to `anon_inode:[pidfd]`).
+fn open_pidfds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().contains("pidfd"))
+        .count()
+}
+
+/// Opens the reader, receives the first message, then waits 300 ms for another (long enough
+/// for the wait to watch the writer's process) and checks that the wait let its watch go.
+fn reader_counts_pidfds(args: &[&str]) {
+    let [spec] = args.try_into().unwrap();
+    let (_ring, mut reader) = open_reader(spec);
+    let mut buf = [0u8; 64];
+    assert_eq!(reader.recv(&mut buf).unwrap(), Some(14));
+    let before = open_pidfds();
+    assert!(matches!(
+        reader.recv_timeout(&mut buf, Duration::from_millis(300)),
+        Err(RecvError::Timeout)
+    ));
+    assert_eq!(open_pidfds(), before, "a watch outlived its wait");
 }
 
 /// The pipe(2) idiom: attach writer and reader, `fork`; the child drops the writer and reads,
@@ -429,4 +454,17 @@ fn a_reader_forked_after_a_long_wait_hears_its_writer_die() {
         after < Duration::from_millis(150),
         "the reader ended {after:?} after the kill"
     );
+}
+
+/// A wait that watched its writer's process lets the watch (a pidfd) go when it ends.
+#[test]
+fn a_long_wait_lets_its_watch_go() {
+    let spec = format!("posix:{}", unique("shmpipe-fork-pidfds"));
+    let mut writer = peers::spawn("writer-then-sleep", &[&spec]);
+    peers::wait_ready(&mut writer);
+    let mut reader = peers::spawn("reader-counts-pidfds", &[&spec]);
+    let status = reap(&mut reader, DEADLINE);
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    assert!(status.success(), "the reader's check failed");
 }
