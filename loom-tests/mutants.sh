@@ -107,6 +107,9 @@ MUTANTS = [
   dict(id="announce-store", what="announce_sleep: swap -> plain store (Release)",
        edits=[(P, "own.wake.swap(WAKE_SLEEPING, Ordering::Acquire);", "own.wake.store(WAKE_SLEEPING, Ordering::Release);")],
        expect=["reader_sleeps_on_empty_and_is_woken", "writer_sleeps_on_full_and_is_woken"]),
+  dict(id="death-heard-store", what="death_heard: swap -> plain store (the death watch's reset of the sleeper's wake word)",
+       edits=[(P, "    own.wake.swap(WAKE_IDLE, Ordering::Relaxed);\n    Wake(Some(&own.wake))", "    own.wake.store(WAKE_IDLE, Ordering::Relaxed);\n    Wake(Some(&own.wake))")],
+       expect=["death_watch_fires_while_the_reader_waits"]),
   dict(id="end-sleep-store", what="end_sleep: swap -> plain store",
        edits=[(P, "own.wake.swap(WAKE_IDLE, Ordering::Relaxed);", "own.wake.store(WAKE_IDLE, Ordering::Relaxed);")],
        expect=["stream_wraps_with_padding"]),
@@ -177,7 +180,8 @@ models=(one_record stream_wraps_with_padding full_and_empty_boundaries
     both_attach_one_sees_the_other opener_waits_for_initialised_header
     reader_attaches_mid_stream writer_takes_over_from_dead_writer
     forked_writer_closes_with_its_last_copy claim_after_close_is_refused
-    async_reader_parks_and_is_woken waitset_sleeps_and_is_woken)
+    async_reader_parks_and_is_woken waitset_sleeps_and_is_woken
+    death_watch_fires_while_the_reader_waits)
 
 py() { python3 -c "$MUTANTS"$'\n'"$1" "${@:2}"; }
 

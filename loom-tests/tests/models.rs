@@ -266,6 +266,30 @@ fn reader_sleeps_on_empty_and_is_woken() {
     });
 }
 
+/// A death watch on the writer's process fires (the watcher thread's reset and wake of the
+/// reader's wake word) at any moment while the reader waits for the writer's one record: the
+/// reader still gets it (the writer does not close, so only the publish's wake-up can end the
+/// wait), and the watch's reset never hides the publish from the reader's re-check.
+///
+/// Checks that `protocol::death_heard` is a read-modify-write (a deadlock with a plain store:
+/// it would break the release sequence of the writer's wake-up swap).
+#[test]
+fn death_watch_fires_while_the_reader_waits() {
+    loom::model(|| {
+        let (mut writer, mut reader) = shmpipe::channel(16).unwrap();
+        let watch = reader.loom_death_watch();
+        let t = thread::spawn(move || {
+            writer.send(&msg(0, 4)).unwrap();
+            writer
+        });
+        let fired = thread::spawn(move || watch.fires());
+        expect_record(&mut reader, &msg(0, 4));
+        fired.join().unwrap();
+        drop(t.join().unwrap());
+        assert_eq!(reader.recv(&mut [0u8; 8]).unwrap(), None);
+    });
+}
+
 /// The writer fills a 16-byte ring with one record and blocks sending the second; the reader
 /// takes both but does not close (it hands its handle back through `join`), so only the
 /// release's wake-up can end the writer's wait.

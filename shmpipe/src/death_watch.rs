@@ -25,8 +25,8 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
-use crate::layout::WAKE_IDLE;
-use crate::sync::{AtomicU32, Ordering};
+use crate::layout::SideLine;
+use crate::protocol;
 
 /// A handle's watch on its peer's process: the peer's exit wakes the handle's wake word and
 /// makes [`fired`](Self::fired) true. Disarmed when dropped.
@@ -58,9 +58,9 @@ struct Table {
 struct Armed {
     /// Registered in the epoll set (one-shot) under the watch's id.
     pidfd: OwnedFd,
-    /// The address of the handle's wake word.
-    word: usize,
-    /// What keeps `word` mapped while the watch is armed (the ring's memory).
+    /// The address of the handle's side line (its wake word is the one woken).
+    line: usize,
+    /// What keeps `line` mapped while the watch is armed (the ring's memory).
     _keep: Arc<dyn Any + Send + Sync>,
     fired: bool,
 }
@@ -74,14 +74,14 @@ static WATCHER: Mutex<Option<Arc<Watcher>>> = Mutex::new(None);
 const SLOT_TRIES: u32 = 1000;
 
 impl DeathWatch {
-    /// Watches the process `pid` (in this PID namespace) for `word`'s sleeper: when it exits,
-    /// `word` is reset to idle and woken. `keep` (the memory `word` is in) stays referenced
-    /// until the watch is dropped. `None` when the kernel cannot watch it (no pidfd before
+    /// Watches the process `pid` (in this PID namespace) for the sleeper on `own`'s wake word:
+    /// when it exits, the word is reset to idle and woken. `keep` (the memory `own` is in)
+    /// stays referenced until the watch is dropped. `None` when the kernel cannot watch it (no pidfd before
     /// Linux 5.3, the process is already gone, out of descriptors): the caller looks every
     /// liveness slice, as without a watch.
     pub(crate) fn arm(
         pid: u32,
-        word: &AtomicU32,
+        own: &SideLine,
         keep: Arc<dyn Any + Send + Sync>,
     ) -> Option<DeathWatch> {
         let pid = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0)?;
@@ -116,7 +116,7 @@ impl DeathWatch {
             id,
             Armed {
                 pidfd,
-                word: word.as_ptr() as usize,
+                line: std::ptr::from_ref(own) as usize,
                 _keep: keep,
                 fired: false,
             },
@@ -233,7 +233,7 @@ impl Watcher {
                 if let Some(armed) = table.armed.get_mut(&id) {
                     if !armed.fired {
                         armed.fired = true;
-                        wake(armed.word);
+                        wake(armed.line);
                     }
                 }
             }
@@ -241,19 +241,15 @@ impl Watcher {
     }
 }
 
-/// Resets the wake word at `word` to idle and wakes its sleeper, as the peer does after a
-/// publish: a sleeper between its last look and its `FUTEX_WAIT` then does not sleep (the
-/// word no longer says it sleeps), one already asleep is woken. Called only with the table
-/// locked and the watch still armed, so the word is the sleeping handle's, still mapped.
-fn wake(word: usize) {
-    // SAFETY: `word` is the address of a live, aligned `AtomicU32` (a wake word in the ring's
-    // header): the watch is still armed, and its handle disarms it (under the table's lock,
-    // held by our caller) before it returns from its wait and can let the mapping go.
-    let atomic = unsafe { &*(word as *const AtomicU32) };
-    // Release: as a peer's wake (`protocol::peer_needs_wake`); the sleeper's next look at the
-    // liveness goes through the kernel, which orders the death itself.
-    atomic.swap(WAKE_IDLE, Ordering::Release);
-    crate::os::futex_wake(atomic);
+/// Resets the wake word of the side line at `line` to idle and wakes its sleeper
+/// (`protocol::death_heard`). Called only with the table locked and the watch still armed, so
+/// the line is still mapped.
+fn wake(line: usize) {
+    // SAFETY: `line` is the address of a live, aligned `SideLine` in the ring's header: the
+    // watch is still armed (our caller holds the table's lock and found its entry), and an
+    // armed watch holds a reference to the memory the line is in.
+    let line = unsafe { &*(line as *const SideLine) };
+    protocol::death_heard(line).redeem();
 }
 
 /// The process-wide slot, tried a bounded number of times (see [`SLOT_TRIES`]).
@@ -271,24 +267,37 @@ fn lock_slot() -> Option<MutexGuard<'static, Option<Arc<Watcher>>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::{WAKE_IDLE, WAKE_SLEEPING};
+    use crate::sync::{AtomicU32, AtomicU64, Ordering};
     use std::time::{Duration, Instant};
+
+    fn sleeping_line() -> SideLine {
+        SideLine {
+            position: AtomicU64::new(0),
+            _hot_pad: [0; 56],
+            state: AtomicU32::new(0),
+            wake: AtomicU32::new(WAKE_SLEEPING),
+            owner: AtomicU64::new(0),
+            _cold_pad: [0; 48],
+        }
+    }
 
     #[test]
     fn an_exiting_child_wakes_the_watched_word() {
-        let word = AtomicU32::new(crate::layout::WAKE_SLEEPING);
+        let line = sleeping_line();
         let mut child = std::process::Command::new("sleep")
             .arg("0.2")
             .spawn()
             .expect("start sleep(1)");
         let watch =
-            DeathWatch::arm(child.id(), &word, Arc::new(())).expect("pidfd_open (Linux 5.3+)");
+            DeathWatch::arm(child.id(), &line, Arc::new(())).expect("pidfd_open (Linux 5.3+)");
         assert!(!watch.fired());
         let start = Instant::now();
         while !watch.fired() {
-            crate::os::futex_wait(&word, crate::layout::WAKE_SLEEPING, Duration::from_secs(5));
+            crate::os::futex_wait(&line.wake, WAKE_SLEEPING, Duration::from_secs(5));
             assert!(start.elapsed() < Duration::from_secs(5), "no wake-up");
         }
-        assert_eq!(word.load(Ordering::Relaxed), WAKE_IDLE);
+        assert_eq!(line.wake.load(Ordering::Relaxed), WAKE_IDLE);
         child.wait().expect("reap");
         drop(watch);
     }
@@ -298,13 +307,13 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().expect("true(1)");
         let pid = child.id();
         child.wait().expect("reap");
-        let word = AtomicU32::new(crate::layout::WAKE_SLEEPING);
+        let line = sleeping_line();
         // Reaped: the pid names nobody (or, rarely, a new process: then the watch is of it).
-        if let Some(watch) = DeathWatch::arm(pid, &word, Arc::new(())) {
+        if let Some(watch) = DeathWatch::arm(pid, &line, Arc::new(())) {
             drop(watch);
         }
         let keep = Arc::new(());
-        let me = DeathWatch::arm(std::process::id(), &word, keep.clone()).expect("watch myself");
+        let me = DeathWatch::arm(std::process::id(), &line, keep.clone()).expect("watch myself");
         assert!(me.is_current());
         assert_eq!(
             Arc::strong_count(&keep),
@@ -314,6 +323,6 @@ mod tests {
         assert!(!me.fired());
         drop(me);
         assert_eq!(Arc::strong_count(&keep), 1, "a disarmed watch lets it go");
-        assert_eq!(word.load(Ordering::Relaxed), crate::layout::WAKE_SLEEPING);
+        assert_eq!(line.wake.load(Ordering::Relaxed), WAKE_SLEEPING);
     }
 }

@@ -133,6 +133,24 @@ pub(crate) fn peer_needs_wake(peer: &SideLine) -> Wake<'_> {
     Wake(asleep.then_some(&peer.wake))
 }
 
+/// What hearing the peer's process exit does to a sleeper's wake word (`os::DeathWatch`, on
+/// the watcher thread): what a peer's publish does to it, without a publish. A sleeper between
+/// its last look and its `FUTEX_WAIT` then does not sleep (the word no longer says it sleeps),
+/// and one asleep is woken by the returned wake-up; either way it looks at the peer's liveness.
+#[inline]
+pub(crate) fn death_heard(own: &SideLine) -> Wake<'_> {
+    // SYNC POINT (sleep/wake): a read-modify-write, as every access to a wake word is. A plain
+    // store could land right after a waker's Release swap in the word's modification order and
+    // break that swap's release sequence: the sleeper's next `announce_sleep` would read from
+    // our store, not synchronise with the waker, and its re-check could miss the record the
+    // waker published, then sleep with it waiting. Checked by loom model
+    // `death_watch_fires_while_the_reader_waits` (a deadlock with a store: mutant
+    // `death-heard-store`). Relaxed is enough: being a read-modify-write it continues the
+    // release sequence of the swap it follows, and it publishes nothing itself.
+    own.wake.swap(WAKE_IDLE, Ordering::Relaxed);
+    Wake(Some(&own.wake))
+}
+
 /// Announces that the side owning `own` is about to sleep; the caller must re-check its
 /// condition after this and before sleeping on `own.wake`.
 #[inline]

@@ -187,7 +187,7 @@ impl Vigil {
             DeathNotice::Impossible => Hearing::Impossible,
             DeathNotice::Process { pid, word } => {
                 let keep: Arc<dyn Any + Send + Sync> = peer.memory().clone();
-                match os::DeathWatch::arm(pid, &own.wake, keep) {
+                match os::DeathWatch::arm(pid, own, keep) {
                     Some(watch) => Hearing::Watching { watch, word },
                     None => Hearing::LookOnly { word: Some(word) },
                 }

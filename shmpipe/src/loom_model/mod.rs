@@ -178,6 +178,42 @@ macro_rules! loom_handle {
 loom_handle!(Writer, "writer");
 loom_handle!(Reader, "reader");
 
+/// Loom only: what a death watch on a handle's peer does when the peer's process exits (the
+/// std build's watcher thread calls the same `protocol::death_heard`), to fire from a thread
+/// of a model at any moment of the handle's wait.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct LoomDeathWatch {
+    memory: Arc<Memory>,
+    role: layout::Role,
+}
+
+impl std::fmt::Debug for LoomDeathWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoomDeathWatch")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoomDeathWatch {
+    /// The watched process exited (or so the watch says: the handle looks at the liveness,
+    /// which decides).
+    pub fn fires(&self) {
+        crate::protocol::death_heard(self.memory.header().side(self.role)).redeem();
+    }
+}
+
+impl Reader {
+    /// A death watch on this reader's writer, as a long wait arms one.
+    pub fn loom_death_watch(&self) -> LoomDeathWatch {
+        LoomDeathWatch {
+            memory: self.memory.clone(),
+            role: layout::Role::Reader,
+        }
+    }
+}
+
 impl Registry {
     /// Ends [`run`](Self::run) (the process's registry runs for ever; a model's must end).
     pub fn stop(&self) {

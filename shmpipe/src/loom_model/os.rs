@@ -69,7 +69,7 @@ impl DeathWatch {
     /// Never armed in a model.
     pub(crate) fn arm(
         _pid: u32,
-        _word: &AtomicU32,
+        _own: &crate::layout::SideLine,
         _keep: std::sync::Arc<dyn std::any::Any + Send + Sync>,
     ) -> Option<DeathWatch> {
         None
