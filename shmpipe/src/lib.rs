@@ -377,6 +377,7 @@ mod notify;
 mod occupancy;
 mod options;
 mod ownership;
+mod peer;
 mod problem;
 mod protocol;
 mod reader;

@@ -267,7 +267,7 @@ pub(crate) trait Side {
     const ROLE: Role;
     /// The ring's memory.
     fn memory(&self) -> &Arc<Memory>;
-    /// The peer's death, as `ownership::Peer::died` reports it.
+    /// The peer's death, as `peer::Peer::died` reports it.
     fn peer_gone(&self) -> Option<u32>;
 }
 

@@ -19,7 +19,7 @@ pub(crate) use crate::attempt::{Attempt, Gave};
 use crate::layout::{SideLine, WAKE_SLEEPING};
 use crate::os;
 pub(crate) use crate::os::LIVENESS_SLICE;
-use crate::ownership::{DeathNotice, Peer};
+use crate::peer::{DeathNotice, Peer};
 use crate::protocol;
 use crate::protocol::Wake;
 
