@@ -294,12 +294,8 @@ fn a_writer_whose_main_thread_exited_is_alive() {
 /// message it committed.
 #[test]
 fn kill_9_of_the_last_holder_is_seen_within_100_ms() {
-    let spec = format!("posix:{}", unique("shmpipe-fork-kill"));
-    let mut peer = peers::spawn("writer-then-sleep", &[&spec]);
-    peers::wait_ready(&mut peer);
-    let (_ring, mut reader) = open_reader(&spec);
+    let (mut peer, _ring, mut reader) = reader_of_a_silent_writer("shmpipe-fork-kill");
     let mut buf = [0u8; 64];
-    assert_eq!(reader.recv(&mut buf).unwrap(), Some(14));
     peer.kill().unwrap();
     peer.wait().unwrap();
     let start = Instant::now();
@@ -314,36 +310,63 @@ fn kill_9_of_the_last_holder_is_seen_within_100_ms() {
     );
 }
 
-/// A reader asleep longer than a liveness slice (so its wait watches the writer's process)
-/// hears a `kill -9` as soon as a short waiter would: within 100 ms.
-#[test]
-fn kill_9_after_a_long_idle_wait_is_seen_within_100_ms() {
-    let spec = format!("posix:{}", unique("shmpipe-fork-idle-kill"));
+/// A writer in a peer process that sends one 14-byte message and then nothing (until it is
+/// killed), and a reader here that has received that message.
+fn reader_of_a_silent_writer(tag: &str) -> (std::process::Child, Ring, shmpipe::Reader) {
+    let spec = format!("posix:{}", unique(tag));
     let mut peer = peers::spawn("writer-then-sleep", &[&spec]);
     peers::wait_ready(&mut peer);
-    let (_ring, mut reader) = open_reader(&spec);
-    let mut buf = [0u8; 64];
-    assert_eq!(reader.recv(&mut buf).unwrap(), Some(14));
-    let pid = peer.id();
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
+    let (ring, mut reader) = open_reader(&spec);
+    assert_eq!(reader.recv(&mut [0u8; 64]).unwrap(), Some(14));
+    (peer, ring, reader)
+}
+
+/// Kills `peer` (`kill -9`) after `after`, on a thread of its own: when it was killed.
+fn kill_after(mut peer: std::process::Child, after: Duration) -> std::thread::JoinHandle<Instant> {
+    std::thread::spawn(move || {
+        std::thread::sleep(after);
         peer.kill().unwrap();
         let killed = Instant::now();
         peer.wait().unwrap();
         killed
-    });
-    let result = reader.recv(&mut buf);
-    let heard = Instant::now();
+    })
+}
+
+/// `result` is the writer's death (naming `pid`, if given), heard at `heard`, less than 100 ms
+/// after `killer` killed it.
+fn assert_death_heard(
+    result: Result<Option<usize>, RecvError>,
+    pid: Option<u32>,
+    heard: Instant,
+    killer: std::thread::JoinHandle<Instant>,
+) {
     let killed = killer.join().unwrap();
     match result {
-        Err(RecvError::PeerDied { pid: died }) => assert_eq!(died, pid),
+        Err(RecvError::PeerDied { pid: died }) => {
+            assert!(
+                pid.is_none_or(|pid| pid == died),
+                "{died} died, not {pid:?}"
+            )
+        }
         other => panic!("{other:?}"),
     }
     let after = heard.saturating_duration_since(killed);
     assert!(
-        after < Duration::from_millis(100),
+        heard > killed && after < Duration::from_millis(100),
         "death seen {after:?} after the kill"
     );
+}
+
+/// A reader asleep longer than a liveness slice (so its wait watches the writer's process)
+/// hears a `kill -9` as soon as a short waiter would: within 100 ms.
+#[test]
+fn kill_9_after_a_long_idle_wait_is_seen_within_100_ms() {
+    let (peer, _ring, mut reader) = reader_of_a_silent_writer("shmpipe-fork-idle-kill");
+    let mut buf = [0u8; 64];
+    let pid = peer.id();
+    let killer = kill_after(peer, Duration::from_millis(1500));
+    let result = reader.recv(&mut buf);
+    assert_death_heard(result, Some(pid), Instant::now(), killer);
 }
 
 /// The process the writer's holder word names exits while a reader waits on it, but a
@@ -377,17 +400,8 @@ fn a_writer_handed_to_a_child_outlives_the_watched_process() {
     let mut buf = [0u8; 64];
     let result = reader.recv(&mut buf);
     let heard = Instant::now();
-    let killed = killer.join().unwrap();
     assert!(reap(&mut peer, DEADLINE).success());
-    assert!(
-        matches!(result, Err(RecvError::PeerDied { .. })),
-        "{result:?}"
-    );
-    let after = heard.saturating_duration_since(killed);
-    assert!(
-        heard > killed && after < Duration::from_millis(100),
-        "death seen {after:?} after the kill"
-    );
+    assert_death_heard(result, None, heard, killer);
 }
 
 /// A reader that waits in short slices (`recv_timeout` of 10 ms in a loop, as a program that
@@ -396,20 +410,10 @@ fn a_writer_handed_to_a_child_outlives_the_watched_process() {
 /// is a slice old.
 #[test]
 fn kill_9_is_seen_by_a_reader_waiting_in_short_timeouts() {
-    let spec = format!("posix:{}", unique("shmpipe-fork-short-waits"));
-    let mut peer = peers::spawn("writer-then-sleep", &[&spec]);
-    peers::wait_ready(&mut peer);
-    let (_ring, mut reader) = open_reader(&spec);
+    let (peer, _ring, mut reader) = reader_of_a_silent_writer("shmpipe-fork-short-waits");
     let mut buf = [0u8; 64];
-    assert_eq!(reader.recv(&mut buf).unwrap(), Some(14));
     let pid = peer.id();
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        peer.kill().unwrap();
-        let killed = Instant::now();
-        peer.wait().unwrap();
-        killed
-    });
+    let killer = kill_after(peer, Duration::from_millis(300));
     let give_up = Instant::now() + Duration::from_secs(5);
     let result = loop {
         match reader.recv_timeout(&mut buf, Duration::from_millis(10)) {
@@ -417,17 +421,7 @@ fn kill_9_is_seen_by_a_reader_waiting_in_short_timeouts() {
             other => break other,
         }
     };
-    let heard = Instant::now();
-    let killed = killer.join().unwrap();
-    match result {
-        Err(RecvError::PeerDied { pid: died }) => assert_eq!(died, pid),
-        other => panic!("{other:?}"),
-    }
-    let after = heard.saturating_duration_since(killed);
-    assert!(
-        after < Duration::from_millis(100),
-        "death seen {after:?} after the kill"
-    );
+    assert_death_heard(result, Some(pid), Instant::now(), killer);
 }
 
 /// A reader whose wait armed a watch on its writer's process, `fork`ed: the child's copy (whose
