@@ -63,7 +63,8 @@ impl Member {
 /// sleep in one `futex_waitv(2)` on all of them (Linux 5.16+; on older kernels, or past 128
 /// rings, it polls every millisecond instead). The peers need nothing new. Sleeps are cut into
 /// 50 ms slices, after each of which the peers' liveness is checked: a dead peer is reported
-/// ([`WaitReady::peer_died`]).
+/// ([`WaitReady::peer_died`]). The time of the last check is kept across waits, so a loop of
+/// short [`wait_timeout`](Self::wait_timeout)s hears a death as soon as one long wait would.
 ///
 /// ```
 /// use std::time::Duration;
@@ -84,6 +85,9 @@ impl Member {
 #[derive(Default)]
 pub struct WaitSet {
     members: Vec<Option<Member>>,
+    /// When the peers' liveness was last looked at, kept across waits (so a loop of short
+    /// `wait_timeout`s still looks once per slice); set by the first wait.
+    last_liveness_check: Option<Instant>,
 }
 
 impl std::fmt::Debug for WaitSet {
@@ -301,7 +305,7 @@ impl WaitSet {
     }
 
     fn wait_until(&mut self, deadline: Option<Instant>) -> Vec<WaitReady> {
-        let mut last_liveness_check = Instant::now();
+        let mut last_liveness_check = *self.last_liveness_check.get_or_insert_with(Instant::now);
         loop {
             let ready = self.ready_now();
             if !ready.is_empty() || self.is_empty() {
@@ -329,6 +333,7 @@ impl WaitSet {
             }
             if last_liveness_check.elapsed() >= LIVENESS_SLICE {
                 last_liveness_check = Instant::now();
+                self.last_liveness_check = Some(last_liveness_check);
                 let dead: Vec<WaitReady> = self
                     .members
                     .iter()

@@ -444,6 +444,50 @@ fn parked_reader_sees_writer_process_die() {
     reap(&mut child, DEADLINE);
 }
 
+/// The writer's process is killed (-9) while the async reader waits in short timeouts
+/// (`tokio::time::timeout` of 10 ms around each `recv`, the future dropped each time, as a task
+/// that checks a flag between waits does): its death is still reported, within 100 ms.
+#[test]
+fn reader_in_short_timeouts_sees_writer_process_die() {
+    let segment = Segment::posix(unique("shmpipe-async-short"));
+    let _cleanup = Cleanup(segment.clone());
+    let ring = Ring::create(&segment, 4096).unwrap();
+    let reader = ring.reader().unwrap();
+    let mut child = peers::spawn("write-then-hang", &[&describe(&segment), "1"]);
+    wait_ready(&mut child);
+    let pid = child.id();
+    let killed = current_thread().block_on(async {
+        let mut reader = AsyncReader::new(reader);
+        assert_eq!(reader.recv_vec().await.unwrap(), Some(record(0)));
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            child.kill().unwrap();
+            let killed = Instant::now();
+            reap(&mut child, DEADLINE);
+            killed
+        });
+        let give_up = Instant::now() + Duration::from_secs(5);
+        let got = loop {
+            match timeout(Duration::from_millis(10), reader.recv_vec()).await {
+                Err(_elapsed) if Instant::now() < give_up => continue,
+                Err(_elapsed) => panic!("no PeerDied within 5 s"),
+                Ok(got) => break got,
+            }
+        };
+        let heard = Instant::now();
+        let killed = killer.join().unwrap();
+        match got {
+            Err(RecvError::PeerDied { pid: p }) => assert_eq!(p, pid),
+            other => panic!("expected PeerDied, got {other:?}"),
+        }
+        heard.saturating_duration_since(killed)
+    });
+    assert!(
+        killed < Duration::from_millis(100),
+        "death seen {killed:?} after the kill"
+    );
+}
+
 /// The reader's process is killed (-9) while the async writer is parked on the full ring: the
 /// send fails with `PeerDied` and the reader's pid.
 #[test]

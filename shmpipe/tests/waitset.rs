@@ -202,6 +202,49 @@ fn dead_writer_process_is_reported() {
     let _ = shmpipe::remove(&segment);
 }
 
+/// A writer process killed -9 while the set is waited on in short timeouts (10 ms, as a loop
+/// that checks a flag between waits does): its death is still reported, within 100 ms.
+#[test]
+fn dead_writer_process_is_reported_to_short_waits() {
+    let segment = segments::posix("shmpipe-waitset-short");
+    let ring = Ring::create(&segment, 4096).unwrap();
+    let reader = ring.reader().unwrap();
+    let mut child = peers::spawn("write-then-hang", &[&describe(&segment)]);
+    peers::wait_ready(&mut child);
+    let mut set = WaitSet::new();
+    let k = set.add_reader(reader);
+    assert_eq!(keys(&set.wait_timeout(DEADLINE)), vec![k]);
+    assert_eq!(
+        set.reader(k).unwrap().try_recv(&mut [0u8; 8]).unwrap(),
+        Some(4)
+    );
+    let pid = child.id();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        child.kill().unwrap();
+        let killed = Instant::now();
+        reap(&mut child, DEADLINE);
+        killed
+    });
+    let give_up = Instant::now() + Duration::from_secs(5);
+    let ready = loop {
+        let ready = set.wait_timeout(Duration::from_millis(10));
+        if !ready.is_empty() || Instant::now() > give_up {
+            break ready;
+        }
+    };
+    let heard = Instant::now();
+    let killed = killer.join().unwrap();
+    assert_eq!(keys(&ready), vec![k]);
+    assert_eq!(ready[0].peer_died, Some(pid));
+    let after = heard.saturating_duration_since(killed);
+    assert!(
+        after < Duration::from_millis(100),
+        "death seen {after:?} after the kill"
+    );
+    let _ = shmpipe::remove(&segment);
+}
+
 /// Without `futex_waitv` (forced in a child process, as on kernels before 5.16) the set polls:
 /// still every record, then every end-of-stream.
 #[test]
