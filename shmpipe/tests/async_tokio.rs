@@ -459,13 +459,7 @@ fn reader_in_short_timeouts_sees_writer_process_die() {
     let killed = current_thread().block_on(async {
         let mut reader = AsyncReader::new(reader);
         assert_eq!(reader.recv_vec().await.unwrap(), Some(record(0)));
-        let killer = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(300));
-            child.kill().unwrap();
-            let killed = Instant::now();
-            reap(&mut child, DEADLINE);
-            killed
-        });
+        let killer = peers::kill_after(child, Duration::from_millis(300));
         let give_up = Instant::now() + Duration::from_secs(5);
         let got = loop {
             match timeout(Duration::from_millis(10), reader.recv_vec()).await {

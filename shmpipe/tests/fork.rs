@@ -321,17 +321,6 @@ fn reader_of_a_silent_writer(tag: &str) -> (std::process::Child, Ring, shmpipe::
     (peer, ring, reader)
 }
 
-/// Kills `peer` (`kill -9`) after `after`, on a thread of its own: when it was killed.
-fn kill_after(mut peer: std::process::Child, after: Duration) -> std::thread::JoinHandle<Instant> {
-    std::thread::spawn(move || {
-        std::thread::sleep(after);
-        peer.kill().unwrap();
-        let killed = Instant::now();
-        peer.wait().unwrap();
-        killed
-    })
-}
-
 /// `result` is the writer's death (naming `pid`, if given), heard at `heard`, less than 100 ms
 /// after `killer` killed it.
 fn assert_death_heard(
@@ -364,7 +353,7 @@ fn kill_9_after_a_long_idle_wait_is_seen_within_100_ms() {
     let (peer, _ring, mut reader) = reader_of_a_silent_writer("shmpipe-fork-idle-kill");
     let mut buf = [0u8; 64];
     let pid = peer.id();
-    let killer = kill_after(peer, Duration::from_millis(1500));
+    let killer = peers::kill_after(peer, Duration::from_millis(1500));
     let result = reader.recv(&mut buf);
     assert_death_heard(result, Some(pid), Instant::now(), killer);
 }
@@ -393,9 +382,11 @@ fn a_writer_handed_to_a_child_outlives_the_watched_process() {
     // The first process exits 600 ms in, while the reader waits; its child is killed 1.2 s in.
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1200));
+        // Taken before the kill: the death may be heard before this thread runs again.
+        let killed = Instant::now();
         // SAFETY: kill(2) with a pid and a signal number.
         assert_eq!(unsafe { libc::kill(child, libc::SIGKILL) }, 0);
-        Instant::now()
+        killed
     });
     let mut buf = [0u8; 64];
     let result = reader.recv(&mut buf);
@@ -413,7 +404,7 @@ fn kill_9_is_seen_by_a_reader_waiting_in_short_timeouts() {
     let (peer, _ring, mut reader) = reader_of_a_silent_writer("shmpipe-fork-short-waits");
     let mut buf = [0u8; 64];
     let pid = peer.id();
-    let killer = kill_after(peer, Duration::from_millis(300));
+    let killer = peers::kill_after(peer, Duration::from_millis(300));
     let give_up = Instant::now() + Duration::from_secs(5);
     let result = loop {
         match reader.recv_timeout(&mut buf, Duration::from_millis(10)) {
@@ -436,8 +427,8 @@ fn a_reader_forked_after_a_long_wait_hears_its_writer_die() {
     let mut reader = peers::spawn("reader-forks", &[&spec]);
     // "second" is sent 1.2 s after the writer was ready; kill the writer 400 ms after that.
     std::thread::sleep(Duration::from_millis(1600).saturating_sub(start.elapsed()));
-    writer.kill().unwrap();
     let killed = Instant::now();
+    writer.kill().unwrap();
     writer.wait().unwrap();
     assert!(
         reap(&mut reader, DEADLINE).success(),

@@ -219,13 +219,7 @@ fn dead_writer_process_is_reported_to_short_waits() {
         Some(4)
     );
     let pid = child.id();
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        child.kill().unwrap();
-        let killed = Instant::now();
-        reap(&mut child, DEADLINE);
-        killed
-    });
+    let killer = peers::kill_after(child, Duration::from_millis(300));
     let give_up = Instant::now() + Duration::from_secs(5);
     let ready = loop {
         let ready = set.wait_timeout(Duration::from_millis(10));

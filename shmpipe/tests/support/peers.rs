@@ -119,6 +119,19 @@ pub fn reap(child: &mut Child, deadline: Duration) -> ExitStatus {
     }
 }
 
+/// Kills `child` (`kill -9`) after `after`, on a thread of its own, and reaps it: the instant
+/// just before the kill (for a test that measures how soon the death is heard; taken before,
+/// so a death heard while this thread is descheduled after the kill still comes after it).
+pub fn kill_after(mut child: Child, after: Duration) -> std::thread::JoinHandle<Instant> {
+    std::thread::spawn(move || {
+        std::thread::sleep(after);
+        let killed = Instant::now();
+        child.kill().unwrap();
+        reap(&mut child, Duration::from_secs(60));
+        killed
+    })
+}
+
 /// `fork(2)`: the child's pid, or 0 in the child, which then ends in [`child_exit`].
 ///
 /// # Safety
