@@ -53,6 +53,8 @@ struct Watcher {
 struct Table {
     next_id: u64,
     armed: HashMap<u64, Armed>,
+    /// The thread stopped (an `epoll_wait` error that should not happen): no new watches.
+    stopped: bool,
 }
 
 struct Armed {
@@ -93,6 +95,9 @@ impl DeathWatch {
         let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
         let watcher = Watcher::of_this_process()?;
         let mut table = watcher.table();
+        if table.stopped {
+            return None;
+        }
         let id = table.next_id;
         table.next_id += 1;
         let mut event = libc::epoll_event {
@@ -126,15 +131,17 @@ impl DeathWatch {
     }
 
     /// Was the watch armed by this process (not inherited across `fork`: the thread that
-    /// would fire it is in the parent)?
-    pub(crate) fn is_current(&self) -> bool {
+    /// would fire it is in the parent)? A watch lives for one wait, so only a `fork` by
+    /// another thread during that wait leaves a copy in a child; it is never trusted there.
+    fn is_current(&self) -> bool {
         self.watcher.pid == std::process::id()
     }
 
-    /// Has the watched process exited (and the sleeper been woken for it)? Call only when
-    /// [`is_current`](Self::is_current) (an inherited table's lock may have been copied
-    /// locked).
+    /// Has the watched process exited (and the sleeper been woken for it), or can the watch no
+    /// longer say (inherited across `fork`, or the watcher thread stopped)? Either way the
+    /// sleeper looks now, and a fired watch is not used again.
     pub(crate) fn fired(&self) -> bool {
+        // An inherited table's lock may have been copied locked: never touch it.
         if !self.is_current() {
             return true;
         }
@@ -221,35 +228,43 @@ impl Watcher {
             };
             let Ok(n) = usize::try_from(n) else {
                 // EINTR: wait again. Nothing else can fail on a valid epoll descriptor and
-                // buffer; if it did, the sleepers keep looking every slice as without a watch.
+                // buffer; if it did, every armed watch fires (its sleeper looks now, and then
+                // every liveness slice, as without a watch) and no new one is armed.
                 if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                     continue;
                 }
+                let mut table = self.table();
+                table.stopped = true;
+                table.armed.values_mut().for_each(Armed::fire);
                 return;
             };
             let mut table = self.table();
             for event in &events[..n] {
+                // A copy: `epoll_event` is packed on x86-64.
                 let id = event.u64;
                 if let Some(armed) = table.armed.get_mut(&id) {
-                    if !armed.fired {
-                        armed.fired = true;
-                        wake(armed.line);
-                    }
+                    armed.fire();
                 }
             }
         }
     }
 }
 
-/// Resets the wake word of the side line at `line` to idle and wakes its sleeper
-/// (`protocol::death_heard`). Called only with the table locked and the watch still armed, so
-/// the line is still mapped.
-fn wake(line: usize) {
-    // SAFETY: `line` is the address of a live, aligned `SideLine` in the ring's header: the
-    // watch is still armed (our caller holds the table's lock and found its entry), and an
-    // armed watch holds a reference to the memory the line is in.
-    let line = unsafe { &*(line as *const SideLine) };
-    protocol::death_heard(line).redeem();
+impl Armed {
+    /// Marks the watch fired and, the first time, resets the wake word of its side line to
+    /// idle and wakes the sleeper (`protocol::death_heard`). Called only with the table locked
+    /// and the entry in it, so the line is still mapped.
+    fn fire(&mut self) {
+        if self.fired {
+            return;
+        }
+        self.fired = true;
+        // SAFETY: `line` is the address of a live, aligned `SideLine` in the ring's header:
+        // the entry is still in the table (our caller holds its lock), and an armed entry
+        // holds a reference (`_keep`) to the memory the line is in.
+        let line = unsafe { &*(self.line as *const SideLine) };
+        protocol::death_heard(line).redeem();
+    }
 }
 
 /// The process-wide slot, tried a bounded number of times (see [`SLOT_TRIES`]).

@@ -58,6 +58,8 @@ impl<'a> Peer<'a> {
     pub(crate) fn holder_word(&self) -> Option<u64> {
         match self.liveness {
             Liveness::InProcess => None,
+            // Relaxed: the holder word is informative (see `DeathNotice`); no other memory is
+            // read on the strength of it.
             Liveness::Locks(_) | Liveness::Pids(_) => {
                 Some(self.header.side(self.role).owner.load(Ordering::Relaxed))
             }
@@ -83,6 +85,8 @@ impl<'a> Peer<'a> {
                 if ours == 0 {
                     return DeathNotice::LookOnly { word: None };
                 }
+                // Relaxed, as in `holder_word`. Untrusted: a pid that names nobody, or the
+                // wrong process, only makes the watch useless (see `os::WATCHED_SLICE`).
                 let word = line.owner.load(Ordering::Relaxed);
                 if holder_namespace(word) != ours {
                     return DeathNotice::LookOnly { word: Some(word) };
@@ -90,6 +94,7 @@ impl<'a> Peer<'a> {
                 word
             }
             // Pids are of this namespace (the documented limit of System V rings).
+            // Relaxed, as in `holder_word`.
             Liveness::Pids(_) => line.owner.load(Ordering::Relaxed),
         };
         let pid = holder_pid(word);

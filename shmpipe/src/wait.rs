@@ -151,7 +151,7 @@ impl Vigil {
     /// Is a look at the peer's liveness due before the next sleep?
     fn look_due(&self) -> bool {
         if let Hearing::Watching { watch, .. } = &self.hearing {
-            if watch.fired() || !watch.is_current() {
+            if watch.fired() {
                 return true;
             }
         }
@@ -176,8 +176,7 @@ impl Vigil {
                     self.hearing = Hearing::LookOnly { word: Some(*word) };
                     return;
                 }
-                // A watch armed by the process this one was `fork`ed from is not ours.
-                watch.is_current().then_some(*word)
+                Some(*word)
             }
         };
         if current.is_some() && current == peer.holder_word() {

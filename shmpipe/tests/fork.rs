@@ -415,9 +415,10 @@ fn kill_9_is_seen_by_a_reader_waiting_in_short_timeouts() {
     assert_death_heard(result, Some(pid), Instant::now(), killer);
 }
 
-/// A reader whose wait armed a watch on its writer's process, `fork`ed: the child's copy (whose
-/// inherited watch belongs to the parent's thread) arms its own, receives what the writer sends
-/// next, and hears the writer's `kill -9` within 100 ms.
+/// A reader whose wait armed a watch on its writer's process (starting the process's watcher
+/// thread), `fork`ed: the child, whose copy of the watcher has no thread, starts its own, arms
+/// its own watch, receives what the writer sends next, and hears the writer's `kill -9`
+/// within 100 ms (a child that reused the parent's watcher heard it 650 ms late).
 #[test]
 fn a_reader_forked_after_a_long_wait_hears_its_writer_die() {
     let spec = format!("posix:{}", unique("shmpipe-fork-reader-forks"));

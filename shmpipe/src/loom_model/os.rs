@@ -75,11 +75,6 @@ impl DeathWatch {
         None
     }
 
-    /// Never armed, so never inherited.
-    pub(crate) fn is_current(&self) -> bool {
-        true
-    }
-
     /// Never fires (never armed).
     pub(crate) fn fired(&self) -> bool {
         false
