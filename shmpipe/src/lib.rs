@@ -370,6 +370,7 @@ compile_error!(
 mod attempt;
 mod channel;
 mod error;
+mod fence;
 mod iter;
 mod layout;
 mod lock_table;

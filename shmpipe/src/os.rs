@@ -80,6 +80,18 @@ pub(crate) fn start_waiter(run: impl FnOnce() + Send + 'static) {
         .expect("shmpipe: cannot start the waiter thread");
 }
 
+/// The longest a sleeper of this process sleeps on a wake word at once: `timeout`, or, where
+/// `fence::sleep_fence` could not issue `membarrier(2)`, at most [`FALLBACK_POLL`] (a peer's light
+/// publish may then miss our announcement, and the next look finds its record: a wake-up can
+/// take up to a millisecond, never for ever).
+fn sleep_cap(timeout: Duration) -> Duration {
+    if !crate::fence::wakeups_trusted() {
+        timeout.min(FALLBACK_POLL)
+    } else {
+        timeout
+    }
+}
+
 /// Attempts between two looks at the clock while spinning.
 const SPINS_PER_CLOCK_CHECK: u32 = 64;
 
@@ -111,7 +123,7 @@ pub(crate) fn spin_phase<T, E>(
 /// Sleeps while `word == expected`, for at most `timeout` (spurious returns are fine: the
 /// caller re-checks).
 pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-    let ts = relative(timeout);
+    let ts = relative(sleep_cap(timeout));
     // SAFETY: `word` is a live, 4-byte-aligned u32 in memory that stays mapped while the header
     // is borrowed; FUTEX_WAIT only reads it. The timeout is a valid relative timespec. Errors
     // (EAGAIN: the value changed; EINTR; ETIMEDOUT) all mean "re-check", which the caller does.
@@ -187,6 +199,7 @@ pub(crate) fn has_futex_waitv() -> bool {
 /// (checked atomically with going to sleep, as `FUTEX_WAIT` does), or `timeout` passes.
 /// Spurious returns are possible: the caller looks again. `words` must not be empty.
 pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], timeout: Duration) {
+    let timeout = sleep_cap(timeout);
     if words.len() == 1 || words.len() > MAX_WAITV || !has_futex_waitv() {
         // One word: FUTEX_WAIT is exact. Otherwise the fallback: sleep on the first word only,
         // briefly; the caller looks at them all.

@@ -20,6 +20,7 @@
 //! `Corrupted` error, never an out-of-bounds access.
 
 use crate::error::{AttachError, RecvError, SendError};
+use crate::fence;
 use crate::layout::Role;
 use crate::layout::MAX_POSITION;
 use crate::layout::{Header, SideLine, STATE_CLOSED, WAKE_IDLE, WAKE_SLEEPING};
@@ -116,20 +117,35 @@ impl<'a> Wake<'a> {
 /// After a store the peer may be sleeping on (a publish, a release, a close): the wake-up the
 /// peer needs, if it announced a sleep.
 ///
-/// The swap also resets the peer's wake word, so of many publishes while it sleeps only one
-/// pays for the system call.
+/// The common case, the peer awake, costs a compiler barrier and a load of a word the peer
+/// does not write while it is awake: no locked instruction, and no cache line taken from the
+/// peer. Only a peer that announced a sleep has its word reset (with one swap, so of many
+/// publishes while it sleeps only one pays for the system call).
 #[inline]
 pub(crate) fn peer_needs_wake(peer: &SideLine) -> Wake<'_> {
-    // SYNC POINT (sleep/wake): both sides touch the sleeper's wake word only with
-    // read-modify-writes, which read the latest value in its modification order. If our swap
-    // comes after the sleeper's swap in `announce_sleep`, we read SLEEPING and wake it. If it
-    // comes before, the sleeper's Acquire swap reads from our Release swap, so our update
-    // (sequenced before this) is visible to the sleeper's re-check and it does not sleep.
-    // Either way no wake-up is lost. (A store-fence-load handshake would do on hardware, but
-    // loom does not model it faithfully; this form is exact under release/acquire.)
-    // Checked by loom models `reader_sleeps_on_empty_and_is_woken` and
-    // `writer_sleeps_on_full_and_is_woken` (a deadlock if this is Relaxed).
-    let asleep = peer.wake.swap(WAKE_IDLE, Ordering::Release) == WAKE_SLEEPING;
+    // SYNC POINT (asymmetric fence): a store-buffering handshake. We store our position, fence,
+    // then load the peer's wake word; the sleeper swaps its word to SLEEPING, fences, then
+    // loads our position (`announce_sleep`). With a SeqCst fence on each side, one of the two
+    // loads sees the other side's store: we see SLEEPING and wake it, or its re-check sees our
+    // position and it does not sleep. Our half is a compiler barrier that the sleeper's
+    // `membarrier(2)` makes a full fence on our CPU (`fence`);
+    // loom models both halves as the SeqCst fences the kernel makes them. Checked by loom
+    // models `reader_sleeps_on_empty_and_is_woken` and `writer_sleeps_on_full_and_is_woken`
+    // (a deadlock without our half: mutant `publish-fence`; without the sleeper's:
+    // `sleep-fence`).
+    fence::publish_fence();
+    // Relaxed: the fences order it; a stale SLEEPING only costs the swap below.
+    if peer.wake.load(Ordering::Relaxed) != WAKE_SLEEPING {
+        return Wake::default();
+    }
+    // SYNC POINT (sleep/wake): a read-modify-write, which reads the latest value of the word:
+    // of many wakers of one sleep, one swap reads SLEEPING and pays for the system call, and
+    // the reset makes a sleeper that has not reached its FUTEX_WAIT yet return from it at
+    // once (a load instead leaves the word SLEEPING, and a wake before the wait is lost:
+    // mutant `wake-load`, a deadlock in `reader_sleeps_on_empty_and_is_woken`). Relaxed: the
+    // fences order our publish before the sleeper's re-check (this swap was Release when it
+    // was the whole handshake; weakened, it survives every model: see loom-tests/README.md).
+    let asleep = peer.wake.swap(WAKE_IDLE, Ordering::Relaxed) == WAKE_SLEEPING;
     Wake(asleep.then_some(&peer.wake))
 }
 
@@ -155,10 +171,32 @@ pub(crate) fn death_heard(own: &SideLine) -> Wake<'_> {
 /// condition after this and before sleeping on `own.wake`.
 #[inline]
 pub(crate) fn announce_sleep(own: &SideLine) {
-    // SYNC POINT (sleep/wake): Acquire pairs with the Release swap in `peer_needs_wake`.
-    // Checked by loom models `reader_sleeps_on_empty_and_is_woken` and
-    // `writer_sleeps_on_full_and_is_woken` (a deadlock if this is Relaxed, or a plain store).
-    own.wake.swap(WAKE_SLEEPING, Ordering::Acquire);
+    mark_sleeping(own);
+    sleep_fence();
+}
+
+/// The first half of [`announce_sleep`], for a sleeper that announces on many words at once
+/// (`WaitSet`) and then calls [`sleep_fence`] once for them all.
+#[inline]
+pub(crate) fn mark_sleeping(own: &SideLine) {
+    // SYNC POINT (sleep/wake): a read-modify-write, as every change of a wake word is (a plain
+    // store deadlocks loom models `reader_sleeps_on_empty_and_is_woken` or
+    // `writer_sleeps_on_full_and_is_woken`: mutant `announce-store`). Relaxed: `sleep_fence`
+    // orders it before the re-check, whose Acquire loads synchronise with the peer's Release
+    // stores (it was Acquire when the swaps were the whole handshake; weakened, it survives
+    // every model: see loom-tests/README.md).
+    own.wake.swap(WAKE_SLEEPING, Ordering::Relaxed);
+}
+
+/// The second half of [`announce_sleep`]: the sleeper's half of the asymmetric fence, between
+/// its announcements and its re-check.
+#[inline]
+pub(crate) fn sleep_fence() {
+    // SYNC POINT (asymmetric fence): the sleeper's half of the handshake in `peer_needs_wake`
+    // (a full fence and `membarrier(2)`). Checked by loom models
+    // `reader_sleeps_on_empty_and_is_woken` and `writer_sleeps_on_full_and_is_woken` (a
+    // deadlock without it: mutant `sleep-fence`).
+    fence::sleep_fence();
 }
 
 /// The sleeper is awake again (woken, timed out, or its condition came true).

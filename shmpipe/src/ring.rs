@@ -194,7 +194,7 @@ mod layout_tests {
         // SAFETY: the first 8 bytes of the header, read in a single-threaded test.
         unsafe { std::ptr::copy_nonoverlapping(base, magic.as_mut_ptr(), 8) };
         assert_eq!(&magic, b"SHMPIPE\0");
-        assert_eq!(u32_at(base, 8), 2, "version");
+        assert_eq!(u32_at(base, 8), 3, "version");
         assert_eq!(u32_at(base, 12), 4096, "header size");
         assert_eq!(u64_at(base, 16), 256, "capacity");
         assert_eq!(u32_at(base, 24), 0, "flags");

@@ -92,3 +92,10 @@ pub(crate) fn spin_hint() {
     #[cfg(loom)]
     loom::thread::yield_now();
 }
+
+/// A sequentially consistent fence (loom's under loom): the halves of the asymmetric fence in
+/// the loom model (`loom_model::os`), and the full fence `os` falls back to.
+#[inline]
+pub(crate) fn fence_seq_cst() {
+    imp::fence(Ordering::SeqCst);
+}

@@ -297,10 +297,14 @@ impl WaitSet {
                 Member::Writer(w, _) => &w.memory().header().writer,
             };
             if announce {
-                protocol::announce_sleep(side);
+                protocol::mark_sleeping(side);
             } else {
                 protocol::end_sleep(side);
             }
+        }
+        if announce {
+            // One fence for every announcement, before the re-check.
+            protocol::sleep_fence();
         }
     }
 

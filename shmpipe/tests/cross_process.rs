@@ -470,11 +470,34 @@ fn wrong_version_is_refused() {
             err,
             OpenError::VersionMismatch {
                 found: 99,
-                expected: 2,
+                expected: 3,
                 ..
             }
         ),
         "{err:?}"
+    );
+}
+
+/// A ring of layout version 2 (the same bytes, the sleep/wake handshake before the asymmetric
+/// fence, whose sleepers could miss a version 3 publish) is refused, naming both versions.
+#[test]
+fn a_layout_version_2_ring_is_refused() {
+    let err = open_damaged(|f| f.write_all_at(&2u32.to_ne_bytes(), 8).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OpenError::VersionMismatch {
+                found: 2,
+                expected: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("has layout version 2, but this build reads version 3"),
+        "{text}"
     );
 }
 
