@@ -4,8 +4,9 @@
 //! # The handshake
 //! An async handle waits exactly as a sync one does (see `wait` and `protocol`): it announces
 //! its sleep on its own wake word (`protocol::announce_sleep`), re-checks its condition, and
-//! only then sleeps; the peer's publish, release or close resets that word with one swap and, if
-//! it read "sleeping", calls `FUTEX_WAKE` on it. Nothing changes for the peer or in the shared
+//! only then sleeps; the peer's publish, release or close loads that word after its half of the
+//! asymmetric fence (`fence`) and, if it reads "sleeping", resets it with one swap and calls
+//! `FUTEX_WAKE` on it. Nothing changes for the peer or in the shared
 //! memory. The difference is who sleeps: instead of the task's thread, one waiter thread per
 //! process sleeps in `futex_waitv(2)` on the wake words of every ring with a parked task, and
 //! hands the tasks' wakers back when a word is no longer "sleeping". The task registers its

@@ -155,14 +155,12 @@ pub(crate) fn peer_needs_wake(peer: &SideLine) -> Wake<'_> {
 /// and one asleep is woken by the returned wake-up; either way it looks at the peer's liveness.
 #[inline]
 pub(crate) fn death_heard(own: &SideLine) -> Wake<'_> {
-    // SYNC POINT (sleep/wake): a read-modify-write, as every access to a wake word is. A plain
-    // store could land right after a waker's Release swap in the word's modification order and
-    // break that swap's release sequence: the sleeper's next `announce_sleep` would read from
-    // our store, not synchronise with the waker, and its re-check could miss the record the
-    // waker published, then sleep with it waiting. Checked by loom model
-    // `death_watch_fires_while_the_reader_waits` (a deadlock with a store: mutant
-    // `death-heard-store`). Relaxed is enough: being a read-modify-write it continues the
-    // release sequence of the swap it follows, and it publishes nothing itself.
+    // Not a sync point since the asymmetric fence (issue 13): the fences order a publish
+    // before a sleeper's re-check whatever the word held in between. A read-modify-write, as
+    // every change of a wake word is, to keep one rule for the word (it was needed when the
+    // swaps were the whole handshake; the mutant making it a plain store, `death-heard-store`,
+    // was caught by `death_watch_fires_while_the_reader_waits` then and survives every model
+    // now: removed, see loom-tests/README.md). Relaxed: it publishes nothing.
     own.wake.swap(WAKE_IDLE, Ordering::Relaxed);
     Wake(Some(&own.wake))
 }
@@ -202,15 +200,11 @@ pub(crate) fn sleep_fence() {
 /// The sleeper is awake again (woken, timed out, or its condition came true).
 #[inline]
 pub(crate) fn end_sleep(own: &SideLine) {
-    // SYNC POINT (sleep/wake): a read-modify-write. A plain store here could land after a
-    // waker's Release swap in the word's modification order; our next `announce_sleep` would
-    // then read from our own store instead of the waker's and miss its update, and sleep with a
-    // record waiting. Checked by loom model `stream_wraps_with_padding` (a deadlock with a
-    // store). Relaxed is enough: being a read-modify-write, this swap continues the release
-    // sequence of the waker's swap it follows, so the next `announce_sleep`'s Acquire swap,
-    // reading from it, still synchronises with that waker; and when no sleep follows, the
-    // attempt that ended the wait did its own Acquire loads. (Acquire here was a needless
-    // ordering: the loom mutant weakening it survived every model.)
+    // Not a sync point since the asymmetric fence (issue 13), as in `death_heard`: a
+    // read-modify-write to keep one rule for the word (a plain store here broke the release
+    // sequence of the waker's swap when the swaps were the whole handshake, and deadlocked
+    // `stream_wraps_with_padding`; the mutant, `end-sleep-store`, survives every model now and
+    // was removed). Relaxed: it publishes nothing.
     own.wake.swap(WAKE_IDLE, Ordering::Relaxed);
 }
 
