@@ -242,8 +242,11 @@ pub(crate) struct WriteArgs {
     #[arg(help = NAME_HELP)]
     pub(crate) name: String,
     /// The ring's data capacity: a power of two from 16 bytes to 1T, with an optional K, M,
-    /// G or T suffix (1K = 1024 bytes)
-    #[arg(long, short, value_name = "SIZE", default_value = "1M", value_parser = parse_capacity)]
+    /// G or T suffix (1K = 1024 bytes). The default, 4M, is larger than a core's L2 cache, so
+    /// the reader copies out lines the writer has already let go of (a ring that fits the
+    /// writer's L2 moved 4 KiB messages at 3.9x a pipe, a 4M one at 5.0x; see
+    /// docs/BENCHMARKS.md); 1M or less saves memory where throughput matters less
+    #[arg(long, short, value_name = "SIZE", default_value = "4M", value_parser = parse_capacity)]
     pub(crate) capacity: u64,
     #[arg(long, short, value_enum, help = BACKEND_HELP)]
     pub(crate) backend: Option<BackendArg>,

@@ -100,7 +100,14 @@ fn a_writer_in_another_pid_namespace_streams_to_a_host_reader() {
     }
     let (name, segment, _cleanup) = posix_ring("ns-writer");
     let data = seq(200_000);
-    let mut writer = in_namespace(&["write", &name], true, Stdio::piped(), Stdio::null());
+    // A ring smaller than the data (1.6 MB), so the writer is still attached, blocked on a
+    // full ring, when the host looks (the default 4M would take it all and close).
+    let mut writer = in_namespace(
+        &["write", &name, "--capacity", "1M"],
+        true,
+        Stdio::piped(),
+        Stdio::null(),
+    );
     let feeder = feed(writer.stdin(), data.clone());
     wait_for_live_writer(&segment);
 
@@ -471,7 +478,8 @@ fn a_slow_creation_is_never_taken_for_stale() {
     presence_lock(&file);
     file.set_len(4096 + 4096).unwrap();
     file.write_all_at(b"SHMPIPE\0", 0).unwrap();
-    file.write_all_at(&2u32.to_ne_bytes(), 8).unwrap();
+    file.write_all_at(&shmpipe::LAYOUT_VERSION.to_ne_bytes(), 8)
+        .unwrap();
 
     let mut w = Proc::write(&[&name]);
     drop(w.stdin());

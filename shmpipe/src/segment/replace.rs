@@ -194,8 +194,13 @@ fn not_ours(header: &[u8; 16]) -> Option<String> {
     if magic == MAGIC && version == LAYOUT_VERSION {
         None
     } else if magic == MAGIC_V1 || magic == MAGIC {
+        let which = if magic == MAGIC_V1 || version < LAYOUT_VERSION {
+            "an older"
+        } else {
+            "a newer"
+        };
         Some(format!(
-            "it is a ring of layout version {version} (an older shmring/shmpipe), whose holders this version cannot check; remove it with `shmpipe rm --force` if nothing uses it"
+            "it is a ring of layout version {version} ({which} shmring/shmpipe), whose holders this version cannot check; remove it with `shmpipe rm --force` if nothing uses it"
         ))
     } else if magic == [0; 8] {
         Some("it holds no ring header (its first bytes are zero): not a shmpipe segment, or a ring whose creator crashed before writing its header; remove it (`shmpipe rm --force`) if it is yours".to_owned())
