@@ -118,7 +118,12 @@
 //!
 //! A blocked call spins for 50 µs before it sleeps ([`RingOptions::spin`],
 //! [`Writer::set_spin`]); a sleeping side costs no CPU, and is woken by the peer's next
-//! publish or release.
+//! publish or release. The peer learns that it must wake it without a locked instruction: a
+//! publish loads the sleeper's wake word after a compiler barrier, and the side going to
+//! sleep pays for both fences with `membarrier(2)` (`MEMBARRIER_CMD_GLOBAL_EXPEDITED`; each
+//! process registers at its first publish). Without `membarrier` (a seccomp filter, a kernel
+//! before 4.16, or `SHMPIPE_NO_MEMBARRIER=1`) publishes use full fences and sleeps are cut to
+//! a millisecond, so nothing is lost; `docs/LAYOUT.md`, "Sleeping", has the protocol.
 //!
 //! # End-of-stream and peer death
 //!
@@ -193,7 +198,8 @@
 //!
 //! # Batches
 //!
-//! Each `send` publishes its record with one store and a check for a sleeping reader; a
+//! Each `send` publishes its record with one store and a load that checks for a sleeping
+//! reader; a
 //! [`Batch`] ([`Writer::batch`]) publishes many records together when it drops, and a
 //! [`RecvBatch`] ([`Reader::batch`]) releases many with one store. For small fixed-size
 //! messages, [`Batch::send_values`] and [`RecvBatch::recv_values`] move whole runs of values
@@ -350,8 +356,9 @@
 //! # Platform
 //!
 //! Linux only (x86_64 and aarch64 are tested; any 64-bit little- or big-endian Linux target
-//! builds), kernel 3.17 or newer: blocking uses process-shared `futex(2)` wait/wake on words in
-//! the shared segment, the memfd backend uses `memfd_create(2)` and file seals (3.17),
+//! builds), kernel 3.17 or newer (4.16 for `membarrier`'s expedited global fence, without which
+//! wake-ups can take up to a millisecond): blocking uses process-shared `futex(2)` wait/wake
+//! on words in the shared segment, the memfd backend uses `memfd_create(2)` and file seals (3.17),
 //! ownership uses open-file-description locks (`F_OFD_SETLK`, 3.15), and `/dev/shm` must be a
 //! tmpfs for the POSIX backend. Other targets fail to compile with a message saying so.
 #![deny(unsafe_op_in_unsafe_fn)]
