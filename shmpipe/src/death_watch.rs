@@ -24,6 +24,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::{Duration, Instant};
 
 use crate::layout::SideLine;
 use crate::protocol;
@@ -70,10 +71,17 @@ struct Armed {
 /// The watcher of this process, if one could be started.
 static WATCHER: Mutex<Option<Arc<Watcher>>> = Mutex::new(None);
 
-/// How many times `arm` tries for the process-wide slot before it gives up for this sleep (a
-/// slot left locked by a thread that was running when this process was `fork`ed stays
-/// locked: a bounded try keeps the child from hanging on it).
-const SLOT_TRIES: u32 = 1000;
+/// How long `arm` tries for the process-wide slot before it gives up for this sleep (a slot
+/// left locked by a thread that was running when this process was `fork`ed stays locked: a
+/// bounded try keeps the child from hanging on it). Long enough for another thread's first
+/// `arm`, which holds the slot while it starts the watcher thread: a bound of 1000 yields
+/// (about a millisecond) made one of two first watches armed at once fail now and then
+/// (1 run in 40 of the lib tests on a 2-vCPU machine), leaving its sleeper to look every
+/// 50 ms.
+const SLOT_WAIT: Duration = Duration::from_millis(50);
+
+/// Tries for the slot that yield before `arm` starts sleeping between tries.
+const SLOT_YIELDS: u32 = 100;
 
 impl DeathWatch {
     /// Watches the process `pid` (in this PID namespace) for the sleeper on `own`'s wake word:
@@ -267,13 +275,22 @@ impl Armed {
     }
 }
 
-/// The process-wide slot, tried a bounded number of times (see [`SLOT_TRIES`]).
+/// The process-wide slot, tried for at most [`SLOT_WAIT`]: yielding at first, then sleeping
+/// 50 µs between tries.
 fn lock_slot() -> Option<MutexGuard<'static, Option<Arc<Watcher>>>> {
-    for _ in 0..SLOT_TRIES {
+    let start = Instant::now();
+    for tries in 0u32.. {
         match WATCHER.try_lock() {
             Ok(slot) => return Some(slot),
             Err(TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
-            Err(TryLockError::WouldBlock) => std::thread::yield_now(),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        if tries < SLOT_YIELDS {
+            std::thread::yield_now();
+        } else if start.elapsed() >= SLOT_WAIT {
+            return None;
+        } else {
+            std::thread::sleep(Duration::from_micros(50));
         }
     }
     None
@@ -284,7 +301,6 @@ mod tests {
     use super::*;
     use crate::layout::{WAKE_IDLE, WAKE_SLEEPING};
     use crate::sync::{AtomicU32, AtomicU64, Ordering};
-    use std::time::{Duration, Instant};
 
     fn sleeping_line() -> SideLine {
         SideLine {

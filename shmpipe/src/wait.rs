@@ -115,6 +115,13 @@ fn sleep_until<T, E>(
         }
         os::futex_wait(&own.wake, WAKE_SLEEPING, slice);
         protocol::end_sleep(own);
+        // Woken (or the slice ended): look before announcing again. A wake-up is almost always
+        // for what we wait for, and the announcement's fence is a `membarrier(2)` call, which
+        // on the way back from a sleep would add its microseconds to every wake-up. Not
+        // finding it, the loop announces and looks again before it sleeps.
+        if let Some(result) = attempt().done() {
+            return result;
+        }
     }
 }
 
