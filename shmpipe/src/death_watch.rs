@@ -279,13 +279,15 @@ impl Armed {
 /// 50 µs between tries.
 fn lock_slot() -> Option<MutexGuard<'static, Option<Arc<Watcher>>>> {
     let start = Instant::now();
-    for tries in 0u32.. {
+    let mut tries = 0u32;
+    loop {
         match WATCHER.try_lock() {
             Ok(slot) => return Some(slot),
             Err(TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
             Err(TryLockError::WouldBlock) => {}
         }
         if tries < SLOT_YIELDS {
+            tries += 1;
             std::thread::yield_now();
         } else if start.elapsed() >= SLOT_WAIT {
             return None;
@@ -293,7 +295,6 @@ fn lock_slot() -> Option<MutexGuard<'static, Option<Arc<Watcher>>>> {
             std::thread::sleep(Duration::from_micros(50));
         }
     }
-    None
 }
 
 #[cfg(test)]

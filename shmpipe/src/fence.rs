@@ -39,10 +39,18 @@ mod imp {
     /// sleepers do not rely on being woken (see `os::sleep_cap`). Process-local, never shared.
     static SLEEP_FENCE_MISSING: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
-    /// Is `membarrier(2)` turned off by `SHMPIPE_NO_MEMBARRIER` (for tests of the fallback)?
-    fn membarrier_refused() -> bool {
+    /// `membarrier(cmd, 0, 0)`: did it succeed? Always false under `SHMPIPE_NO_MEMBARRIER=1`
+    /// (read once; for tests of the fallback).
+    fn membarrier(cmd: libc::c_long) -> bool {
         static REFUSED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *REFUSED.get_or_init(|| std::env::var_os("SHMPIPE_NO_MEMBARRIER").is_some_and(|v| v != "0"))
+        if *REFUSED
+            .get_or_init(|| std::env::var_os("SHMPIPE_NO_MEMBARRIER").is_some_and(|v| v != "0"))
+        {
+            return false;
+        }
+        // SAFETY: membarrier(cmd, flags 0, cpu_id 0) takes no pointers; an unknown or refused
+        // command is an error return, nothing else.
+        unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0u32, 0i32) == 0 }
     }
 
     /// The publisher's half of the asymmetric fence between a publish (or release) and its look
@@ -66,21 +74,7 @@ mod imp {
     /// completes), so every light publish after it is covered.
     #[cold]
     fn register_for_membarrier() {
-        MEMBARRIER_REGISTERED.get_or_init(|| {
-            if membarrier_refused() {
-                return false;
-            }
-            // SAFETY: membarrier(REGISTER_GLOBAL_EXPEDITED, 0, 0) takes no pointers.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_membarrier,
-                    MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
-                    0u32,
-                    0i32,
-                )
-            };
-            rc == 0
-        });
+        MEMBARRIER_REGISTERED.get_or_init(|| membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED));
     }
 
     /// The sleeper's half of the asymmetric fence, between announcing its sleep (the swap of its
@@ -95,18 +89,7 @@ mod imp {
         if SLEEP_FENCE_MISSING.load(std::sync::atomic::Ordering::Relaxed) != 0 {
             return;
         }
-        let ok = !membarrier_refused() && {
-            // SAFETY: membarrier(GLOBAL_EXPEDITED, 0, 0) takes no pointers.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_membarrier,
-                    MEMBARRIER_CMD_GLOBAL_EXPEDITED,
-                    0u32,
-                    0i32,
-                )
-            };
-            rc == 0
-        };
+        let ok = membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED);
         if !ok {
             SLEEP_FENCE_MISSING.store(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -136,11 +119,9 @@ mod imp {
     pub(crate) fn sleep_fence() {
         fence_seq_cst();
     }
-
-    /// A model's sleepers are always woken.
-    pub(crate) fn wakeups_trusted() -> bool {
-        true
-    }
 }
 
-pub(crate) use imp::{publish_fence, sleep_fence, wakeups_trusted};
+/// Only `os` asks, and the loom build replaces `os` (a model's sleepers are always woken).
+#[cfg(not(loom))]
+pub(crate) use imp::wakeups_trusted;
+pub(crate) use imp::{publish_fence, sleep_fence};

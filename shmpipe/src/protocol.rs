@@ -128,8 +128,8 @@ pub(crate) fn peer_needs_wake(peer: &SideLine) -> Wake<'_> {
     // loads our position (`announce_sleep`). With a SeqCst fence on each side, one of the two
     // loads sees the other side's store: we see SLEEPING and wake it, or its re-check sees our
     // position and it does not sleep. Our half is a compiler barrier that the sleeper's
-    // `membarrier(2)` makes a full fence on our CPU (`fence`);
-    // loom models both halves as the SeqCst fences the kernel makes them. Checked by loom
+    // `membarrier(2)` makes a full fence on our CPU (`fence`); loom models both halves as the
+    // SeqCst fences the kernel makes them. Checked by loom
     // models `reader_sleeps_on_empty_and_is_woken` and `writer_sleeps_on_full_and_is_woken`
     // (a deadlock without our half: mutant `publish-fence`; without the sleeper's:
     // `sleep-fence`).
