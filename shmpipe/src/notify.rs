@@ -42,9 +42,17 @@ use crate::protocol;
 use crate::sync::{AtomicU32, Mutex, Ordering};
 use crate::wait::{Attempt, Gave, LIVENESS_SLICE};
 
-/// How long an async poll spins on an empty (or full) ring before it parks its task: much
-/// shorter than a sync wait's 50 µs, as it holds the runtime's thread.
+/// How long one async poll spins on an empty (or full) ring: much shorter than a sync wait's
+/// 50 µs, as it holds the runtime's thread.
 pub(crate) const ASYNC_SPIN: Duration = Duration::from_micros(10);
+
+/// How long after its first empty (full) look a task keeps looking, yielding to the runtime's
+/// other tasks between its polls, before it parks: as long as a sync wait spins. A peer woken
+/// from a sleep takes a kernel wake-up (30-100 µs on the development VM) to publish again; a
+/// task that parked sooner paid two thread wake-ups of its own for every such pause, and a
+/// stream between processes fell into a cycle where both sides slept on every lap of the ring
+/// (docs/BENCHMARKS.md, "Async": a sync writer into an async reader, 64-byte messages).
+pub(crate) const YIELD_SPIN: Duration = crate::wait::DEFAULT_SPIN;
 
 /// One parked task: the ring side whose wake word it announced, and its waker.
 struct Entry {
@@ -93,8 +101,11 @@ pub struct Parked {
     announced: bool,
     /// When the current wait began, for the liveness checks (one per `LIVENESS_SLICE`).
     since: Option<Instant>,
-    /// How long a poll spins on an empty (full) ring before it parks the task.
+    /// How long a poll spins on an empty (full) ring before it yields (or parks) the task.
     pub(crate) spin: Duration,
+    /// When the task first found the ring empty (full) while yielding between its looks (see
+    /// [`YIELD_SPIN`]); `None` when no such run of looks is under way.
+    yielding_since: Option<Instant>,
 }
 
 impl std::fmt::Debug for Parked {
@@ -112,7 +123,7 @@ impl Parked {
     #[cfg(feature = "tokio")]
     #[inline]
     pub(crate) fn waiting(&self) -> bool {
-        self.announced
+        self.announced || self.yielding_since.is_some()
     }
 }
 
@@ -148,6 +159,7 @@ impl Registry {
             announced: false,
             since: None,
             spin: ASYNC_SPIN,
+            yielding_since: None,
         }
     }
 
@@ -308,11 +320,24 @@ pub(crate) fn poll_side<H: Side, T, E>(
         None => os::spin_phase(parked.spin, &mut || attempt(handle)).transpose(),
     };
     if let Some(result) = fast {
+        parked.yielding_since = None;
         if parked.announced {
             finish(parked, handle.memory().header(), H::ROLE);
         }
         return Poll::Ready(result);
     }
+    // Before the first park of this wait, and unless spinning is off: look again after the
+    // runtime's other tasks had their turn, until `YIELD_SPIN` after the first empty look.
+    // Nothing is announced or registered meanwhile; the self-wake puts the task back in the
+    // run queue.
+    if !parked.announced && !parked.spin.is_zero() {
+        let since = *parked.yielding_since.get_or_insert_with(Instant::now);
+        if since.elapsed() < YIELD_SPIN {
+            waker.wake_by_ref();
+            return Poll::Pending;
+        }
+    }
+    parked.yielding_since = None;
     let memory = handle.memory().clone();
     let own = memory.header().side(H::ROLE);
     protocol::announce_sleep(own);

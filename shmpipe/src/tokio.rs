@@ -5,9 +5,14 @@
 //! [`AsyncWriter::send`] return plain futures whose poll is the sync try-path (`try_recv`,
 //! `try_send`) inlined into the caller, behind one test that no wait is under way; nothing
 //! else runs per message (no lock, no waker clone, no registration, no system call). On an
-//! empty (or full) ring a poll tries again for a short spin (10 µs by default, `set_spin`):
-//! that holds the runtime's thread, so it costs up to 10 µs of CPU per wait that ends in a
-//! park, and keeps every other task of that thread waiting as long. Only then does a task
+//! empty (or full) ring a poll tries again for a short spin (10 µs by default, `set_spin`),
+//! which holds the runtime's thread; then the task yields (it wakes itself and returns
+//! `Pending`, so the thread's other tasks run before it looks again), poll after poll, until
+//! 50 µs after its first empty look, as long as a sync wait spins. A wait that ends in a park
+//! thus costs up to 50 µs of CPU, and no other task waits longer than one poll's spin. (A
+//! task that parked after 10 µs made a sync writer in another process, woken from its own
+//! sleep, pay two thread wake-ups on the reader's side at every pause: both sides slept on
+//! every lap of the ring.) Only then does a task
 //! park: it announces its sleep on the ring's wake word exactly as a sync waiter does, and one
 //! waiter thread per process, sleeping in `futex_waitv(2)` on the wake words of every ring
 //! with a parked task, hands its waker back when the peer's publish (or release, or close)
@@ -116,9 +121,10 @@ impl AsyncReader {
         &mut self.reader
     }
 
-    /// Sets how long a receive spins on an empty ring before it parks the task (default
-    /// 10 µs; the runtime's thread is busy meanwhile, its other tasks wait). Zero parks at
-    /// once.
+    /// Sets how long one poll of a receive spins on an empty ring (default 10 µs; the
+    /// runtime's thread is busy meanwhile, its other tasks wait). After the spin the task
+    /// yields to the other tasks and looks again, until 50 µs after its first empty look, and
+    /// then parks. Zero parks at once (no spin, no yields).
     ///
     /// ```
     /// let (_writer, reader) = shmpipe::channel(256)?;
@@ -391,8 +397,10 @@ impl AsyncWriter {
         self.writer.as_mut()
     }
 
-    /// Sets how long a send spins on a full ring before it parks the task (default 10 µs;
-    /// the runtime's thread is busy meanwhile, its other tasks wait). Zero parks at once.
+    /// Sets how long one poll of a send spins on a full ring (default 10 µs; the runtime's
+    /// thread is busy meanwhile, its other tasks wait). After the spin the task yields to the
+    /// other tasks and looks again, until 50 µs after its first look found the ring full, and
+    /// then parks. Zero parks at once (no spin, no yields).
     ///
     /// ```
     /// let (writer, _reader) = shmpipe::channel(256)?;

@@ -106,6 +106,76 @@ fn parked_reader_woken_by_sync_writer_thread() {
     });
 }
 
+/// Counts the wake-ups of a task polled by hand.
+struct WakeCount(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// On an empty ring a receive first yields (it wakes its own task, so the runtime's other
+/// tasks run before it looks again) for as long as a sync wait spins, then parks; a publish
+/// wakes the parked task, and the next empty ring starts a new run of yields. With the spin
+/// off it parks at once.
+#[test]
+fn an_empty_ring_yields_then_parks() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::Arc;
+    use std::task::{Context, Waker};
+    let (mut writer, reader) = shmpipe::channel(4096).unwrap();
+    let mut reader = AsyncReader::new(reader);
+    let count = Arc::new(WakeCount(0.into()));
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut buf = [0u8; 8];
+    let start = Instant::now();
+    assert!(reader.poll_recv(&mut cx, &mut buf).is_pending());
+    assert_eq!(count.0.load(SeqCst), 1, "the first empty look yields");
+    let yields = loop {
+        let before = count.0.load(SeqCst);
+        assert!(reader.poll_recv(&mut cx, &mut buf).is_pending());
+        if count.0.load(SeqCst) == before {
+            break before; // parked: no wake-up of its own
+        }
+        assert!(start.elapsed() < DEADLINE, "never parked");
+    };
+    assert!(
+        start.elapsed() >= Duration::from_micros(50),
+        "parked after {:?}, before the 50 µs a sync wait spins",
+        start.elapsed()
+    );
+    writer.send(b"x").unwrap();
+    while count.0.load(SeqCst) == yields {
+        assert!(start.elapsed() < DEADLINE, "the parked task was not woken");
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    assert!(matches!(
+        reader.poll_recv(&mut cx, &mut buf),
+        std::task::Poll::Ready(Ok(Some(1)))
+    ));
+    let woken = count.0.load(SeqCst);
+    assert!(reader.poll_recv(&mut cx, &mut buf).is_pending());
+    assert_eq!(count.0.load(SeqCst), woken + 1, "a new wait yields again");
+
+    let (_writer, reader) = shmpipe::channel(4096).unwrap();
+    let mut reader = AsyncReader::new(reader);
+    reader.set_spin(Duration::ZERO);
+    let count = Arc::new(WakeCount(0.into()));
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    assert!(reader.poll_recv(&mut cx, &mut buf).is_pending());
+    assert_eq!(
+        count.0.load(SeqCst),
+        0,
+        "without a spin the task parks at once"
+    );
+}
+
 /// A sync reader drains slowly; the async writer parks on the full ring, then the reader
 /// closes: the send fails with `Closed` instead of waiting for ever.
 #[test]
