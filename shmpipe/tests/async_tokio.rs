@@ -106,7 +106,8 @@ fn parked_reader_woken_by_sync_writer_thread() {
     });
 }
 
-/// Counts the wake-ups of a task polled by hand.
+/// Counts the wake-ups of a task polled by hand (a test's own counter: nothing for loom).
+#[allow(clippy::disallowed_types)]
 struct WakeCount(std::sync::atomic::AtomicUsize);
 
 impl std::task::Wake for WakeCount {
