@@ -391,6 +391,7 @@ mod protocol;
 mod reader;
 mod region;
 mod ring;
+mod slip;
 mod status;
 mod sync;
 mod typed;

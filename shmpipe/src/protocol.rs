@@ -26,6 +26,7 @@ use crate::layout::MAX_POSITION;
 use crate::layout::{Header, SideLine, STATE_CLOSED, WAKE_IDLE, WAKE_SLEEPING};
 use crate::problem::position_problem;
 use crate::region::DataRegion;
+use crate::slip::Slip;
 use crate::sync::{AtomicU32, Ordering};
 
 /// Bytes of a record header.
@@ -582,6 +583,8 @@ pub(crate) struct ReaderState {
     stored: u64,
     /// The writer's position as last loaded.
     cached_write: u64,
+    /// When the next blocking look at the write position waits (temporal slipping).
+    slip: Slip,
 }
 
 impl ReaderState {
@@ -599,6 +602,7 @@ impl ReaderState {
             released: read,
             stored: read,
             cached_write: write,
+            slip: Slip::default(),
         })
     }
 
@@ -636,12 +640,15 @@ impl ReaderState {
     }
 
     /// Are records published beyond the read position? Reloads the write position only when
-    /// everything known was released; an invalid value is not taken (it is left for
-    /// `try_next` to load again and report).
+    /// everything known was released, after the slip's delay if `blocking` (see `slip`); an
+    /// invalid value is not taken (it is left for `try_next` to load again and report).
     #[inline]
-    fn more_published(&mut self, ring: &RingRef<'_>) -> bool {
+    fn more_published(&mut self, ring: &RingRef<'_>, blocking: bool) -> bool {
         if self.released != self.cached_write {
             return true;
+        }
+        if blocking {
+            self.slip.before_look();
         }
         // SYNC POINT (publish): Acquire pairs with the writer's Release store in
         // `WriterState::publish`, as in `refresh_write`. Checked by loom models `one_record`
@@ -649,8 +656,10 @@ impl ReaderState {
         // `recv_values`): a data race on the payload cells otherwise.
         let write = ring.header.writer.position.load(Ordering::Acquire);
         if write == self.released || !self.write_is_valid(ring, write) {
+            self.slip.after_look(0, ring.capacity);
             return false;
         }
+        self.slip.after_look(write - self.released, ring.capacity);
         self.cached_write = write;
         true
     }
@@ -659,10 +668,15 @@ impl ReaderState {
     /// record (not padding) published before the end of the region. Reloads the write
     /// position when everything known was released. `None` sends the caller to `try_next` (or
     /// `poll`), which looks again and reports padding, end-of-stream and corruption; nothing
-    /// read here is used there.
+    /// read here is used there. `blocking`: the caller waits when nothing is published, so a
+    /// reload may wait the slip's delay first.
     #[inline]
-    pub(crate) fn try_next_fast(&mut self, ring: &RingRef<'_>) -> Option<RecordRef> {
-        if !self.more_published(ring) {
+    pub(crate) fn try_next_fast(
+        &mut self,
+        ring: &RingRef<'_>,
+        blocking: bool,
+    ) -> Option<RecordRef> {
+        if !self.more_published(ring, blocking) {
             return None;
         }
         let available = self.cached_write - self.released;
@@ -696,7 +710,7 @@ impl ReaderState {
         max: usize,
     ) -> (usize, usize) {
         let index = self.released & ring.mask();
-        if len > MAX_LEN_FIELD || !self.more_published(ring) {
+        if len > MAX_LEN_FIELD || !self.more_published(ring, false) {
             return (index as usize, 0);
         }
         let size = record_size(len);

@@ -143,7 +143,7 @@ impl Reader {
         if let Some((record, consumed)) = self.current {
             return Ok(Some((record.offset + consumed, record.len - consumed)));
         }
-        if let Some(record) = self.state.try_next_fast(&self.memory.ring()) {
+        if let Some(record) = self.state.try_next_fast(&self.memory.ring(), wait.blocks()) {
             self.current = Some((record, 0));
             return Ok(Some((record.offset, record.len)));
         }
@@ -251,7 +251,7 @@ impl Reader {
     ) -> Result<Option<usize>, RecvError> {
         if self.current.is_none() {
             let ring = self.memory.ring();
-            if let Some(record) = self.state.try_next_fast(&ring) {
+            if let Some(record) = self.state.try_next_fast(&ring, wait.blocks()) {
                 if let Some(dst) = buf.get_mut(..record.len) {
                     // SAFETY: `try_next_fast` validated that `record.len` bytes at
                     // `record.offset` are a published record, ours until released below.

@@ -38,6 +38,12 @@ pub(crate) enum Wait {
 }
 
 impl Wait {
+    /// Does the caller wait (rather than report `Full`/`Empty` at once)?
+    #[inline]
+    pub(crate) fn blocks(&self) -> bool {
+        !matches!(self, Wait::Never)
+    }
+
     pub(crate) fn timeout(d: Duration) -> Wait {
         match Instant::now().checked_add(d) {
             Some(t) => Wait::Until(t),
