@@ -249,9 +249,29 @@ impl Reader {
         wait: Wait,
         release: Release,
     ) -> Result<Option<usize>, RecvError> {
+        self.copy_out_slipping(buf, wait, release, wait.blocks())
+    }
+
+    /// `try_recv` for a caller that waits when it finds the ring empty (the async receive):
+    /// its look may wait the slip's delay first, as a blocking receive's does (see `slip`).
+    #[cfg(feature = "tokio")]
+    #[inline(always)]
+    pub(crate) fn try_recv_slipping(&mut self, buf: &mut [u8]) -> Result<Option<usize>, RecvError> {
+        self.copy_out_slipping(buf, Wait::Never, Release::Now, true)
+    }
+
+    /// `copy_out_then`, with the first look waiting the slip's delay if `slip`.
+    #[inline(always)]
+    fn copy_out_slipping(
+        &mut self,
+        buf: &mut [u8],
+        wait: Wait,
+        release: Release,
+        slip: bool,
+    ) -> Result<Option<usize>, RecvError> {
         if self.current.is_none() {
             let ring = self.memory.ring();
-            if let Some(record) = self.state.try_next_fast(&ring, wait.blocks()) {
+            if let Some(record) = self.state.try_next_fast(&ring, slip) {
                 if let Some(dst) = buf.get_mut(..record.len) {
                     // SAFETY: `try_next_fast` validated that `record.len` bytes at
                     // `record.offset` are a published record, ours until released below.
@@ -294,6 +314,14 @@ impl Reader {
     ///
     /// A record longer than `buf` is `BufferTooSmall` and stays in the ring for a bigger
     /// buffer. `PeerDied` comes only after every record the dead writer committed.
+    ///
+    /// A reader that streams on the writer's heels (each look at the ring finding a few small
+    /// records, and more each time it waits) waits a moment before it looks again, from
+    /// 250 ns doubling up to 8 µs, so it takes records in batches instead of pulling the
+    /// writer's cache lines away one record at a time (temporal slipping; several times the
+    /// throughput in that case, docs/BENCHMARKS.md). A ping-pong, where each look finds the one
+    /// reply however long it waits, never waits so; a record published during such a wait is
+    /// taken at most 8 µs late. [`try_recv`](Self::try_recv) never waits.
     ///
     /// ```
     /// let (mut writer, mut reader) = shmpipe::channel(256)?;

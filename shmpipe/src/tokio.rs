@@ -3,7 +3,9 @@
 //!
 //! No thread per ring and no reactor work while data flows: [`AsyncReader::recv`] and
 //! [`AsyncWriter::send`] return plain futures whose poll is the sync try-path (`try_recv`,
-//! `try_send`) inlined into the caller, behind one test that no wait is under way; nothing
+//! `try_send`) inlined into the caller, behind one test that no wait is under way (a receive's
+//! look may first wait the short delay of a reader streaming on the writer's heels, as a sync
+//! `recv`'s does: see `Reader::recv`); nothing
 //! else runs per message (no lock, no waker clone, no registration, no system call). On an
 //! empty (or full) ring a poll tries again for a short spin (10 µs by default, `set_spin`),
 //! which holds the runtime's thread; then the task yields (it wakes itself and returns
@@ -161,7 +163,8 @@ impl AsyncReader {
         buf: &mut [u8],
     ) -> Poll<Result<Option<usize>, RecvError>> {
         if !self.parked.waiting() {
-            match self.reader.try_recv(buf) {
+            // A streaming look may wait the slip's delay first, as a sync `recv`'s does.
+            match self.reader.try_recv_slipping(buf) {
                 // The value rebuilt, not moved, so the common case is stored as a tag and a
                 // length, never copied as the whole `Result`.
                 Ok(Some(n)) => return Poll::Ready(Ok(Some(n))),
