@@ -33,19 +33,28 @@ def size_text(n):
     return f"{n} B"
 
 
+def scaled(v, units):
+    """`v` in the largest unit it reaches, three significant digits; a value that rounds up to
+    the next unit (999.7k) is written in that unit (1M), never as 1e+03k."""
+    for i, (unit, scale) in enumerate(units):
+        if v >= scale or i == len(units) - 1:
+            text = f"{v / scale:.3g}"
+            if "e" in text and i > 0:
+                up_unit, up_scale = units[i - 1]
+                return f"{v / up_scale:.3g}{up_unit}"
+            return f"{text}{unit}"
+
+
 def rate_text(v):
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if v >= scale:
-            return f"{v / scale:.3g}{unit}"
-    return f"{v:.0f}"
+    if v < 1e3:
+        return f"{v:.0f}"
+    return scaled(v, (("G", 1e9), ("M", 1e6), ("k", 1e3)))
 
 
 def ns_text(v):
-    if v >= 1e6:
-        return f"{v / 1e6:.3g} ms"
-    if v >= 1e3:
-        return f"{v / 1e3:.3g} µs"
-    return f"{v:.0f} ns"
+    if v < 1e3:
+        return f"{v:.0f} ns"
+    return scaled(v, ((" ms", 1e6), (" µs", 1e3)))
 
 
 def ratio_text(v):
