@@ -122,7 +122,7 @@ MUTANTS = [
        expect=["reader_close_while_writer_blocked"]),
   # --- protocol steps the models must also notice ---------------------------------------
   dict(id="async-no-recheck", what="notify::poll_side: register the waker without re-checking after the announcement",
-       edits=[(N, "    if let Some(result) = attempt(handle).done() {\n        finish(parked, memory.header(), H::ROLE);\n        return Poll::Ready(result);\n    }\n", "")],
+       edits=[(N, "    if let Some(result) = attempt(handle).done() {\n        finish(parked, handle);\n        return Poll::Ready(result);\n    }\n", "")],
        expect=["async_reader_parks_and_is_woken"]),
   dict(id="async-waiter-ignores-reset", what="notify::Registry::run: wake only tasks whose liveness check is due, not those whose word the peer reset",
        edits=[(N, "let reset = e.word().load(Ordering::Relaxed) != WAKE_SLEEPING;", "let reset = false && e.word().load(Ordering::Relaxed) != WAKE_SLEEPING;")],

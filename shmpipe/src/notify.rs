@@ -24,8 +24,12 @@
 //! `SHMPIPE_NO_FUTEX_WAITV=1` in the environment forces this mode (the tests run both).
 //!
 //! # Liveness
-//! A parked task is woken at least every `LIVENESS_SLICE` to look at its peer's liveness, as a
-//! sync waiter does between its sleeps, so a dead peer surfaces as `PeerDied`.
+//! A parked task looks at its peer's liveness as a sync waiter does between its sleeps, with
+//! the handle's own `wait::Vigil`: the waiter thread wakes it after its slice (50 ms), and a
+//! wait that has slept that long arms a watch on the peer's process (`os::DeathWatch`), whose
+//! exit then resets the task's wake word (waking the waiter thread, and the task) and lets the
+//! task sleep a second between looks. A dead peer surfaces as `PeerDied` within milliseconds
+//! where its process can be watched, within 50 ms where not (another PID namespace).
 // Without the `tokio` feature only `wait_any` (for `WaitSet`) is used; the registry stays
 // compiled (and tested by the loom models) in every build.
 #![cfg_attr(not(feature = "tokio"), allow(dead_code))]
@@ -35,12 +39,13 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::layout::Role;
-use crate::layout::{Header, WAKE_SLEEPING};
+use crate::layout::WAKE_SLEEPING;
 use crate::memory::Memory;
 use crate::os::{self, FALLBACK_POLL, MAX_WAITV};
+use crate::peer::Peer;
 use crate::protocol;
 use crate::sync::{AtomicU32, Mutex, Ordering};
-use crate::wait::{Attempt, Gave, LIVENESS_SLICE};
+use crate::wait::{Attempt, Gave, Vigil, LIVENESS_SLICE};
 
 /// How long one async poll spins on an empty (or full) ring: much shorter than a sync wait's
 /// 50 µs, as it holds the runtime's thread.
@@ -61,6 +66,9 @@ struct Entry {
     role: Role,
     waker: Waker,
     since: Instant,
+    /// How long the task may stay parked before it looks at its peer's liveness: 50 ms, or a
+    /// second while a watch on the peer's process would wake it (`wait::Vigil`).
+    slice: Duration,
 }
 
 impl Entry {
@@ -170,13 +178,16 @@ impl Registry {
         memory: &Arc<Memory>,
         role: Role,
         waker: &Waker,
+        slice: Duration,
     ) {
         let mut inner = self.inner.lock().unwrap();
         if let Some(entry) = inner.entries.iter_mut().find(|e| e.key == parked.key) {
-            // Still watched by the waiter thread: only the waker may have changed.
+            // Still watched by the waiter thread: only the waker (and the slice, once a
+            // watch is armed) may have changed.
             if !entry.waker.will_wake(waker) {
                 entry.waker = waker.clone();
             }
+            entry.slice = slice;
             return;
         }
         inner.entries.push(Entry {
@@ -185,6 +196,7 @@ impl Registry {
             role,
             waker: waker.clone(),
             since: Instant::now(),
+            slice,
         });
         // Relaxed: the mutex orders the entry; the bump only makes the waiter's futex_waitv on
         // the control word return (or not sleep).
@@ -211,19 +223,21 @@ impl Registry {
         loop {
             // Relaxed: see `register`; the entries are read under the mutex below.
             let control = self.control.load(Ordering::Relaxed);
-            let watched: Vec<(Arc<Memory>, Role)> = {
+            let (watched, slice): (Vec<(Arc<Memory>, Role)>, Duration) = {
                 let inner = self.inner.lock().unwrap();
                 if inner.stop {
                     return;
                 }
-                inner
+                let slice = inner.entries.iter().map(|e| e.slice).min();
+                let watched = inner
                     .entries
                     .iter()
                     .take(MAX_WAITV - 1)
                     .map(|e| (e.memory.clone(), e.role))
-                    .collect()
+                    .collect();
+                (watched, slice.unwrap_or(LIVENESS_SLICE))
             };
-            self.sleep(control, &watched);
+            self.sleep(control, &watched, slice);
             let fired: Vec<Waker> = {
                 let mut inner = self.inner.lock().unwrap();
                 let mut fired = Vec::new();
@@ -234,7 +248,7 @@ impl Registry {
                     // futex wake-up followed. Checked by loom model
                     // `async_reader_parks_and_is_woken` (a deadlock if a reset word is missed).
                     let reset = e.word().load(Ordering::Relaxed) != WAKE_SLEEPING;
-                    let due = os::slice_passed(e.since);
+                    let due = os::slice_passed(e.since, e.slice);
                     if reset || due {
                         fired.push(e.waker.clone());
                     }
@@ -248,7 +262,9 @@ impl Registry {
         }
     }
 
-    fn sleep(&self, control: u32, watched: &[(Arc<Memory>, Role)]) {
+    /// Sleeps until a word changes, or for `slice` (the shortest of the parked tasks'
+    /// liveness slices).
+    fn sleep(&self, control: u32, watched: &[(Arc<Memory>, Role)], slice: Duration) {
         let mut words: Vec<(&AtomicU32, u32)> = Vec::with_capacity(watched.len() + 1);
         words.push((&self.control, control));
         words.extend(
@@ -262,7 +278,7 @@ impl Registry {
         } else if watched.len() >= MAX_WAITV - 1 {
             FALLBACK_POLL
         } else {
-            LIVENESS_SLICE
+            slice
         };
         os::wait_any(&words, timeout);
     }
@@ -280,8 +296,9 @@ pub(crate) trait Side {
     const ROLE: Role;
     /// The ring's memory.
     fn memory(&self) -> &Arc<Memory>;
-    /// The peer's death, as `peer::Peer::died` reports it.
-    fn peer_gone(&self) -> Option<u32>;
+    /// The handle's liveness state (kept across its waits, sync and async alike) and its
+    /// peer.
+    fn vigil_and_peer(&mut self) -> (&mut Vigil, Peer<'_>);
 }
 
 impl Side for crate::Reader {
@@ -289,8 +306,8 @@ impl Side for crate::Reader {
     fn memory(&self) -> &Arc<Memory> {
         crate::Reader::memory(self)
     }
-    fn peer_gone(&self) -> Option<u32> {
-        crate::Reader::peer_gone(self)
+    fn vigil_and_peer(&mut self) -> (&mut Vigil, Peer<'_>) {
+        crate::Reader::vigil_and_peer(self)
     }
 }
 
@@ -299,8 +316,8 @@ impl Side for crate::Writer {
     fn memory(&self) -> &Arc<Memory> {
         crate::Writer::memory(self)
     }
-    fn peer_gone(&self) -> Option<u32> {
-        crate::Writer::peer_gone(self)
+    fn vigil_and_peer(&mut self) -> (&mut Vigil, Peer<'_>) {
+        crate::Writer::vigil_and_peer(self)
     }
 }
 
@@ -322,7 +339,7 @@ pub(crate) fn poll_side<H: Side, T, E>(
     if let Some(result) = fast {
         parked.yielding_since = None;
         if parked.announced {
-            finish(parked, handle.memory().header(), H::ROLE);
+            finish(parked, handle);
         }
         return Poll::Ready(result);
     }
@@ -347,35 +364,46 @@ pub(crate) fn poll_side<H: Side, T, E>(
     // "sleeping" and wakes the waiter thread. Checked by loom model
     // `async_reader_parks_and_is_woken` (mutant `async-no-recheck`: a deadlock).
     if let Some(result) = attempt(handle).done() {
-        finish(parked, memory.header(), H::ROLE);
+        finish(parked, handle);
         return Poll::Ready(result);
     }
+    // The peer's liveness, as a sync wait looks at it (`wait::sleep_until`): once per slice,
+    // and a wait that has slept a slice arms a watch on the peer's process, whose death then
+    // resets our wake word (waking the waiter thread, and so this task) and lets the task
+    // sleep a second between looks instead of 50 ms.
     let since = *parked.since.get_or_insert_with(Instant::now);
-    if os::liveness_due(since, LIVENESS_SLICE) {
-        parked.since = Some(Instant::now());
-        if let Some(pid) = handle.peer_gone() {
-            finish(parked, memory.header(), H::ROLE);
-            // As in `wait_for`: what the peer did before it died is visible now; one last look.
-            return Poll::Ready(attempt(handle).done().unwrap_or(Err(Gave::PeerDied(pid))));
-        }
+    let (vigil, peer) = handle.vigil_and_peer();
+    let mut died = None;
+    if vigil.look_due() {
+        vigil.prepare(&peer, own, os::liveness_due(since, LIVENESS_SLICE));
+        died = peer.died();
     }
-    parked.registry.register(parked, &memory, H::ROLE, waker);
+    let slice = vigil.slice();
+    if let Some(pid) = died {
+        finish(parked, handle);
+        // As in `wait_for`: what the peer did before it died is visible now; one last look.
+        return Poll::Ready(attempt(handle).done().unwrap_or(Err(Gave::PeerDied(pid))));
+    }
+    parked
+        .registry
+        .register(parked, &memory, H::ROLE, waker, slice);
     Poll::Pending
 }
 
-/// Ends a wait: the announcement and the registration.
-fn finish(parked: &mut Parked, header: &Header, role: Role) {
-    protocol::end_sleep(header.side(role));
+/// Ends a wait: the announcement, the registration, and any watch on the peer's process.
+fn finish<H: Side>(parked: &mut Parked, handle: &mut H) {
+    protocol::end_sleep(handle.memory().header().side(H::ROLE));
     parked.announced = false;
     parked.since = None;
     parked.registry.deregister(parked);
+    handle.vigil_and_peer().0.end_wait();
 }
 
-/// The handle is done with async waiting (`into_inner`, drop): no announcement or
-/// registration may outlive it.
-pub(crate) fn release<H: Side>(parked: &mut Parked, handle: &H) {
+/// The handle is done with async waiting (`into_inner`, drop): no announcement,
+/// registration or watch may outlive it.
+pub(crate) fn release<H: Side>(parked: &mut Parked, handle: &mut H) {
     if parked.announced {
-        finish(parked, handle.memory().header(), H::ROLE);
+        finish(parked, handle);
     } else {
         parked.registry.deregister(parked);
     }

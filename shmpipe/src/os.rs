@@ -59,10 +59,10 @@ pub(crate) fn pid_namespace() -> u32 {
     crate::process::pid_namespace()
 }
 
-/// Has a liveness slice passed since `since`? (A parked task is woken after one to look at its
-/// peer.)
-pub(crate) fn slice_passed(since: Instant) -> bool {
-    since.elapsed() >= LIVENESS_SLICE
+/// Has the liveness slice `slice` passed since `since`? (A parked task is woken after one to
+/// look at its peer.)
+pub(crate) fn slice_passed(since: Instant, slice: Duration) -> bool {
+    since.elapsed() >= slice
 }
 
 /// Is it time for a sleeper, about to sleep again, to look at its peer's liveness (it looked

@@ -858,6 +858,15 @@ impl Reader {
         Peer::new(&self.memory, self.token.as_ref(), Role::Writer).died()
     }
 
+    /// What the handle keeps about its peer's liveness between waits, and the peer (for a
+    /// wait made outside `wait::wait_for`: the async handles').
+    pub(crate) fn vigil_and_peer(&mut self) -> (&mut Vigil, Peer<'_>) {
+        (
+            &mut self.vigil,
+            Peer::new(&self.memory, self.token.as_ref(), Role::Writer),
+        )
+    }
+
     /// Without waiting: is a record (held as `current` for the next receive) or end-of-stream
     /// there? `Empties::Skip` releases zero-length records on the way (for the byte stream,
     /// which does not see them). Errors are the next receive's.

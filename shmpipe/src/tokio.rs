@@ -24,9 +24,12 @@
 //! than a tokio `UnixStream` at the median, about the same at p99). The peer needs nothing
 //! new: it may be a sync handle in another process, on any backend, and no file descriptor is
 //! passed. On kernels before 5.16 (no `futex_waitv`) the waiter thread polls the parked rings'
-//! words every millisecond instead (so a wake-up takes up to a millisecond). A parked task is
-//! also woken every 50 ms to check that its peer is alive, so a dead peer surfaces as
-//! `PeerDied`.
+//! words every millisecond instead (so a wake-up takes up to a millisecond). A parked task
+//! looks at its peer's liveness as a sync waiter does: after 50 ms, and then, with a watch on
+//! the peer's process armed, once a second, the peer's exit waking it at once; a dead peer
+//! surfaces as `PeerDied` (within milliseconds, or 50 ms where the peer's process cannot be
+//! watched, as from another PID namespace), and an idle parked task costs its process about
+//! one wake-up a second.
 //!
 //! The handles work under any tokio runtime (current-thread or multi-thread) and need no
 //! runtime feature: the waker is all they use.
@@ -106,7 +109,7 @@ impl AsyncReader {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn into_inner(mut self) -> Reader {
-        notify::release(&mut self.parked, &self.reader);
+        notify::release(&mut self.parked, &mut self.reader);
         self.reader
     }
 
@@ -381,8 +384,8 @@ impl AsyncWriter {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn into_inner(mut self) -> Option<Writer> {
-        let writer = self.writer.take();
-        if let Some(w) = &writer {
+        let mut writer = self.writer.take();
+        if let Some(w) = &mut writer {
             notify::release(&mut self.parked, w);
         }
         writer
@@ -530,8 +533,8 @@ impl ::tokio::io::AsyncWrite for AsyncWriter {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Some(w) = this.writer.take() {
-            notify::release(&mut this.parked, &w);
+        if let Some(mut w) = this.writer.take() {
+            notify::release(&mut this.parked, &mut w);
             w.close();
         }
         Poll::Ready(Ok(()))

@@ -162,7 +162,7 @@ enum Hearing {
 
 impl Vigil {
     /// Is a look at the peer's liveness due before the next sleep?
-    fn look_due(&self) -> bool {
+    pub(crate) fn look_due(&self) -> bool {
         if let Hearing::Watching { watch, .. } = &self.hearing {
             if watch.fired() {
                 return true;
@@ -177,7 +177,7 @@ impl Vigil {
     /// `may_arm` and the kernel can watch the process it names; a watch that fired is spent
     /// (if the peer's role outlived that process, a `fork`ed copy holds it, which no watch
     /// sees: look every slice).
-    fn prepare(&mut self, peer: &Peer<'_>, own: &SideLine, may_arm: bool) {
+    pub(crate) fn prepare(&mut self, peer: &Peer<'_>, own: &SideLine, may_arm: bool) {
         self.last_look = Some(Instant::now());
         let current = match &self.hearing {
             Hearing::NotYet if !may_arm => return,
@@ -209,13 +209,13 @@ impl Vigil {
     }
 
     /// How long to sleep before the next look.
-    fn slice(&self) -> Duration {
+    pub(crate) fn slice(&self) -> Duration {
         self.hearing.look_every()
     }
 
     /// The wait is over: let its watch go (what was learnt without one is kept: a peer that
     /// cannot be watched, or whose watch fired while its role lived on).
-    fn end_wait(&mut self) {
+    pub(crate) fn end_wait(&mut self) {
         if let Hearing::Watching { .. } = self.hearing {
             self.hearing = Hearing::NotYet;
         }

@@ -782,6 +782,15 @@ impl Writer {
         Peer::new(&self.memory, self.token.as_ref(), Role::Reader).died()
     }
 
+    /// What the handle keeps about its peer's liveness between waits, and the peer (for a
+    /// wait made outside `wait::wait_for`: the async handles').
+    pub(crate) fn vigil_and_peer(&mut self) -> (&mut Vigil, Peer<'_>) {
+        (
+            &mut self.vigil,
+            Peer::new(&self.memory, self.token.as_ref(), Role::Reader),
+        )
+    }
+
     /// Without waiting: would a `len`-byte send go through now (or fail at once: reader
     /// closed, too large, corrupted)? On a full ring, publishes what is pending (so the reader
     /// can make room), as a waiting send does.

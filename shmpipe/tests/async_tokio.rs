@@ -515,6 +515,60 @@ fn parked_reader_sees_writer_process_die() {
     reap(&mut child, DEADLINE);
 }
 
+/// A task parked long enough to watch its peer's process (a second here) hears the writer's
+/// death within a few milliseconds of the kill, not at its next liveness slice, and while
+/// it waits its runtime's thread (this one: a current-thread runtime) uses almost no CPU: the
+/// task is not woken every 50 ms to look. (The waiter thread is the process's, shared with
+/// the tests running beside this one: not measured here; `examples/idle_cpu.rs` measures the
+/// whole process.)
+#[test]
+fn long_parked_reader_hears_a_death_at_once_and_idles_cheaply() {
+    let segment = Segment::posix(unique("shmpipe-async-watch"));
+    let _cleanup = Cleanup(segment.clone());
+    let ring = Ring::create(&segment, 4096).unwrap();
+    let reader = ring.reader().unwrap();
+    let mut child = peers::spawn("write-then-hang", &[&describe(&segment), "1"]);
+    wait_ready(&mut child);
+    let pid = child.id();
+    let thread_cpu = || {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid timespec to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    };
+    current_thread().block_on(async {
+        let mut reader = AsyncReader::new(reader);
+        assert_eq!(reader.recv_vec().await.unwrap(), Some(record(0)));
+        let waiting = tokio::spawn(async move { reader.recv_vec().await });
+        // Long enough for the wait to arm its watch (after one 50 ms slice).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (cpu, wall) = (thread_cpu(), Instant::now());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let (cpu, wall) = (thread_cpu() - cpu, wall.elapsed());
+        eprintln!("idle parked reader's thread: {cpu:?} of CPU in {wall:?}");
+        assert!(
+            cpu.as_secs_f64() / wall.as_secs_f64() < 0.0005,
+            "an idle parked reader used {cpu:?} of CPU in {wall:?}"
+        );
+        let killed = Instant::now();
+        child.kill().unwrap();
+        let got = timeout(DEADLINE, waiting).await.expect("deadline").unwrap();
+        let heard = killed.elapsed();
+        match got {
+            Err(RecvError::PeerDied { pid: p }) => assert_eq!(p, pid),
+            other => panic!("expected PeerDied, got {other:?}"),
+        }
+        assert!(
+            heard < Duration::from_millis(40),
+            "the death was heard after {heard:?}"
+        );
+    });
+    reap(&mut child, DEADLINE);
+}
+
 /// The writer's process is killed (-9) while the async reader waits in short timeouts
 /// (`tokio::time::timeout` of 10 ms around each `recv`, the future dropped each time, as a task
 /// that checks a flag between waits does): its death is still reported, within 100 ms.

@@ -49,7 +49,7 @@ pub(crate) fn pid_namespace() -> u32 {
 
 /// Time does not pass in a model: a parked task is never woken by a timer (which would hide a
 /// lost wake-up).
-pub(crate) fn slice_passed(_since: Instant) -> bool {
+pub(crate) fn slice_passed(_since: Instant, _slice: Duration) -> bool {
     false
 }
 
