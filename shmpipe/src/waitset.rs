@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::layout::WAKE_SLEEPING;
+use crate::layout::{Role, WAKE_SLEEPING};
 use crate::protocol;
 use crate::sync::AtomicU32;
 use crate::wait::LIVENESS_SLICE;
@@ -45,10 +45,32 @@ impl Member {
         }
     }
 
-    fn peer_gone(&self) -> Option<u32> {
+    /// Looks at the peer's liveness if the handle's `Vigil` says a look is due (arming a
+    /// watch on the peer's process if the wait has slept a slice, `long`): the pid of a dead
+    /// peer. Also returns how long the member may sleep before its next look.
+    fn look_at_peer(&mut self, long: bool) -> (Option<u32>, Duration) {
+        let (memory, role) = match self {
+            Member::Reader(r) => (r.memory().clone(), Role::Reader),
+            Member::Writer(w, _) => (w.memory().clone(), Role::Writer),
+        };
+        let own = memory.header().side(role);
+        let (vigil, peer) = match self {
+            Member::Reader(r) => r.vigil_and_peer(),
+            Member::Writer(w, _) => w.vigil_and_peer(),
+        };
+        let mut died = None;
+        if vigil.look_due() {
+            vigil.prepare(&peer, own, long);
+            died = peer.died();
+        }
+        (died, vigil.slice())
+    }
+
+    /// The wait is over: any watch on the peer's process is let go.
+    fn end_wait(&mut self) {
         match self {
-            Member::Reader(r) => r.peer_gone(),
-            Member::Writer(w, _) => w.peer_gone(),
+            Member::Reader(r) => r.vigil_and_peer().0.end_wait(),
+            Member::Writer(w, _) => w.vigil_and_peer().0.end_wait(),
         }
     }
 }
@@ -61,10 +83,13 @@ impl Member {
 /// them back. A wait first looks at every handle (the sync try-path); only if none is ready
 /// does it announce a sleep on every ring's wake word, exactly as a blocking call does, and
 /// sleep in one `futex_waitv(2)` on all of them (Linux 5.16+; on older kernels, or past 128
-/// rings, it polls every millisecond instead). The peers need nothing new. Sleeps are cut into
-/// 50 ms slices, after each of which the peers' liveness is checked: a dead peer is reported
-/// ([`WaitReady::peer_died`]). The time of the last check is kept across waits, so a loop of
-/// short [`wait_timeout`](Self::wait_timeout)s hears a death as soon as one long wait would.
+/// rings, it polls every millisecond instead). The peers need nothing new. Each handle looks
+/// at its peer's liveness as a blocking call does: after a 50 ms slice of sleep, and, once the
+/// wait has slept that long, through a watch on the peer's process where the kernel can watch
+/// it (then every second, the process's exit waking the set at once; from another PID
+/// namespace, every 50 ms). A dead peer is reported ([`WaitReady::peer_died`]). When each
+/// handle last looked is kept across waits, so a loop of short
+/// [`wait_timeout`](Self::wait_timeout)s hears a death within a slice too.
 ///
 /// ```
 /// use std::time::Duration;
@@ -84,10 +109,9 @@ impl Member {
 /// ```
 #[derive(Default)]
 pub struct WaitSet {
+    /// The handles; each keeps when it last looked at its peer's liveness across waits (its
+    /// `wait::Vigil`), so a loop of short `wait_timeout`s still looks once per slice.
     members: Vec<Option<Member>>,
-    /// When the peers' liveness was last looked at, kept across waits (so a loop of short
-    /// `wait_timeout`s still looks once per slice); set by the first wait.
-    last_liveness_check: Option<Instant>,
 }
 
 impl std::fmt::Debug for WaitSet {
@@ -309,7 +333,16 @@ impl WaitSet {
     }
 
     fn wait_until(&mut self, deadline: Option<Instant>) -> Vec<WaitReady> {
-        let mut last_liveness_check = *self.last_liveness_check.get_or_insert_with(Instant::now);
+        let ready = self.wait_slices(deadline);
+        for m in self.members.iter_mut().flatten() {
+            m.end_wait();
+        }
+        ready
+    }
+
+    /// `wait_until`, but for letting the watches go.
+    fn wait_slices(&mut self, deadline: Option<Instant>) -> Vec<WaitReady> {
+        let asleep_since = Instant::now();
         loop {
             let ready = self.ready_now();
             if !ready.is_empty() || self.is_empty() {
@@ -326,7 +359,29 @@ impl WaitSet {
                 self.announce_all(false);
                 return ready;
             }
-            let mut slice = LIVENESS_SLICE;
+            // The peers' liveness, each handle as a sync wait looks (`wait::sleep_until`): once
+            // per slice, and once this wait has slept a slice, through a watch on each peer's
+            // process that can be watched, whose exit resets that ring's wake word and so
+            // wakes this futex_waitv; the set then sleeps up to a second between looks.
+            let long = crate::os::liveness_due(asleep_since, LIVENESS_SLICE);
+            let mut slice = crate::os::WATCHED_SLICE;
+            let mut dead = Vec::new();
+            for (i, m) in self.members.iter_mut().enumerate() {
+                if let Some(m) = m {
+                    let (died, every) = m.look_at_peer(long);
+                    slice = slice.min(every);
+                    if let Some(pid) = died {
+                        dead.push(WaitReady {
+                            key: WaitKey(i),
+                            peer_died: Some(pid),
+                        });
+                    }
+                }
+            }
+            if !dead.is_empty() {
+                self.announce_all(false);
+                return dead;
+            }
             if let Some(deadline) = deadline {
                 let now = Instant::now();
                 if now >= deadline {
@@ -334,26 +389,6 @@ impl WaitSet {
                     return Vec::new();
                 }
                 slice = slice.min(deadline - now);
-            }
-            if last_liveness_check.elapsed() >= LIVENESS_SLICE {
-                last_liveness_check = Instant::now();
-                self.last_liveness_check = Some(last_liveness_check);
-                let dead: Vec<WaitReady> = self
-                    .members
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, m)| {
-                        let pid = m.as_ref()?.peer_gone()?;
-                        Some(WaitReady {
-                            key: WaitKey(i),
-                            peer_died: Some(pid),
-                        })
-                    })
-                    .collect();
-                if !dead.is_empty() {
-                    self.announce_all(false);
-                    return dead;
-                }
             }
             {
                 let words: Vec<(&AtomicU32, u32)> = self

@@ -202,6 +202,64 @@ fn dead_writer_process_is_reported() {
     let _ = shmpipe::remove(&segment);
 }
 
+/// A set that has waited long enough to watch its peers' processes hears a writer's death
+/// within a few milliseconds of the kill (not at its next 50 ms look), and while it waits its
+/// thread uses almost no CPU (it sleeps up to a second between looks).
+#[test]
+fn long_wait_hears_a_death_at_once_and_idles_cheaply() {
+    let segment = segments::posix("shmpipe-waitset-watch");
+    let ring = Ring::create(&segment, 4096).unwrap();
+    let reader = ring.reader().unwrap();
+    let (_w, idle) = shmpipe::channel(256).unwrap();
+    let mut child = peers::spawn("write-then-hang", &[&describe(&segment)]);
+    peers::wait_ready(&mut child);
+    let mut set = WaitSet::new();
+    let k = set.add_reader(reader);
+    set.add_reader(idle);
+    assert_eq!(keys(&set.wait_timeout(DEADLINE)), vec![k]);
+    let mut buf = [0u8; 8];
+    assert_eq!(set.reader(k).unwrap().try_recv(&mut buf).unwrap(), Some(4));
+    let pid = child.id();
+    let killer = std::thread::spawn(move || {
+        // 400 ms into the last wait below, which has armed its watches by then.
+        std::thread::sleep(Duration::from_millis(2200));
+        let at = Instant::now();
+        child.kill().unwrap();
+        (child, at)
+    });
+    let thread_cpu = || {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid timespec to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    };
+    // 300 ms to arm the watches, then 1.5 s idle, measured.
+    assert!(set.wait_timeout(Duration::from_millis(300)).is_empty());
+    let (cpu, wall) = (thread_cpu(), Instant::now());
+    assert!(set.wait_timeout(Duration::from_millis(1500)).is_empty());
+    let (cpu, wall) = (thread_cpu() - cpu, wall.elapsed());
+    // Looking every 50 ms cost about 0.1 % of a CPU on the development VM.
+    assert!(
+        cpu.as_secs_f64() / wall.as_secs_f64() < 0.0005,
+        "an idle WaitSet used {cpu:?} of CPU in {wall:?}"
+    );
+    let ready = set.wait_timeout(DEADLINE);
+    let heard = Instant::now();
+    let (mut child, killed) = killer.join().unwrap();
+    assert_eq!(keys(&ready), vec![k]);
+    assert_eq!(ready[0].peer_died, Some(pid));
+    let after = heard.saturating_duration_since(killed);
+    assert!(
+        after < Duration::from_millis(40),
+        "the death was heard after {after:?}"
+    );
+    reap(&mut child, DEADLINE);
+    let _ = shmpipe::remove(&segment);
+}
+
 /// A writer process killed -9 while the set is waited on in short timeouts (10 ms, as a loop
 /// that checks a flag between waits does): its death is still reported, within 100 ms.
 #[test]
