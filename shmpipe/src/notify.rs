@@ -349,7 +349,7 @@ pub(crate) fn poll_side<H: Side, T, E>(
     // run queue.
     if !parked.announced && !parked.spin.is_zero() {
         let since = *parked.yielding_since.get_or_insert_with(Instant::now);
-        if since.elapsed() < YIELD_SPIN {
+        if os::still_yielding(since, YIELD_SPIN) {
             waker.wake_by_ref();
             return Poll::Pending;
         }

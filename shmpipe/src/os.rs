@@ -65,6 +65,12 @@ pub(crate) fn slice_passed(since: Instant, slice: Duration) -> bool {
     since.elapsed() >= slice
 }
 
+/// Is an async task that first found its ring empty (full) at `since` still within the time it
+/// yields before it parks (`notify::YIELD_SPIN`)?
+pub(crate) fn still_yielding(since: Instant, spin: Duration) -> bool {
+    since.elapsed() < spin
+}
+
 /// Is it time for a sleeper, about to sleep again, to look at its peer's liveness (it looked
 /// last at `last`, and looks every `every`)? The look costs two system calls, so once per
 /// slice.

@@ -53,6 +53,13 @@ pub(crate) fn slice_passed(_since: Instant, _slice: Duration) -> bool {
     false
 }
 
+/// A model never yields before it parks: the yields are timed, and a timed branch would make
+/// the model's executions depend on the clock (a yield announces and registers nothing: the
+/// task only polls again).
+pub(crate) fn still_yielding(_since: Instant, _spin: Duration) -> bool {
+    false
+}
+
 /// A model looks at the peer's liveness before every sleep (loom explores when it dies).
 pub(crate) fn liveness_due(_last: Instant, _every: Duration) -> bool {
     true
