@@ -6,6 +6,7 @@
 #![cfg(not(loom))]
 
 mod support;
+use support::cpu::thread_cpu;
 use support::peers::{self, reap, wait_ready};
 use support::segments::{describe, parse, unique, Cleanup};
 
@@ -483,16 +484,31 @@ fn async_writer_to_async_reader_process_with_and_without_futex_waitv() {
     }
 }
 
+/// A POSIX ring whose writer is another process that sent records `0..n` and hangs (to be
+/// killed): the cleanup, our reader, and the writer's process.
+fn hanging_writer(n: usize) -> (Cleanup, shmpipe::Reader, std::process::Child) {
+    let segment = Segment::posix(unique("shmpipe-async"));
+    let cleanup = Cleanup(segment.clone());
+    let ring = Ring::create(&segment, 4096).unwrap();
+    let reader = ring.reader().unwrap();
+    let mut child = peers::spawn("write-then-hang", &[&describe(&segment), &n.to_string()]);
+    wait_ready(&mut child);
+    (cleanup, reader, child)
+}
+
+/// `got` is the death of the process `pid`.
+fn assert_died<T: std::fmt::Debug>(got: Result<T, RecvError>, pid: u32) {
+    match got {
+        Err(RecvError::PeerDied { pid: p }) => assert_eq!(p, pid),
+        other => panic!("expected PeerDied, got {other:?}"),
+    }
+}
+
 /// The writer's process is killed (-9) while the async reader waits: the reader receives what
 /// it published, then `PeerDied` with its pid, within the liveness bound.
 #[test]
 fn parked_reader_sees_writer_process_die() {
-    let segment = Segment::posix(unique("shmpipe-async"));
-    let _cleanup = Cleanup(segment.clone());
-    let ring = Ring::create(&segment, 4096).unwrap();
-    let reader = ring.reader().unwrap();
-    let mut child = peers::spawn("write-then-hang", &[&describe(&segment), "5"]);
-    wait_ready(&mut child);
+    let (_cleanup, reader, mut child) = hanging_writer(5);
     let pid = child.id();
     multi_thread().block_on(async {
         let mut reader = AsyncReader::new(reader);
@@ -507,10 +523,7 @@ fn parked_reader_sees_writer_process_die() {
         tokio::time::sleep(Duration::from_millis(30)).await;
         child.kill().unwrap();
         let (got, _) = timeout(DEADLINE, waiting).await.expect("deadline").unwrap();
-        match got {
-            Err(RecvError::PeerDied { pid: p }) => assert_eq!(p, pid),
-            other => panic!("expected PeerDied, got {other:?}"),
-        }
+        assert_died(got, pid);
     });
     reap(&mut child, DEADLINE);
 }
@@ -523,22 +536,8 @@ fn parked_reader_sees_writer_process_die() {
 /// whole process.)
 #[test]
 fn long_parked_reader_hears_a_death_at_once_and_idles_cheaply() {
-    let segment = Segment::posix(unique("shmpipe-async-watch"));
-    let _cleanup = Cleanup(segment.clone());
-    let ring = Ring::create(&segment, 4096).unwrap();
-    let reader = ring.reader().unwrap();
-    let mut child = peers::spawn("write-then-hang", &[&describe(&segment), "1"]);
-    wait_ready(&mut child);
+    let (_cleanup, reader, mut child) = hanging_writer(1);
     let pid = child.id();
-    let thread_cpu = || {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: a valid timespec to fill.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-    };
     current_thread().block_on(async {
         let mut reader = AsyncReader::new(reader);
         assert_eq!(reader.recv_vec().await.unwrap(), Some(record(0)));
@@ -557,10 +556,7 @@ fn long_parked_reader_hears_a_death_at_once_and_idles_cheaply() {
         child.kill().unwrap();
         let got = timeout(DEADLINE, waiting).await.expect("deadline").unwrap();
         let heard = killed.elapsed();
-        match got {
-            Err(RecvError::PeerDied { pid: p }) => assert_eq!(p, pid),
-            other => panic!("expected PeerDied, got {other:?}"),
-        }
+        assert_died(got, pid);
         assert!(
             heard < Duration::from_millis(40),
             "the death was heard after {heard:?}"
@@ -574,12 +570,7 @@ fn long_parked_reader_hears_a_death_at_once_and_idles_cheaply() {
 /// that checks a flag between waits does): its death is still reported, within 100 ms.
 #[test]
 fn reader_in_short_timeouts_sees_writer_process_die() {
-    let segment = Segment::posix(unique("shmpipe-async-short"));
-    let _cleanup = Cleanup(segment.clone());
-    let ring = Ring::create(&segment, 4096).unwrap();
-    let reader = ring.reader().unwrap();
-    let mut child = peers::spawn("write-then-hang", &[&describe(&segment), "1"]);
-    wait_ready(&mut child);
+    let (_cleanup, reader, child) = hanging_writer(1);
     let pid = child.id();
     let killed = current_thread().block_on(async {
         let mut reader = AsyncReader::new(reader);
@@ -595,10 +586,7 @@ fn reader_in_short_timeouts_sees_writer_process_die() {
         };
         let heard = Instant::now();
         let killed = killer.join().unwrap();
-        match got {
-            Err(RecvError::PeerDied { pid: p }) => assert_eq!(p, pid),
-            other => panic!("expected PeerDied, got {other:?}"),
-        }
+        assert_died(got, pid);
         heard.saturating_duration_since(killed)
     });
     assert!(

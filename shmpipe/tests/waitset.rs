@@ -5,6 +5,7 @@
 #![cfg(not(loom))]
 
 mod support;
+use support::cpu::thread_cpu;
 use support::peers::{self, reap};
 use support::segments::{self, describe, parse};
 
@@ -227,15 +228,6 @@ fn long_wait_hears_a_death_at_once_and_idles_cheaply() {
         child.kill().unwrap();
         (child, at)
     });
-    let thread_cpu = || {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: a valid timespec to fill.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-    };
     // 300 ms to arm the watches, then 1.5 s idle, measured.
     assert!(set.wait_timeout(Duration::from_millis(300)).is_empty());
     let (cpu, wall) = (thread_cpu(), Instant::now());
