@@ -180,13 +180,23 @@ fn drain(args: &[&str]) {
     drain_many(rings.parse().unwrap(), per_ring.parse().unwrap());
 }
 
-/// A writer process killed -9: its last record is ready, then the set reports its death.
-#[test]
-fn dead_writer_process_is_reported() {
-    let segment = segments::posix("shmpipe-waitset");
+/// A set of two readers: one of a POSIX ring whose writer is another process that sent one
+/// record (taken here) and hangs, to be killed, and one of an idle in-process ring (kept alive
+/// by the returned writer). Returns the set, the first reader's key, the segment (to remove)
+/// and the writer's process.
+fn set_with_hanging_writer(
+    prefix: &str,
+) -> (
+    WaitSet,
+    WaitKey,
+    shmpipe::Segment,
+    shmpipe::Writer,
+    std::process::Child,
+) {
+    let segment = segments::posix(prefix);
     let ring = Ring::create(&segment, 4096).unwrap();
     let reader = ring.reader().unwrap();
-    let (_w, idle) = shmpipe::channel(256).unwrap();
+    let (idle_writer, idle) = shmpipe::channel(256).unwrap();
     let mut child = peers::spawn("write-then-hang", &[&describe(&segment)]);
     peers::wait_ready(&mut child);
     let mut set = WaitSet::new();
@@ -195,6 +205,13 @@ fn dead_writer_process_is_reported() {
     assert_eq!(keys(&set.wait_timeout(DEADLINE)), vec![k]);
     let mut buf = [0u8; 8];
     assert_eq!(set.reader(k).unwrap().try_recv(&mut buf).unwrap(), Some(4));
+    (set, k, segment, idle_writer, child)
+}
+
+/// A writer process killed -9: its last record is ready, then the set reports its death.
+#[test]
+fn dead_writer_process_is_reported() {
+    let (mut set, k, segment, _w, mut child) = set_with_hanging_writer("shmpipe-waitset");
     child.kill().unwrap();
     let ready = set.wait_timeout(DEADLINE);
     assert_eq!(keys(&ready), vec![k]);
@@ -208,18 +225,7 @@ fn dead_writer_process_is_reported() {
 /// thread uses almost no CPU (it sleeps up to a second between looks).
 #[test]
 fn long_wait_hears_a_death_at_once_and_idles_cheaply() {
-    let segment = segments::posix("shmpipe-waitset-watch");
-    let ring = Ring::create(&segment, 4096).unwrap();
-    let reader = ring.reader().unwrap();
-    let (_w, idle) = shmpipe::channel(256).unwrap();
-    let mut child = peers::spawn("write-then-hang", &[&describe(&segment)]);
-    peers::wait_ready(&mut child);
-    let mut set = WaitSet::new();
-    let k = set.add_reader(reader);
-    set.add_reader(idle);
-    assert_eq!(keys(&set.wait_timeout(DEADLINE)), vec![k]);
-    let mut buf = [0u8; 8];
-    assert_eq!(set.reader(k).unwrap().try_recv(&mut buf).unwrap(), Some(4));
+    let (mut set, k, segment, _w, mut child) = set_with_hanging_writer("shmpipe-waitset-watch");
     let pid = child.id();
     let killer = std::thread::spawn(move || {
         // 400 ms into the last wait below, which has armed its watches by then.
