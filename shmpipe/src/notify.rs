@@ -228,7 +228,13 @@ impl Registry {
                 if inner.stop {
                     return;
                 }
-                let slice = inner.entries.iter().map(|e| e.slice).min();
+                // Until the first parked task's liveness look is due.
+                let now = Instant::now();
+                let slice = inner
+                    .entries
+                    .iter()
+                    .map(|e| (e.since + e.slice).saturating_duration_since(now))
+                    .min();
                 let watched = inner
                     .entries
                     .iter()
@@ -262,8 +268,8 @@ impl Registry {
         }
     }
 
-    /// Sleeps until a word changes, or for `slice` (the shortest of the parked tasks'
-    /// liveness slices).
+    /// Sleeps until a word changes, or for `slice` (until the first parked task's liveness
+    /// look is due).
     fn sleep(&self, control: u32, watched: &[(Arc<Memory>, Role)], slice: Duration) {
         let mut words: Vec<(&AtomicU32, u32)> = Vec::with_capacity(watched.len() + 1);
         words.push((&self.control, control));
