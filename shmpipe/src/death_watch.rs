@@ -83,28 +83,44 @@ const SLOT_WAIT: Duration = Duration::from_millis(50);
 /// Tries for the slot that yield before `arm` starts sleeping between tries.
 const SLOT_YIELDS: u32 = 100;
 
+/// Why a watch was not armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unarmed {
+    /// The process's watcher was busy (another thread was starting it, or the slot stayed
+    /// locked): the caller looks every liveness slice for now and tries again at its next look.
+    Busy,
+    /// The kernel cannot watch this process (no pidfd before Linux 5.3, the process is already
+    /// gone, out of descriptors, the watcher stopped): the caller looks every liveness slice.
+    Never,
+}
+
 impl DeathWatch {
     /// Watches the process `pid` (in this PID namespace) for the sleeper on `own`'s wake word:
     /// when it exits, the word is reset to idle and woken. `keep` (the memory `own` is in)
-    /// stays referenced until the watch is dropped. `None` when the kernel cannot watch it (no pidfd before
-    /// Linux 5.3, the process is already gone, out of descriptors): the caller looks every
-    /// liveness slice, as without a watch.
+    /// stays referenced until the watch is dropped. An error when it cannot be armed (now, or
+    /// ever: [`Unarmed`]): the caller looks every liveness slice, as without a watch.
     pub(crate) fn arm(
         pid: u32,
         own: &SideLine,
         keep: Arc<dyn Any + Send + Sync>,
-    ) -> Option<DeathWatch> {
-        let pid = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0)?;
+    ) -> Result<DeathWatch, Unarmed> {
+        let pid = libc::pid_t::try_from(pid)
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or(Unarmed::Never)?;
         // SAFETY: pidfd_open takes a pid and flags by value and returns a new descriptor
         // (close-on-exec) or -1.
         let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        let raw = i32::try_from(raw).ok().filter(|&fd| fd >= 0)?;
+        let raw = i32::try_from(raw)
+            .ok()
+            .filter(|&fd| fd >= 0)
+            .ok_or(Unarmed::Never)?;
         // SAFETY: `raw` is a descriptor the call just opened for us and nothing else owns.
         let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
         let watcher = Watcher::of_this_process()?;
         let mut table = watcher.table();
         if table.stopped {
-            return None;
+            return Err(Unarmed::Never);
         }
         let id = table.next_id;
         table.next_id += 1;
@@ -123,7 +139,7 @@ impl DeathWatch {
             )
         };
         if rc != 0 {
-            return None;
+            return Err(Unarmed::Never);
         }
         table.armed.insert(
             id,
@@ -135,7 +151,7 @@ impl DeathWatch {
             },
         );
         drop(table);
-        Some(DeathWatch { watcher, id })
+        Ok(DeathWatch { watcher, id })
     }
 
     /// Was the watch armed by this process (not inherited across `fork`: the thread that
@@ -186,16 +202,16 @@ impl Drop for DeathWatch {
 
 impl Watcher {
     /// This process's watcher, started at the first call (and again in a `fork`ed child).
-    fn of_this_process() -> Option<Arc<Watcher>> {
-        let mut slot = lock_slot()?;
+    fn of_this_process() -> Result<Arc<Watcher>, Unarmed> {
+        let mut slot = lock_slot().ok_or(Unarmed::Busy)?;
         let me = std::process::id();
         if let Some(watcher) = slot.as_ref().filter(|w| w.pid == me) {
-            return Some(Arc::clone(watcher));
+            return Ok(Arc::clone(watcher));
         }
         // SAFETY: epoll_create1 takes flags by value and returns a new descriptor or -1.
         let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if raw < 0 {
-            return None;
+            return Err(Unarmed::Never);
         }
         // SAFETY: `raw` was just opened for us and nothing else owns it.
         let epoll = unsafe { OwnedFd::from_raw_fd(raw) };
@@ -208,10 +224,10 @@ impl Watcher {
         std::thread::Builder::new()
             .name("shmpipe-deathwatch".into())
             .spawn(move || listening.run())
-            .ok()?;
+            .map_err(|_| Unarmed::Busy)?;
         // A watcher inherited across `fork` is replaced (its thread stayed in the parent).
         *slot = Some(Arc::clone(&watcher));
-        Some(watcher)
+        Ok(watcher)
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
@@ -341,7 +357,7 @@ mod tests {
         child.wait().expect("reap");
         let line = sleeping_line();
         // Reaped: the pid names nobody (or, rarely, a new process: then the watch is of it).
-        if let Some(watch) = DeathWatch::arm(pid, &line, Arc::new(())) {
+        if let Ok(watch) = DeathWatch::arm(pid, &line, Arc::new(())) {
             drop(watch);
         }
         let keep = Arc::new(());

@@ -24,7 +24,7 @@ pub(crate) const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 /// notice by up to this much).
 pub(crate) const WATCHED_SLICE: Duration = Duration::from_secs(1);
 
-pub(crate) use crate::death_watch::DeathWatch;
+pub(crate) use crate::death_watch::{DeathWatch, Unarmed};
 
 /// The lock table of a segment with a file: open-file-description locks (see `ownership`).
 pub(crate) type SegmentLocks<'a> = crate::segment::locks::FdLocks<'a>;

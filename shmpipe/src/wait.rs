@@ -200,8 +200,12 @@ impl Vigil {
             DeathNotice::Process { pid, word } => {
                 let keep: Arc<dyn Any + Send + Sync> = peer.memory().clone();
                 match os::DeathWatch::arm(pid, own, keep) {
-                    Some(watch) => Hearing::Watching { watch, word },
-                    None => Hearing::LookOnly { word: Some(word) },
+                    Ok(watch) => Hearing::Watching { watch, word },
+                    // Looks every slice for now; the next look tries again (a watch that could
+                    // not start because another thread was starting the watcher must not
+                    // leave this handle looking every 50 ms for good).
+                    Err(os::Unarmed::Busy) => Hearing::NotYet,
+                    Err(os::Unarmed::Never) => Hearing::LookOnly { word: Some(word) },
                 }
             }
             DeathNotice::LookOnly { word } => Hearing::LookOnly { word },

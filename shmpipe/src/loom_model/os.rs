@@ -72,14 +72,24 @@ pub(crate) const WATCHED_SLICE: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct DeathWatch;
 
+/// Why a watch was not armed (a model never arms one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unarmed {
+    /// As the std build's: try again later.
+    #[allow(dead_code)]
+    Busy,
+    /// As the std build's: never.
+    Never,
+}
+
 impl DeathWatch {
     /// Never armed in a model.
     pub(crate) fn arm(
         _pid: u32,
         _own: &crate::layout::SideLine,
         _keep: std::sync::Arc<dyn std::any::Any + Send + Sync>,
-    ) -> Option<DeathWatch> {
-        None
+    ) -> Result<DeathWatch, Unarmed> {
+        Err(Unarmed::Never)
     }
 
     /// Never fires (never armed).
