@@ -313,6 +313,30 @@ fn lock_slot() -> Option<MutexGuard<'static, Option<Arc<Watcher>>>> {
     }
 }
 
+/// Test hook: holds the process-wide watcher slot for `hold` from another thread (returns once
+/// it is held), as a thread starting the watcher under load would, so a watch armed meanwhile
+/// finds it busy. Not part of the API.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn hold_slot(hold: Duration) {
+    let (held, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let slot = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = held.send(());
+        std::thread::sleep(hold);
+        drop(slot);
+    });
+    let _ = wait.recv();
+}
+
+/// Test hook: how many watches this process has armed now. Not part of the API.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn armed() -> usize {
+    let slot = WATCHER.lock().unwrap_or_else(PoisonError::into_inner);
+    slot.as_ref()
+        .filter(|w| w.pid == std::process::id())
+        .map_or(0, |w| w.table().armed.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -416,6 +416,9 @@ mod process;
 mod segment;
 #[cfg(all(not(loom), feature = "test-hooks"))]
 mod tamper;
+#[cfg(all(not(loom), feature = "test-hooks"))]
+#[doc(hidden)]
+pub use tamper::death_watch as death_watch_hooks;
 #[cfg(all(not(loom), feature = "tokio"))]
 pub mod tokio;
 

@@ -5,6 +5,25 @@
 
 use crate::ring::Ring;
 
+/// Hidden test hooks of the death watch (`os::DeathWatch`): hold its process-wide slot, as a
+/// thread starting the watcher under load would, and count the armed watches. Not part of the
+/// API.
+#[doc(hidden)]
+pub mod death_watch {
+    use std::time::Duration;
+
+    /// Holds the death watch's process-wide slot for `hold`, from another thread; returns once
+    /// it is held.
+    pub fn hold_slot(hold: Duration) {
+        crate::death_watch::hold_slot(hold);
+    }
+
+    /// How many watches on peers' processes this process has armed now.
+    pub fn armed() -> usize {
+        crate::death_watch::armed()
+    }
+}
+
 impl Ring {
     /// Writes `bytes` at byte `offset` of the ring's memory, laid out as in `docs/LAYOUT.md`
     /// (header at 0, data region at [`HEADER_SIZE`](crate::HEADER_SIZE)), with relaxed atomic
