@@ -107,7 +107,8 @@ pub struct Parked {
     registry: Arc<Registry>,
     key: u64,
     announced: bool,
-    /// When the current wait began, for the liveness checks (one per `LIVENESS_SLICE`).
+    /// When the current wait began: a wait that has slept a liveness slice arms a watch on
+    /// the peer's process (`wait::Vigil::look`).
     since: Option<Instant>,
     /// How long a poll spins on an empty (full) ring before it yields (or parks) the task.
     pub(crate) spin: Duration,
@@ -379,11 +380,7 @@ pub(crate) fn poll_side<H: Side, T, E>(
     // sleep a second between looks instead of 50 ms.
     let since = *parked.since.get_or_insert_with(Instant::now);
     let (vigil, peer) = handle.vigil_and_peer();
-    let mut died = None;
-    if vigil.look_due() {
-        vigil.prepare(&peer, own, os::liveness_due(since, LIVENESS_SLICE));
-        died = peer.died();
-    }
+    let died = vigil.look(&peer, own, os::liveness_due(since, LIVENESS_SLICE));
     let slice = vigil.slice();
     if let Some(pid) = died {
         finish(parked, handle);

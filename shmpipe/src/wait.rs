@@ -96,19 +96,15 @@ fn sleep_until<T, E>(
             protocol::end_sleep(own);
             return result;
         }
-        if vigil.look_due() {
-            // Before the look: a death just after it still wakes us. Only a wait that has
-            // slept a slice already arms a watch (a ping-pong, sleeping once per message,
-            // never pays for one).
-            let long = os::liveness_due(asleep_since, LIVENESS_SLICE);
-            vigil.prepare(peer, own, long);
-            if let Some(pid) = peer.died() {
-                protocol::end_sleep(own);
-                // Everything the peer did before it died is visible now (its death released
-                // its lock, and our test of the lock is ordered after that by the kernel):
-                // one last look.
-                return attempt().done().unwrap_or(Err(Gave::PeerDied(pid)));
-            }
+        // Only a wait that has slept a slice already arms a watch (a ping-pong, sleeping once
+        // per message, never pays for one).
+        let long = os::liveness_due(asleep_since, LIVENESS_SLICE);
+        if let Some(pid) = vigil.look(peer, own, long) {
+            protocol::end_sleep(own);
+            // Everything the peer did before it died is visible now (its death released its
+            // lock, and our test of the lock is ordered after that by the kernel): one last
+            // look.
+            return attempt().done().unwrap_or(Err(Gave::PeerDied(pid)));
         }
         let mut slice = vigil.slice();
         if let Wait::Until(deadline) = wait {
@@ -161,8 +157,20 @@ enum Hearing {
 }
 
 impl Vigil {
+    /// Before a sleep (of a sync wait, an async task or a `WaitSet`): if a look at the peer's
+    /// liveness is due, gets ready for it (arming a watch on the peer's process if `long`: the
+    /// wait has slept a slice) and looks. The pid of a dead peer.
+    pub(crate) fn look(&mut self, peer: &Peer<'_>, own: &SideLine, long: bool) -> Option<u32> {
+        if !self.look_due() {
+            return None;
+        }
+        // Before the look: a death just after it still wakes us (through the watch).
+        self.prepare(peer, own, long);
+        peer.died()
+    }
+
     /// Is a look at the peer's liveness due before the next sleep?
-    pub(crate) fn look_due(&self) -> bool {
+    fn look_due(&self) -> bool {
         if let Hearing::Watching { watch, .. } = &self.hearing {
             if watch.fired() {
                 return true;
@@ -177,7 +185,7 @@ impl Vigil {
     /// `may_arm` and the kernel can watch the process it names; a watch that fired is spent
     /// (if the peer's role outlived that process, a `fork`ed copy holds it, which no watch
     /// sees: look every slice).
-    pub(crate) fn prepare(&mut self, peer: &Peer<'_>, own: &SideLine, may_arm: bool) {
+    fn prepare(&mut self, peer: &Peer<'_>, own: &SideLine, may_arm: bool) {
         self.last_look = Some(Instant::now());
         let current = match &self.hearing {
             Hearing::NotYet if !may_arm => return,

@@ -58,12 +58,7 @@ impl Member {
             Member::Reader(r) => r.vigil_and_peer(),
             Member::Writer(w, _) => w.vigil_and_peer(),
         };
-        let mut died = None;
-        if vigil.look_due() {
-            vigil.prepare(&peer, own, long);
-            died = peer.died();
-        }
-        (died, vigil.slice())
+        (vigil.look(&peer, own, long), vigil.slice())
     }
 
     /// The wait is over: any watch on the peer's process is let go.
