@@ -155,6 +155,9 @@ MUTANTS = [
   dict(id="both-attached-load", what="both_attached: read-modify-write -> load (Acquire)",
        edits=[(P, "ring.side(other).owner.fetch_add(0, Ordering::Release) != 0", "ring.side(other).owner.load(Ordering::Acquire) != 0")],
        expect=["both_attach_one_sees_the_other"]),
+  dict(id="run-released-early", what="Reader::finish_current_then: release a run of values with its first value",
+       edits=[(R, "            if end < record.len {\n                *consumed = end;", "            if false && end < record.len {\n                *consumed = end;")],
+       expect=["a_run_of_values_is_released_after_its_last_value"]),
   dict(id="grant-no-end-access", what="Grant::commit: publish while the grant's bytes are still lent",
        edits=[(WR, "#[allow(clippy::drop_non_drop)]\n        drop(lent);", "let _keep = lent;")],
        expect=["zero_copy_reserve_commit_and_in_place_receive"]),
@@ -176,7 +179,7 @@ models=(one_record stream_wraps_with_padding full_and_empty_boundaries
     reader_attaches_mid_stream writer_takes_over_from_dead_writer
     forked_writer_closes_with_its_last_copy claim_after_close_is_refused
     async_reader_parks_and_is_woken waitset_sleeps_and_is_woken
-    death_watch_fires_while_the_reader_waits)
+    death_watch_fires_while_the_reader_waits a_run_of_values_is_released_after_its_last_value)
 
 py() { python3 -c "$MUTANTS"$'\n'"$1" "${@:2}"; }
 

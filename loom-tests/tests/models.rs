@@ -539,6 +539,47 @@ fn values_stream_in_runs() {
     });
 }
 
+/// A run of values (layout version 4) is released only after its last value: in a 128-byte
+/// ring (runs of up to two u64 values), the writer sends [1, 2] as one run (24 bytes), a
+/// 96-byte record that fills the rest of the ring, then [3, 4], which needs the run's space;
+/// the reader takes 1 and 2 one by one with `recv_value`, the record, then 3 and 4 with
+/// `recv_values`.
+///
+/// Checks `Reader::finish_current_then`, which holds a run across receives until its last
+/// value (mutant `run-released-early`: the run's space goes back with its first value, and
+/// the second is lost or overwritten while read, a data race on the payload cells), and the
+/// run paths `WriterState::place_values` / `write_values` and `ReaderState::next_values`.
+#[test]
+fn a_run_of_values_is_released_after_its_last_value() {
+    loom::model(|| {
+        let (mut writer, mut reader) = shmpipe::channel(128).unwrap();
+        let t = thread::spawn(move || {
+            writer.batch().send_values(&[1u64, 2]).unwrap();
+            writer.send(&[9u8; 96]).unwrap();
+            writer.batch().send_values(&[3u64, 4]).unwrap();
+            writer.close();
+        });
+        assert_eq!(reader.recv_value::<u64>().unwrap(), Some(1));
+        assert_eq!(reader.recv_value::<u64>().unwrap(), Some(2));
+        let mut buf = [0u8; 96];
+        assert_eq!(reader.recv(&mut buf).unwrap(), Some(96));
+        assert_eq!(buf, [9u8; 96], "record corrupted");
+        let mut got = Vec::new();
+        let mut out = [0u64; 4];
+        let mut batch = reader.batch();
+        loop {
+            let n = batch.recv_values(&mut out).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&out[..n]);
+        }
+        assert_eq!(got, [3, 4]);
+        drop(batch);
+        t.join().unwrap();
+    });
+}
+
 /// The pipe(2) idiom across `fork`: the writer handle is copied into a second process, which
 /// drops its copy at once while the first keeps sending, then closes. The reader, waiting in
 /// a third thread, gets every record, then end-of-stream: never `PeerDied` (the role lived on

@@ -493,7 +493,7 @@ fn stat_describes_a_live_ring_as_text_and_json() {
         "open          yes: a process has it open".to_owned(),
         format!("writer        attached, pid {pid} (alive)"),
         "reader        vacant".to_owned(),
-        "layout        version 3".to_owned(),
+        "layout        version 4".to_owned(),
     ] {
         assert!(
             text.contains(&expected),

@@ -1,4 +1,4 @@
-//! The shared-memory layout, version 3: a `#[repr(C)]` header at offset 0 and the data region
+//! The shared-memory layout, version 4: a `#[repr(C)]` header at offset 0 and the data region
 //! at `HEADER_SIZE`. This is a public contract, specified byte by byte in `docs/LAYOUT.md`;
 //! changing it bumps [`LAYOUT_VERSION`].
 //!
@@ -36,8 +36,10 @@ pub const MAGIC_V1: [u8; 8] = *b"SHMRING\0";
 /// record a pid and a PID namespace instead of a pid and a start time. Version 3 (the same
 /// bytes) changed the sleep/wake handshake: a publish looks at the peer's wake word after a
 /// compiler barrier only, and a sleeper issues `membarrier(2)` after its announcement (see
-/// `fence`), so a version 2 sleeper could miss a version 3 publish.
-pub const LAYOUT_VERSION: u32 = 3;
+/// `fence`), so a version 2 sleeper could miss a version 3 publish. Version 4 (the same
+/// header) added run records to the data region (`FLAG_RUN`: one header for many values sent
+/// together), which a version 3 reader would take for corruption.
+pub const LAYOUT_VERSION: u32 = 4;
 /// Bytes before the data region (one page).
 pub const HEADER_SIZE: usize = 4096;
 /// The smallest capacity a ring may have, in bytes.

@@ -203,7 +203,8 @@
 //! [`Batch`] ([`Writer::batch`]) publishes many records together when it drops, and a
 //! [`RecvBatch`] ([`Reader::batch`]) releases many with one store. For small fixed-size
 //! messages, [`Batch::send_values`] and [`RecvBatch::recv_values`] move whole runs of values
-//! (still one record each) per call: the fastest way to stream them.
+//! per call, up to 4 KiB of them under one record header, copied at once on each side: the
+//! fastest way to stream them (each value is still a message of its own to every receive).
 //!
 //! ```
 //! let (mut writer, mut reader) = shmpipe::channel(4096)?;

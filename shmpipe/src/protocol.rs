@@ -33,6 +33,31 @@ use crate::sync::{AtomicU32, Ordering};
 pub(crate) const RECORD_HEADER: u64 = 8;
 /// Record flag: this record only fills the space up to the end of the data region.
 pub(crate) const FLAG_PADDING: u32 = 1;
+/// Record flag: a run of values sent together (`Batch::send_values`): the payload is
+/// `len / elem` values of `elem` bytes each, `elem` in the upper 16 bits of the flags
+/// ([`run_flags`]). A reader takes them one by one as messages, or many at a time.
+pub(crate) const FLAG_RUN: u32 = 2;
+/// Where a run record's element size sits in its flags.
+const RUN_ELEM_SHIFT: u32 = 16;
+/// The flags' lower 16 bits: the flags proper (above them, a run's element size).
+const FLAG_BITS: u32 = (1 << RUN_ELEM_SHIFT) - 1;
+/// The largest value a run record carries: its size must fit the flags' upper 16 bits.
+pub(crate) const MAX_RUN_ELEM: usize = u16::MAX as usize;
+
+/// The flags of a run record of `elem`-byte values (`elem` at most [`MAX_RUN_ELEM`]).
+#[inline]
+pub(crate) fn run_flags(elem: usize) -> u32 {
+    FLAG_RUN | (elem as u32) << RUN_ELEM_SHIFT
+}
+
+/// The most payload bytes one run record carries in a ring of `capacity` bytes: 4 KiB, or an
+/// eighth of a smaller ring. A reader that takes a run's values one by one releases its space
+/// only after the last, so a run is kept small enough that the writer goes on filling the
+/// rest of the ring meanwhile; 4 KiB of 8-byte values share one header among 512 of them.
+#[inline]
+pub(crate) fn max_run_bytes(capacity: u64) -> u64 {
+    4096.min(capacity / 8)
+}
 
 /// The bytes a record with a `len`-byte payload occupies: header plus payload padded to 8.
 #[inline]
@@ -239,6 +264,23 @@ pub(crate) struct RecordRef {
     pub len: usize,
     /// Bytes the record occupies (header + padded payload).
     pub size: u64,
+    /// For a run of values (`FLAG_RUN`), the size of each; 0 for a plain record, which is one
+    /// message.
+    pub elem: usize,
+}
+
+impl RecordRef {
+    /// The bytes of the message that starts `consumed` bytes into the payload: the rest of a
+    /// plain record, the rest of the value `consumed` falls in for a run.
+    #[inline]
+    pub(crate) fn message_at(&self, consumed: usize) -> usize {
+        let rest = self.len - consumed;
+        if self.elem == 0 {
+            rest
+        } else {
+            rest.min(self.elem - consumed % self.elem)
+        }
+    }
 }
 
 /// Room for `n` records of `len` payload bytes each, back to back from the data-region offset
@@ -398,6 +440,69 @@ impl WriterState {
             n = fit(self.refresh_read(ring)?, self.pending);
         }
         Ok(Run { n, ..none })
+    }
+
+    /// Room for one run record of up to `max` values of `elem` bytes each at the next
+    /// position (at most [`max_run_bytes`] of them, before the end of the region, in the free
+    /// space, reloading the read position only when the cached one shows room for fewer), with
+    /// the reader still open. A run of fewer than two values (`n` 0) sends the caller to
+    /// `place_run`: one value is a plain record.
+    #[inline]
+    pub(crate) fn place_values(
+        &mut self,
+        ring: &RingRef<'_>,
+        elem: usize,
+        max: usize,
+    ) -> Result<Run, SendError> {
+        let index = self.pending & ring.mask();
+        let to_end = ring.capacity - index;
+        let none = Run {
+            header_at: index as usize,
+            len: elem,
+            n: 0,
+        };
+        if elem == 0 || elem > MAX_RUN_ELEM || max < 2 || to_end <= RECORD_HEADER {
+            return Ok(none);
+        }
+        // Relaxed: as in `try_place`.
+        if ring.header.reader.state.load(Ordering::Relaxed) == STATE_CLOSED {
+            return Ok(none);
+        }
+        let elem64 = elem as u64;
+        let wanted = (max as u64).min(max_run_bytes(ring.capacity) / elem64);
+        let fit = |read: u64, pending: u64| {
+            let room = (ring.capacity - (pending - read)).min(to_end);
+            (room.saturating_sub(RECORD_HEADER) / elem64).min(wanted)
+        };
+        let mut n = fit(self.cached_read, self.pending);
+        if n < wanted && n < (to_end - RECORD_HEADER) / elem64 {
+            n = fit(self.refresh_read(ring)?, self.pending);
+        }
+        Ok(Run {
+            n: if n < 2 { 0 } else { n as usize },
+            ..none
+        })
+    }
+
+    /// Writes `bytes` (the run's `n` values of its `len` bytes each, back to back) as one run
+    /// record into the room `place_values` found, and completes it. Not yet visible to the
+    /// reader: see `publish`.
+    #[inline]
+    pub(crate) fn write_values(&mut self, ring: &RingRef<'_>, run: Run, bytes: &[u8]) {
+        debug_assert_eq!(run.header_at as u64, self.pending & ring.mask());
+        let payload = &bytes[..run.n * run.len];
+        // SAFETY: `place_values` found room for a header and `run.n` values of `run.len` bytes
+        // (padded to 8) from `run.header_at`, before the end of the region, in free space the
+        // writer owns until it publishes. The slice above panics rather than write past them.
+        unsafe {
+            ring.data
+                .write(run.header_at + RECORD_HEADER as usize, payload);
+            ring.data.write_word(
+                run.header_at,
+                encode_record_header(payload.len() as u32, run_flags(run.len)),
+            );
+        }
+        self.pending += record_size(payload.len());
     }
 
     /// Writes one record per payload of `payloads` (each exactly the run's `len` bytes), at
@@ -694,6 +799,7 @@ impl ReaderState {
             offset: index as usize + RECORD_HEADER as usize,
             len: len as usize,
             size,
+            elem: 0,
         })
     }
 
@@ -730,6 +836,37 @@ impl ReaderState {
         (index as usize + RECORD_HEADER as usize, n)
     }
 
+    /// A run record of `elem`-byte values published at the read position (no waiting, nothing
+    /// else): for `recv_values`, which takes its values many at a time.
+    #[inline]
+    pub(crate) fn next_values(&mut self, ring: &RingRef<'_>, elem: usize) -> Option<RecordRef> {
+        if elem == 0 || elem > MAX_RUN_ELEM || !self.more_published(ring, false) {
+            return None;
+        }
+        let available = self.cached_write - self.released;
+        let index = self.released & ring.mask();
+        let to_end = ring.capacity - index;
+        // SAFETY: as in `try_next`: `index` is 8-aligned and in bounds, and at least 8
+        // published bytes start there.
+        let word = unsafe { ring.data.read_word(index as usize) };
+        let (len, flags) = decode_record_header(word);
+        let size = record_size(len as usize);
+        if flags != run_flags(elem)
+            || len == 0
+            || len as usize % elem != 0
+            || size > to_end
+            || size > available
+        {
+            return None;
+        }
+        Some(RecordRef {
+            offset: index as usize + RECORD_HEADER as usize,
+            len: len as usize,
+            size,
+            elem,
+        })
+    }
+
     /// Releases, without publishing yet, the `n` records of `len` payload bytes `next_run`
     /// found (see `release_deferred`).
     #[inline]
@@ -753,8 +890,20 @@ impl ReaderState {
             // because positions differ by a multiple of 8), so the word is ours to read.
             let word = unsafe { ring.data.read_word(index as usize) };
             let (len, flags) = decode_record_header(word);
+            let elem = (flags >> RUN_ELEM_SHIFT) as usize;
             match flags {
-                0 => {
+                flags
+                    if flags & FLAG_BITS == FLAG_RUN
+                        && (elem == 0 || len == 0 || len as usize % elem != 0) =>
+                {
+                    return Err(RecvError::Corrupted {
+                        reason: format!(
+                            "a run record at position {} holds {len} bytes of {elem}-byte values",
+                            self.released
+                        ),
+                    });
+                }
+                flags if flags == 0 || flags & FLAG_BITS == FLAG_RUN => {
                     let size = record_size(len as usize);
                     if size > to_end || size > available {
                         return Err(RecvError::Corrupted {
@@ -770,6 +919,7 @@ impl ReaderState {
                         offset: index as usize + RECORD_HEADER as usize,
                         len: len as usize,
                         size,
+                        elem: if flags == 0 { 0 } else { elem },
                     }));
                 }
                 FLAG_PADDING => {

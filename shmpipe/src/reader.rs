@@ -65,7 +65,8 @@ pub struct Reader {
     /// What the handle keeps between its waits about its peer's liveness.
     vigil: Vigil,
     /// The record being read, held (not yet released) across calls: one a `recv` refused as
-    /// too large, or one `BufRead` has partly consumed (`consumed` bytes of it).
+    /// too large, one `BufRead` has partly consumed, or a run of values some of which were
+    /// taken (`consumed` bytes of it).
     current: Option<(RecordRef, usize)>,
     _not_sync: PhantomData<Cell<()>>,
 }
@@ -132,8 +133,8 @@ impl Reader {
         self.spin = spin;
     }
 
-    /// The unread part of the next record (held as `current` until finished), or `None` at
-    /// end-of-stream.
+    /// The next message (held as `current` until finished): the unread part of the next
+    /// record, or of the value it is at in a run of values; `None` at end-of-stream.
     ///
     /// The first look at the ring is inlined into the caller; only an empty ring (or a padding
     /// record, the end of the stream, an error) takes the out-of-line waiting path, which looks
@@ -141,7 +142,10 @@ impl Reader {
     #[inline]
     fn next(&mut self, wait: Wait) -> Result<Option<(usize, usize)>, RecvError> {
         if let Some((record, consumed)) = self.current {
-            return Ok(Some((record.offset + consumed, record.len - consumed)));
+            return Ok(Some((
+                record.offset + consumed,
+                record.message_at(consumed),
+            )));
         }
         if let Some(record) = self.state.try_next_fast(&self.memory.ring(), wait.blocks()) {
             self.current = Some((record, 0));
@@ -188,7 +192,7 @@ impl Reader {
         })?;
         Ok(found.map(|record| {
             self.current = Some((record, 0));
-            (record.offset, record.len)
+            (record.offset, record.message_at(0))
         }))
     }
 
@@ -198,12 +202,49 @@ impl Reader {
         self.finish_current_then(Release::Now);
     }
 
-    /// Releases the current record, now or (`defer`) with the receive batch; see `release`.
+    /// Finishes the current message: releases its record, now or (`defer`) with the receive
+    /// batch (see `release`), unless it is a value of a run with more values after it.
     #[inline]
     fn finish_current_then(&mut self, release: Release) {
-        if let Some((record, _)) = self.current.take() {
+        if let Some((record, consumed)) = self.current.as_mut() {
+            let end = *consumed + record.message_at(*consumed);
+            if end < record.len {
+                *consumed = end;
+                return;
+            }
+            let record = *record;
+            self.current = None;
             self.release(record, release);
         }
+    }
+
+    /// Copies values of `size_of::<T>()` bytes out of the run of values held as `current`
+    /// into `out`, with one copy, releasing the run with the batch once all are taken. How
+    /// many it took: 0 when no such run is held at a value boundary.
+    fn take_held_values<T: bytemuck::Pod>(&mut self, out: &mut [T]) -> usize {
+        let elem = std::mem::size_of::<T>();
+        let Some((record, consumed)) = self.current.as_mut() else {
+            return 0;
+        };
+        if record.elem != elem || *consumed % elem != 0 {
+            return 0;
+        }
+        let n = ((record.len - *consumed) / elem).min(out.len());
+        // SAFETY: a published run record held as `current`, `n` whole values of which lie after
+        // the `consumed` bytes already taken.
+        unsafe {
+            self.memory.ring().data.read(
+                record.offset + *consumed,
+                bytemuck::cast_slice_mut(&mut out[..n]),
+            )
+        };
+        *consumed += n * elem;
+        if *consumed == record.len {
+            let record = *record;
+            self.current = None;
+            self.release(record, Release::WithBatch);
+        }
+        n
     }
 
     /// Releases `record` to the writer: published now (waking the writer if it sleeps), or
@@ -717,10 +758,13 @@ impl RecvBatch<'_> {
 
     /// Receives plain-old-data values sent with `send_value` or
     /// [`Batch::send_values`](crate::Batch::send_values) into `out`: waits (as `recv` does) for
-    /// the first, then takes every further one already published, up to `out.len()`, with one
-    /// look at the write position. Returns how many it stored; 0 at end-of-stream (or for an
-    /// empty `out`). A record of another length is `LengthMismatch` if it comes first, and
-    /// otherwise ends the run, staying in the ring for the next call.
+    /// the first, then takes every further one already published, up to `out.len()`: a run
+    /// of values sent together with one copy, values sent one by one with one check of their
+    /// headers each. Returns how many it stored; 0 at end-of-stream (or for an empty `out`). A
+    /// record of another length is `LengthMismatch` if it comes first, and otherwise ends the
+    /// run, staying in the ring for the next call. Values of a run not taken stay in the ring
+    /// for the next receive, of any kind; the run's space goes back to the writer with its
+    /// last value.
     ///
     /// ```
     /// let (mut writer, mut reader) = shmpipe::channel(4096)?;
@@ -764,21 +808,42 @@ impl RecvBatch<'_> {
             return Ok(0);
         };
         *slot = first;
+        let mut got = 1;
         let len = std::mem::size_of::<T>();
-        let ring = self.reader.memory.ring();
-        let (offset, n) = self.reader.state.next_run(&ring, len, out.len() - 1);
-        let size = crate::protocol::record_size(len) as usize;
-        for (i, slot) in out[1..=n].iter_mut().enumerate() {
-            // SAFETY: `next_run` found `n` published records of exactly `len` bytes, back to
-            // back from `offset`, ours until released below.
-            unsafe {
-                ring.data
-                    .read(offset + i * size, bytemuck::bytes_of_mut(slot))
-            };
+        while got < out.len() {
+            // The rest of a run of values being taken (the first value may have started it).
+            let taken = self.reader.take_held_values(&mut out[got..]);
+            if taken != 0 {
+                got += taken;
+                continue;
+            }
+            if self.reader.current.is_some() {
+                break; // a record `recv_value` refused, or a run of other values part-taken
+            }
+            // Values sent one by one: records of exactly `len` bytes.
+            let ring = self.reader.memory.ring();
+            let (offset, n) = self.reader.state.next_run(&ring, len, out.len() - got);
+            let size = crate::protocol::record_size(len) as usize;
+            for (i, slot) in out[got..got + n].iter_mut().enumerate() {
+                // SAFETY: `next_run` found `n` published records of exactly `len` bytes, back
+                // to back from `offset`, ours until released below.
+                unsafe {
+                    ring.data
+                        .read(offset + i * size, bytemuck::bytes_of_mut(slot))
+                };
+            }
+            self.reader.state.release_run(len, n);
+            got += n;
+            if n == 0 {
+                // Values sent together: a run record, taken at the top of the loop.
+                match self.reader.state.next_values(&ring, len) {
+                    Some(record) => self.reader.current = Some((record, 0)),
+                    None => break,
+                }
+            }
         }
-        self.reader.state.release_run(len, n);
         self.reader.publish_if_due();
-        Ok(1 + n)
+        Ok(got)
     }
 
     /// Publishes the releases of the batch so far: the writer sees their room now, without

@@ -681,12 +681,15 @@ impl Batch<'_> {
         self.send(bytemuck::bytes_of(value))
     }
 
-    /// Adds every value of `values` as a record of its own, as many calls of
-    /// [`send_value`](Self::send_value) would (the reader receives them one by one, with
-    /// [`Reader::recv_value`](crate::Reader::recv_value), or many at a time with
-    /// [`RecvBatch::recv_values`](crate::RecvBatch::recv_values)), waiting for room as long as
-    /// needed. Writes as many records as fit at once with one check of the room and of the
-    /// reader: the fast way to stream small values.
+    /// Adds every value of `values` as a message of its own, as many calls of
+    /// [`send_value`](Self::send_value) would: the reader receives them one by one (with
+    /// [`Reader::recv_value`](crate::Reader::recv_value), `recv`, `recv_ref`, ...) or many at a
+    /// time with [`RecvBatch::recv_values`](crate::RecvBatch::recv_values), waiting for room as
+    /// long as needed: the fast way to stream small values. They go in runs: one record
+    /// header for up to 4 KiB of them (an eighth of a smaller ring), written and read with one
+    /// copy each; a run's space goes back to the writer once its last value is received.
+    /// Where a run of two does not fit (values over 2 KiB, the end of the ring, a full ring),
+    /// the values are records of their own, as `send_value` writes them.
     ///
     /// Fails as `send` does; the values before the failing one were added to the batch.
     ///
@@ -699,15 +702,59 @@ impl Batch<'_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn send_values<T: bytemuck::Pod>(&mut self, values: &[T]) -> Result<(), SendError> {
+        self.values_with(values, Wait::Forever).map(drop)
+    }
+
+    /// Adds as many values of `values` as there is room for now, as
+    /// [`send_values`](Self::send_values) does, and returns how many (the first ones);
+    /// `Full` if there was room for none. Never waits. Fails otherwise as `send_values` does
+    /// (the values before the failing one were added).
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(64)?;
+    /// let mut batch = writer.batch();
+    /// let sent = batch.try_send_values(&[1u64, 2, 3, 4, 5, 6, 7, 8])?;
+    /// assert!(sent > 0 && sent < 8); // a 64-byte ring holds some of them
+    /// drop(batch);
+    /// let mut got = [0u64; 8];
+    /// assert_eq!(reader.batch().try_recv_values(&mut got)?, sent);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "values that were not sent are lost unless the count is looked at"]
+    pub fn try_send_values<T: bytemuck::Pod>(&mut self, values: &[T]) -> Result<usize, SendError> {
+        self.values_with(values, Wait::Never)
+    }
+
+    /// `send_values` (waiting as `wait` says): how many values were added. With
+    /// `Wait::Never`, `Full` only if none was.
+    fn values_with<T: bytemuck::Pod>(
+        &mut self,
+        values: &[T],
+        wait: Wait,
+    ) -> Result<usize, SendError> {
         let len = std::mem::size_of::<T>();
         let mut rest = values;
         while let Some(first) = rest.first() {
             let ring = self.writer.memory.ring();
+            let run = self.writer.state.place_values(&ring, len, rest.len())?;
+            if run.n != 0 {
+                self.writer
+                    .state
+                    .write_values(&ring, run, bytemuck::cast_slice(rest));
+                rest = &rest[run.n..];
+                continue;
+            }
             let run = self.writer.state.place_run(&ring, len, rest.len())?;
             if run.n == 0 {
                 // No room without wrapping or waiting (or the reader closed): one record the
                 // ordinary way, which pads, waits, or reports the error.
-                self.send_value(first)?;
+                match self
+                    .writer
+                    .push(bytemuck::bytes_of(first), wait, Publish::WithBatch)
+                {
+                    Err(SendError::Full) if rest.len() < values.len() => break,
+                    sent => sent?,
+                }
                 rest = &rest[1..];
                 continue;
             }
@@ -717,7 +764,7 @@ impl Batch<'_> {
                     .write_run(&ring, run, rest.iter().map(|v| bytemuck::bytes_of(v)));
             rest = &rest[written..];
         }
-        Ok(())
+        Ok(values.len() - rest.len())
     }
 
     /// Reserves room for a record in the batch, lent for writing in place; committing it adds

@@ -463,13 +463,13 @@ fn wrong_magic_is_refused() {
 }
 
 /// Opens a ring whose version word was overwritten with `version`: refused as a mismatch
-/// against this build's version 3; the error.
+/// against this build's version 4; the error.
 fn open_with_version(version: u32) -> OpenError {
     let err = open_damaged(|f| f.write_all_at(&version.to_ne_bytes(), 8).unwrap()).unwrap_err();
     assert!(
         matches!(
             err,
-            OpenError::VersionMismatch { found, expected: 3, .. } if found == version
+            OpenError::VersionMismatch { found, expected: 4, .. } if found == version
         ),
         "{err:?}"
     );
@@ -482,12 +482,23 @@ fn wrong_version_is_refused() {
 }
 
 /// A ring of layout version 2 (the same bytes, the sleep/wake handshake before the asymmetric
-/// fence, whose sleepers could miss a version 3 publish) is refused, naming both versions.
+/// fence, whose sleepers could miss a later publish) is refused, naming both versions.
 #[test]
 fn a_layout_version_2_ring_is_refused() {
     let text = open_with_version(2).to_string();
     assert!(
-        text.contains("has layout version 2, but this build reads version 3"),
+        text.contains("has layout version 2, but this build reads version 4"),
+        "{text}"
+    );
+}
+
+/// A ring of layout version 3 (the same header, no run records: its reader would take one
+/// for corruption) is refused, naming both versions.
+#[test]
+fn a_layout_version_3_ring_is_refused() {
+    let text = open_with_version(3).to_string();
+    assert!(
+        text.contains("has layout version 3, but this build reads version 4"),
         "{text}"
     );
 }

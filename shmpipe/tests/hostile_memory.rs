@@ -159,8 +159,9 @@ fn positions_near_the_top_of_the_u64_range_are_corrupted_not_an_overflow() {
 }
 
 /// A record header rewritten after it was published but before it is read is validated when
-/// read: a length past the published bytes, past the end of the ring, or a padding record that
-/// does not reach the end.
+/// read: a length past the published bytes, past the end of the ring, a padding record that
+/// does not reach the end, or a run of values (version 4) whose values have no size, whose
+/// length is not a whole number of them, or that holds none.
 #[test]
 fn records_rewritten_under_a_live_reader_are_corrupted() {
     for (len, flags) in [
@@ -169,6 +170,11 @@ fn records_rewritten_under_a_live_reader_are_corrupted() {
         (8, 1),
         (u32::MAX, 1),
         (0, 7),
+        (16, 2),
+        (12, 2 | 8 << 16),
+        (0, 2 | 8 << 16),
+        (4000, 2 | 8 << 16),
+        (16, 3 | 8 << 16),
     ] {
         let (ring, mut writer, mut reader) = attacked(256);
         writer.send(&[7; 24]).unwrap();

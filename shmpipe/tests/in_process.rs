@@ -150,6 +150,108 @@ fn values_stream_in_runs_across_wraps_and_stop_at_other_records() {
     ));
 }
 
+/// Values sent together go into runs of values (layout version 4: one record header for up
+/// to 4 KiB of them), and every way of receiving takes them as messages of their own:
+/// `recv_value`, `recv`, `recv_ref`, the byte stream, the `values` iterator and
+/// `recv_values`, mixed, get each value once, in order. A receive that refuses a value
+/// (`BufferTooSmall`, `LengthMismatch`) leaves it for the next.
+#[test]
+fn runs_of_values_are_messages_to_every_way_of_receiving() {
+    let (mut w, mut r) = channel(64 * 1024).unwrap();
+    let values: Vec<u64> = (0..1000).collect();
+    w.batch().send_values(&values).unwrap();
+    // 1000 values as records of their own take 16 bytes each; in runs, 8 and a header per
+    // 512 of them.
+    assert!(r.len() < 8100, "{} bytes used: not in runs", r.len());
+
+    let expect = std::cell::Cell::new(0u64);
+    let take = |v: u64| {
+        assert_eq!(v, expect.get());
+        expect.set(v + 1);
+    };
+    take(r.recv_value::<u64>().unwrap().unwrap());
+    let mut buf = [0u8; 8];
+    assert_eq!(r.recv(&mut buf).unwrap(), Some(8));
+    take(u64::from_ne_bytes(buf));
+    take(u64::from_ne_bytes(
+        r.recv_ref().unwrap().unwrap()[..].try_into().unwrap(),
+    ));
+    let mut small = [0u8; 4];
+    assert!(matches!(
+        r.try_recv(&mut small),
+        Err(RecvError::BufferTooSmall {
+            needed: 8,
+            available: 4
+        })
+    ));
+    assert!(matches!(
+        r.recv_value::<u32>(),
+        Err(RecvError::LengthMismatch {
+            expected: 4,
+            found: 8
+        })
+    ));
+    let mut two = [0u8; 16];
+    r.read_exact(&mut two).unwrap();
+    take(u64::from_ne_bytes(two[..8].try_into().unwrap()));
+    take(u64::from_ne_bytes(two[8..].try_into().unwrap()));
+    for v in r.values::<u64>().take(3) {
+        take(v.unwrap());
+    }
+    let mut out = [0u64; 100];
+    while expect.get() < 1000 {
+        let n = r.batch().try_recv_values(&mut out).unwrap();
+        assert!(n > 0);
+        out[..n].iter().for_each(|&v| take(v));
+    }
+    assert!(matches!(r.try_recv(&mut buf), Err(RecvError::Empty)));
+    assert_eq!(r.len(), 0, "every run released");
+}
+
+/// A run's space goes back to the writer with its last value, not before: in a 256-byte ring
+/// (runs of up to four u64 values), a run of four and a record filling the rest leave no
+/// room until the reader has taken all four values.
+#[test]
+fn a_run_is_released_with_its_last_value() {
+    let (mut w, mut r) = channel(256).unwrap();
+    w.batch().send_values(&[1u64, 2, 3, 4]).unwrap();
+    assert_eq!(r.len(), 40, "one run: a header and four values");
+    w.send(&[9u8; 208]).unwrap();
+    assert!(matches!(w.try_send(&[0u8; 8]), Err(SendError::Full)));
+    for v in 1..=3u64 {
+        assert_eq!(r.recv_value::<u64>().unwrap(), Some(v));
+        assert!(matches!(w.try_send(&[0u8; 8]), Err(SendError::Full)), "{v}");
+    }
+    assert_eq!(r.recv_value::<u64>().unwrap(), Some(4));
+    w.try_send(&[0u8; 8]).unwrap();
+    let mut buf = [0u8; 208];
+    assert_eq!(r.recv(&mut buf).unwrap(), Some(208));
+    assert_eq!(r.recv(&mut buf).unwrap(), Some(8));
+}
+
+/// `try_send_values` adds the values there is room for now and says how many; `Full` when
+/// there is room for none. The reader gets exactly those.
+#[test]
+fn try_send_values_sends_what_fits_and_says_how_many() {
+    let (mut w, mut r) = channel(256).unwrap();
+    let values: Vec<u64> = (0..100).collect();
+    let mut batch = w.batch();
+    let sent = batch.try_send_values(&values).unwrap();
+    assert!(sent > 16 && sent < 32, "{sent} values in a 256-byte ring");
+    assert!(matches!(
+        batch.try_send_values(&values[sent..]),
+        Err(SendError::Full)
+    ));
+    drop(batch);
+    let mut out = vec![0u64; 100];
+    let mut got = 0;
+    while let Ok(n) = r.batch().try_recv_values(&mut out[got..]) {
+        got += n;
+    }
+    assert_eq!(&out[..got], &values[..sent]);
+    assert!(w.batch().try_send_values::<u64>(&[]).unwrap() == 0);
+}
+
 /// A writer thread streams a million u64 values with `send_values` through a 256-byte ring
 /// (so it waits on a full ring all the time); the reader takes them with `recv_values`: all
 /// arrive, in order.

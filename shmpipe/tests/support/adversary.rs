@@ -56,6 +56,8 @@ pub enum Op {
     Reserve { len: usize, commit: Option<usize> },
     /// A batch of `count` records of `len` bytes sent with `try_send`, published on drop.
     Batch { count: u8, len: usize },
+    /// `batch().try_send_values` of `count` u64 values (runs of values where they fit).
+    SendValues { count: u8 },
     /// `io::Write::flush`: publishes what is pending.
     Flush,
     /// `try_recv` (no wait) or `recv_timeout` into a `buf`-byte buffer.
@@ -205,7 +207,8 @@ pub fn decode(data: &[u8]) -> Input {
             1 => Op::AttachReader,
             2 => Op::CloseWriter,
             3 => Op::CloseReader,
-            4 | 14 => Op::Send {
+            14 => Op::SendValues { count: b.u8() % 40 },
+            4 => Op::Send {
                 len: len(b.u16()),
                 wait_us: b.wait(),
             },
@@ -264,9 +267,11 @@ pub fn decode(data: &[u8]) -> Input {
                     0 => b.u32(),
                     _ => u32::from(b.u16()) % (capacity as u32 + 16),
                 };
-                let flags = match b.u8() % 4 {
+                let flags = match b.u8() % 5 {
                     0 | 1 => 0,
                     2 => 1,
+                    // A run of values, of a size that may not divide the length.
+                    3 => 2 | u32::from(b.u8() % 17) << 16,
                     _ => b.u32(),
                 };
                 Op::ForgeRecord { at, len, flags }
@@ -437,6 +442,7 @@ impl World {
             Op::Send { len, wait_us } => self.send(*len, *wait_us),
             Op::Reserve { len, commit } => self.reserve(*len, *commit),
             Op::Batch { count, len } => self.batch(*count, *len),
+            Op::SendValues { count } => self.send_values(*count),
             Op::Flush => {
                 if let Some(writer) = &mut self.writer {
                     std::io::Write::flush(writer).expect("flush cannot fail");
@@ -656,6 +662,33 @@ impl World {
         drop(batch);
         for e in errors {
             self.check_send_error(&e, len, false);
+        }
+    }
+
+    /// `count` u64 values with `try_send_values`: each value is a message of 8 bytes, whether
+    /// it went into a run or a record of its own.
+    fn send_values(&mut self, count: u8) {
+        let Some(writer) = &mut self.writer else {
+            return;
+        };
+        let values: Vec<u64> = (0..u64::from(count))
+            .map(|i| {
+                let bytes = payload(self.next_seq + i, 8);
+                u64::from_ne_bytes(bytes[..8].try_into().unwrap())
+            })
+            .collect();
+        let mut batch = writer.batch();
+        let result = batch.try_send_values(&values);
+        drop(batch);
+        match result {
+            Ok(n) => {
+                assert!(n <= values.len() && (n > 0 || values.is_empty()), "{n}");
+                for v in &values[..n] {
+                    self.committed.push_back(v.to_ne_bytes().to_vec());
+                    self.next_seq += 1;
+                }
+            }
+            Err(e) => self.check_send_error(&e, 8, false),
         }
     }
 
