@@ -583,9 +583,9 @@ impl Tx for RingTx {
         let end = first + n;
         let mut seq = first;
         if msg.len() == 8 {
-            // 8-byte messages as u64 values (their sequence numbers), many records per call
-            // (`Batch::send_values`): still one record per message, received one by one or in
-            // runs.
+            // 8-byte messages as u64 values (their sequence numbers), many per call
+            // (`Batch::send_values`): runs of values under one record header each (layout
+            // version 4), every value still a message of its own to the receiver.
             let mut values = vec![0u64; self.batch as usize];
             while seq < end {
                 let k = (end - seq).min(self.batch) as usize;

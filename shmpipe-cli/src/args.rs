@@ -204,8 +204,8 @@ p50 of each round, and the p99 and p99.9 of all rounds together.
 
 Transports: ring (send/recv, one copy each way), ring-zerocopy (reserve/commit and recv_ref, \
 the receiver reads every byte in place), ring-batch (batches on both sides: many records \
-per publish and per release; 8-byte messages as u64 values, many records per call with \
-send_values/recv_values), pipe, \
+per publish and per release; 8-byte messages as u64 values, many per call with \
+send_values/recv_values, in runs of values under one record header), pipe, \
 pipe-1m (a pipe enlarged with F_SETPIPE_SZ), unix (stream socket pair), seqpacket.
 
 --json prints one array of objects with the fields transport, mode (\"throughput\" or \

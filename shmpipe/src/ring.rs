@@ -194,7 +194,7 @@ mod layout_tests {
         // SAFETY: the first 8 bytes of the header, read in a single-threaded test.
         unsafe { std::ptr::copy_nonoverlapping(base, magic.as_mut_ptr(), 8) };
         assert_eq!(&magic, b"SHMPIPE\0");
-        assert_eq!(u32_at(base, 8), 3, "version");
+        assert_eq!(u32_at(base, 8), 4, "version");
         assert_eq!(u32_at(base, 12), 4096, "header size");
         assert_eq!(u64_at(base, 16), 256, "capacity");
         assert_eq!(u32_at(base, 24), 0, "flags");
@@ -224,11 +224,31 @@ mod layout_tests {
         // SAFETY: the payload bytes of the record, read in a single-threaded test.
         let payload = unsafe { std::slice::from_raw_parts(base.add(4096 + 8), 3) };
         assert_eq!(payload, b"abc");
+        // A run of values: one header, length 3 * 4, flags 2 | 4 << 16, the values after it.
+        writer.batch().send_values(&[7u32, 8, 9]).unwrap();
+        assert_eq!(
+            u64_at(base, 128),
+            16 + 24,
+            "write position: 8 + 12 padded to 16"
+        );
+        assert_eq!(u32_at(base, 4096 + 16), 12, "run length");
+        assert_eq!(u32_at(base, 4096 + 16 + 4), 2 | 4 << 16, "run flags");
+        assert_eq!(u32_at(base, 4096 + 24), 7, "first value");
+        assert_eq!(u32_at(base, 4096 + 32), 9, "last value");
 
         let mut reader = ring.reader().unwrap();
         let mut buf = [0u8; 8];
         reader.recv(&mut buf).unwrap();
         assert_eq!(u64_at(base, 256), 16, "read position");
+        assert_eq!(reader.recv_value::<u32>().unwrap(), Some(7));
+        assert_eq!(
+            u64_at(base, 256),
+            16,
+            "read position: the run is held until its last value"
+        );
+        assert_eq!(reader.recv_value::<u32>().unwrap(), Some(8));
+        assert_eq!(reader.recv_value::<u32>().unwrap(), Some(9));
+        assert_eq!(u64_at(base, 256), 40, "read position: the run released");
         drop(writer);
         assert_eq!(u32_at(base, 128 + 64), 2, "writer state: closed");
     }
