@@ -158,6 +158,9 @@ MUTANTS = [
   dict(id="run-released-early", what="Reader::finish_current_then: release a run of values with its first value",
        edits=[(R, "            if end < record.len {\n                *consumed = end;", "            if false && end < record.len {\n                *consumed = end;")],
        expect=["a_run_of_values_is_released_after_its_last_value"]),
+  dict(id="values-ref-released-at-lend", what="RecvBatch::values_ref: release the values when they are lent, not when the guard drops",
+       edits=[(R, "        let lent = unsafe { self.reader.memory.ring().data.lend(offset, bytes) };\n", "        let lent = unsafe { self.reader.memory.ring().data.lend(offset, bytes) };\n        self.reader.take_current(bytes, Release::Now);\n")],
+       expect=["values_in_place_are_released_when_the_guard_drops"]),
   dict(id="grant-no-end-access", what="Grant::commit: publish while the grant's bytes are still lent",
        edits=[(WR, "#[allow(clippy::drop_non_drop)]\n        drop(lent);", "let _keep = lent;")],
        expect=["zero_copy_reserve_commit_and_in_place_receive"]),
@@ -179,7 +182,8 @@ models=(one_record stream_wraps_with_padding full_and_empty_boundaries
     reader_attaches_mid_stream writer_takes_over_from_dead_writer
     forked_writer_closes_with_its_last_copy claim_after_close_is_refused
     async_reader_parks_and_is_woken waitset_sleeps_and_is_woken
-    death_watch_fires_while_the_reader_waits a_run_of_values_is_released_after_its_last_value)
+    death_watch_fires_while_the_reader_waits a_run_of_values_is_released_after_its_last_value
+    values_in_place_are_released_when_the_guard_drops)
 
 py() { python3 -c "$MUTANTS"$'\n'"$1" "${@:2}"; }
 

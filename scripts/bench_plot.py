@@ -244,7 +244,7 @@ def threads_svg(rows, path, subtitle):
         if not these:
             continue
         groups = []
-        for api in ("per message", "chunks"):
+        for api in ("per message", "chunks", "chunks in place"):
             for size in sorted({r["msg_size"] for r in these}):
                 pair = [r for r in these if r["api"] == api and r["msg_size"] == size]
                 if not pair:

@@ -580,6 +580,46 @@ fn a_run_of_values_is_released_after_its_last_value() {
     });
 }
 
+/// Values in place: in a 128-byte ring (runs of up to two u64 values), the writer reserves
+/// a run of two, writes and commits it, sends a 96-byte record that fills the rest of the
+/// ring, then reserves a second run, which needs the first one's space; the reader takes the
+/// first run in place (`recv_values_ref`, reading it while the guard lives), the record, then
+/// the second run in place.
+///
+/// Checks `ValuesGrant::commit` (the run published after the lent bytes are given back) and
+/// `ValuesRef`'s drop, which releases the values only when the guard goes (mutant
+/// `values-ref-released-at-lend`: the writer's second run lands on values still lent, a data
+/// race on the payload cells).
+#[test]
+fn values_in_place_are_released_when_the_guard_drops() {
+    loom::model(|| {
+        let (mut writer, mut reader) = shmpipe::channel(128).unwrap();
+        let t = thread::spawn(move || {
+            for first in [1u64, 3] {
+                let mut batch = writer.batch();
+                let mut grant = batch.reserve_values::<u64>(2).unwrap();
+                assert_eq!(grant.len(), 2);
+                grant.copy_from_slice(&[first, first + 1]);
+                grant.commit_all();
+                drop(batch);
+                if first == 1 {
+                    writer.send(&[9u8; 96]).unwrap();
+                }
+            }
+            writer.close();
+        });
+        let mut batch = reader.batch();
+        assert_eq!(&*batch.recv_values_ref::<u64>().unwrap().unwrap(), &[1, 2]);
+        let mut buf = [0u8; 96];
+        assert_eq!(batch.recv(&mut buf).unwrap(), Some(96));
+        assert_eq!(buf, [9u8; 96], "record corrupted");
+        assert_eq!(&*batch.recv_values_ref::<u64>().unwrap().unwrap(), &[3, 4]);
+        assert!(batch.recv_values_ref::<u64>().unwrap().is_none());
+        drop(batch);
+        t.join().unwrap();
+    });
+}
+
 /// The pipe(2) idiom across `fork`: the writer handle is copied into a second process, which
 /// drops its copy at once while the first keeps sending, then closes. The reader, waiting in
 /// a third thread, gets every record, then end-of-stream: never `PeerDied` (the role lived on

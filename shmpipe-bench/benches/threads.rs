@@ -5,9 +5,13 @@
 //!
 //! - **per message**: shmpipe `Writer::send` / `Reader::recv` of the message's bytes against
 //!   rtrb `Producer::push` / `Consumer::pop` of one element;
-//! - **chunks**: shmpipe `Batch::send_values` / `RecvBatch::recv_values` (still one record per
-//!   message, up to 256 per call) against rtrb `write_chunk_uninit` + `fill_from_iter` /
-//!   `read_chunk` + `commit_all` (up to 256 per chunk).
+//! - **chunks**: shmpipe `Batch::send_values` / `RecvBatch::recv_values` (runs of values: one
+//!   record header for up to 4 KiB of them; up to 256 values per call, copied in and out)
+//!   against rtrb `write_chunk_uninit` + `fill_from_iter` / `read_chunk` + `commit_all` (up to
+//!   256 per chunk);
+//! - **chunks in place**: shmpipe `Batch::reserve_values` / `RecvBatch::recv_values_ref`
+//!   (written and read in place, as rtrb's chunks are; up to 256 values per call, at most a
+//!   4 KiB run) against the same rtrb chunks, run again as this row's partner.
 //!
 //! Messages are `u64` (8 bytes) and `[u64; 8]` (64 bytes), the first word being the sequence
 //! number, which the consumer checks; a gap or a reordering ends the run with an error. Both
@@ -271,6 +275,55 @@ fn shmpipe_chunks<M: Message>(placement: &Placement, work: Work, full: bool) -> 
     )
 }
 
+/// shmpipe, `Batch::reserve_values` and `RecvBatch::recv_values_ref`: the values written and
+/// read in place, up to [`CHUNK`] per call (a run holds at most 4 KiB of them).
+fn shmpipe_in_place<M: Message>(placement: &Placement, work: Work, full: bool) -> Pair {
+    let (mut writer, mut reader) = shmpipe_ring::<M>(full);
+    let name = "shmpipe values in place";
+    Pair::start(
+        name,
+        placement,
+        Box::new(move |first, n| {
+            let end = first + n;
+            let mut seq = first;
+            while seq < end {
+                let k = (end - seq).min(CHUNK as u64) as usize;
+                let mut batch = writer.batch();
+                let mut grant = batch
+                    .reserve_values::<M>(k)
+                    .unwrap_or_else(|e| fail(name, e));
+                for (i, v) in grant.iter_mut().enumerate() {
+                    *v = M::numbered(seq + i as u64);
+                }
+                seq += grant.len() as u64;
+                grant.commit_all();
+            }
+        }),
+        move |first, n| {
+            let mut batch = reader.batch();
+            let end = first + n;
+            let mut seq = first;
+            while seq < end {
+                let values = match batch.recv_values_ref::<M>() {
+                    Ok(Some(values)) => values,
+                    Ok(None) => fail(name, "end of stream"),
+                    Err(e) => fail(name, e),
+                };
+                for m in values.iter() {
+                    check(name, m.seq(), seq);
+                    seq += 1;
+                }
+                let k = values.len();
+                drop(values);
+                // The work after each message, as rtrb's consumer does it after its chunk.
+                for _ in 0..k {
+                    work.after_message();
+                }
+            }
+        },
+    )
+}
+
 /// rtrb, `write_chunk_uninit` + `fill_from_iter` and `read_chunk` + `commit_all`, up to
 /// [`CHUNK`] per chunk.
 fn rtrb_chunks<M: Message>(placement: &Placement, work: Work, full: bool) -> Pair {
@@ -369,6 +422,16 @@ fn contenders(placement: &Placement, regime: &'static str, work: Work) -> Vec<Co
     add(shmpipe_chunks::<u64>(placement, work, full), "chunks", 8);
     add(rtrb_chunks::<u64>(placement, work, full), "chunks", 8);
     add(
+        shmpipe_in_place::<u64>(placement, work, full),
+        "chunks in place",
+        8,
+    );
+    add(
+        rtrb_chunks::<u64>(placement, work, full),
+        "chunks in place",
+        8,
+    );
+    add(
         shmpipe_per_message::<[u64; 8]>(placement, work, full),
         "per message",
         64,
@@ -384,6 +447,16 @@ fn contenders(placement: &Placement, regime: &'static str, work: Work) -> Vec<Co
         64,
     );
     add(rtrb_chunks::<[u64; 8]>(placement, work, full), "chunks", 64);
+    add(
+        shmpipe_in_place::<[u64; 8]>(placement, work, full),
+        "chunks in place",
+        64,
+    );
+    add(
+        rtrb_chunks::<[u64; 8]>(placement, work, full),
+        "chunks in place",
+        64,
+    );
     all
 }
 

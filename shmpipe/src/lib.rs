@@ -205,6 +205,8 @@
 //! messages, [`Batch::send_values`] and [`RecvBatch::recv_values`] move whole runs of values
 //! per call, up to 4 KiB of them under one record header, copied at once on each side: the
 //! fastest way to stream them (each value is still a message of its own to every receive).
+//! [`Batch::reserve_values`] and [`RecvBatch::recv_values_ref`] write and read such a run in
+//! place, as `&mut [T]` and `&[T]`, copying nothing ([`ValuesGrant`], [`ValuesRef`]).
 //!
 //! ```
 //! let (mut writer, mut reader) = shmpipe::channel(4096)?;
@@ -444,11 +446,11 @@ pub use layout::{
 pub use open::remove;
 pub use options::RingOptions;
 pub use problem::HeaderProblem;
-pub use reader::{Reader, RecvBatch, RecvRef};
+pub use reader::{Reader, RecvBatch, RecvRef, ValuesRef};
 pub use ring::Ring;
 #[cfg(not(loom))]
 pub use segment::{NameError, Segment, SysvKey};
 pub use status::{RoleState, SideStatus, Status};
 pub use typed::Values;
 pub use waitset::{WaitKey, WaitReady, WaitSet};
-pub use writer::{Batch, Grant, Writer};
+pub use writer::{Batch, Grant, ValuesGrant, Writer};

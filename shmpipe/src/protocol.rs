@@ -600,13 +600,33 @@ impl WriterState {
     /// payload bytes (at most the length placed). Not yet visible to the reader: see `publish`.
     #[inline]
     pub(crate) fn commit(&mut self, ring: &RingRef<'_>, offset: usize, len: usize) {
+        self.commit_with(ring, offset, len, 0);
+    }
+
+    /// Completes the record placed at `offset` as a run of `len / elem` values of `elem` bytes
+    /// each (`len` a multiple of `elem`, at most the length placed; `elem` 1 to
+    /// [`MAX_RUN_ELEM`]). Not yet visible to the reader: see `publish`.
+    #[inline]
+    pub(crate) fn commit_run(
+        &mut self,
+        ring: &RingRef<'_>,
+        offset: usize,
+        len: usize,
+        elem: usize,
+    ) {
+        debug_assert!(elem != 0 && elem <= MAX_RUN_ELEM && len % elem == 0 && len != 0);
+        self.commit_with(ring, offset, len, run_flags(elem));
+    }
+
+    #[inline]
+    fn commit_with(&mut self, ring: &RingRef<'_>, offset: usize, len: usize, flags: u32) {
         let header_at = offset - RECORD_HEADER as usize;
         debug_assert_eq!(header_at as u64, self.pending & ring.mask());
         // SAFETY: `try_place` returned `offset` for at least `len` bytes, so the header word
         // before it is free space owned by us, 8-aligned and in bounds.
         unsafe {
             ring.data
-                .write_word(header_at, encode_record_header(len as u32, 0))
+                .write_word(header_at, encode_record_header(len as u32, flags))
         };
         self.pending += record_size(len);
     }

@@ -218,6 +218,19 @@ impl Reader {
         }
     }
 
+    /// Takes `bytes` more of the current record (values lent in place): releases it, now or
+    /// (`defer`) with the batch, once all of it is taken.
+    fn take_current(&mut self, bytes: usize, release: Release) {
+        if let Some((record, consumed)) = self.current.as_mut() {
+            *consumed = (*consumed + bytes).min(record.len);
+            if *consumed == record.len {
+                let record = *record;
+                self.current = None;
+                self.release(record, release);
+            }
+        }
+    }
+
     /// Copies values of `size_of::<T>()` bytes out of the run of values held as `current`
     /// into `out`, with one copy, releasing the run with the batch once all are taken. How
     /// many it took: 0 when no such run is held at a value boundary.
@@ -846,6 +859,92 @@ impl RecvBatch<'_> {
         Ok(got)
     }
 
+    /// Receives plain-old-data values in place (zero-copy, like rtrb's `read_chunk`): waits
+    /// (as `recv` does) for the next value, and lends it with every further value of the same
+    /// run (values sent together: [`Batch::send_values`](crate::Batch::send_values),
+    /// [`Batch::reserve_values`](crate::Batch::reserve_values)) as `&[T]`; a value sent on its
+    /// own comes alone. Dropping the guard takes them all, released with the batch. `None` at
+    /// end-of-stream. A record of another length is `LengthMismatch` and stays in the ring.
+    ///
+    /// The values live in memory the writer's process can also write to; a correct writer
+    /// does not touch them until they are released, but a hostile one could change them while
+    /// you read (see [`Reader::recv_ref`]). `T` must be of 1 byte or more, aligned to at most
+    /// 8 (a compile-time error otherwise).
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(4096)?;
+    /// writer.batch().send_values(&[1u64, 2, 3])?;
+    /// writer.send_value(&4u64)?;
+    /// let mut batch = reader.batch();
+    /// assert_eq!(&*batch.recv_values_ref::<u64>()?.unwrap(), &[1, 2, 3]);
+    /// assert_eq!(&*batch.recv_values_ref::<u64>()?.unwrap(), &[4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "received values are lost if the result is not looked at"]
+    pub fn recv_values_ref<T: bytemuck::Pod>(
+        &mut self,
+    ) -> Result<Option<ValuesRef<'_, T>>, RecvError> {
+        self.values_ref(Wait::Forever)
+    }
+
+    /// Like [`recv_values_ref`](Self::recv_values_ref), but `Empty` if no value is there now.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(4096)?;
+    /// let mut batch = reader.batch();
+    /// assert!(matches!(
+    ///     batch.try_recv_values_ref::<u32>(),
+    ///     Err(shmpipe::RecvError::Empty)
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "received values are lost if the result is not looked at"]
+    pub fn try_recv_values_ref<T: bytemuck::Pod>(
+        &mut self,
+    ) -> Result<Option<ValuesRef<'_, T>>, RecvError> {
+        self.values_ref(Wait::Never)
+    }
+
+    fn values_ref<T: bytemuck::Pod>(
+        &mut self,
+        wait: Wait,
+    ) -> Result<Option<ValuesRef<'_, T>>, RecvError> {
+        const {
+            assert!(
+                std::mem::size_of::<T>() != 0,
+                "values in place are of 1 byte or more"
+            );
+            assert!(
+                std::mem::align_of::<T>() <= 8,
+                "values in place are aligned to at most 8 (the record alignment)"
+            );
+        }
+        let size = std::mem::size_of::<T>();
+        let Some((offset, len)) = self.reader.next(wait)? else {
+            return Ok(None);
+        };
+        if len != size {
+            return Err(RecvError::LengthMismatch {
+                expected: size,
+                found: len,
+            });
+        }
+        // `next` holds the record it returned a message of as `current`.
+        let bytes = match self.reader.current {
+            Some((record, consumed)) if record.elem == size => record.len - consumed,
+            _ => size,
+        };
+        // SAFETY: `bytes` bytes at `offset` are the rest of a published record held by us as
+        // `current` until the guard takes them.
+        let lent = unsafe { self.reader.memory.ring().data.lend(offset, bytes) };
+        Ok(Some(ValuesRef {
+            reader: self.reader,
+            lent,
+            bytes,
+            _values: PhantomData,
+        }))
+    }
+
     /// Publishes the releases of the batch so far: the writer sees their room now, without
     /// waiting for the batch to drop.
     ///
@@ -908,6 +1007,49 @@ impl Drop for RecvRef<'_> {
         let empty = unsafe { self.reader.memory.ring().data.lend(0, 0) };
         drop(std::mem::replace(&mut self.lent, empty));
         self.reader.finish_current();
+    }
+}
+
+/// Values lent in place ([`RecvBatch::recv_values_ref`]): the rest of a run of values, or one
+/// value sent alone. Dereferences to them; taken (released with the batch) when dropped.
+#[must_use = "dropping the guard takes the values: they are lost unread"]
+pub struct ValuesRef<'a, T> {
+    reader: &'a mut Reader,
+    lent: Lent,
+    bytes: usize,
+    _values: PhantomData<T>,
+}
+
+impl<T: bytemuck::Pod> std::fmt::Debug for ValuesRef<'_, T>
+where
+    T: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValuesRef")
+            .field("values", &&**self)
+            .finish()
+    }
+}
+
+impl<T: bytemuck::Pod> Deref for ValuesRef<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: the guard borrows the reader, which keeps the memory mapped and holds the
+        // values unreleased while the guard lives.
+        let bytes = unsafe { self.lent.as_slice() };
+        // The values start 8 bytes after a record header plus whole values, so on an address
+        // aligned to `T` (aligned to at most 8, checked at compile time): cannot fail.
+        bytemuck::cast_slice(bytes)
+    }
+}
+
+impl<T> Drop for ValuesRef<'_, T> {
+    fn drop(&mut self) {
+        // End loom's tracking of the bytes before they go back to the writer.
+        // SAFETY: the replacement lends nothing (zero length at the same place).
+        let empty = unsafe { self.reader.memory.ring().data.lend(0, 0) };
+        drop(std::mem::replace(&mut self.lent, empty));
+        self.reader.take_current(self.bytes, Release::WithBatch);
     }
 }
 

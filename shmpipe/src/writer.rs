@@ -610,6 +610,112 @@ impl DerefMut for Grant<'_> {
     }
 }
 
+/// Room for a run of plain-old-data values in a batch, lent for writing in place
+/// ([`Batch::reserve_values`]). Dereferences to the values (`[T]`, of unspecified content
+/// until written). [`commit`](ValuesGrant::commit) adds them to the batch; dropping it
+/// abandons them.
+#[must_use = "dropping a grant abandons the reservation: nothing is sent until it is committed"]
+pub struct ValuesGrant<'a, T> {
+    /// The bytes reserved; `None` for a grant of no values.
+    grant: Option<Grant<'a>>,
+    _values: PhantomData<T>,
+}
+
+impl<T: bytemuck::Pod> ValuesGrant<'_, T> {
+    /// Commits the first `n` values as one run (published with the batch). `n` larger than
+    /// the grant is `GrantExceeded` (in bytes) and commits nothing; 0 commits nothing.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(4096)?;
+    /// let mut batch = writer.batch();
+    /// let mut grant = batch.reserve_values::<u32>(8)?;
+    /// grant[..2].copy_from_slice(&[5, 6]);
+    /// grant.commit(2)?; // only the values written
+    /// drop(batch);
+    /// assert_eq!(&*reader.batch().recv_values_ref::<u32>()?.unwrap(), &[5, 6]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn commit(self, n: usize) -> Result<(), SendError> {
+        let size = std::mem::size_of::<T>();
+        if n > self.len() {
+            return Err(SendError::GrantExceeded {
+                len: n * size,
+                reserved: self.len() * size,
+            });
+        }
+        let Some(grant) = self.grant else {
+            return Ok(());
+        };
+        if n == 0 {
+            return Ok(()); // abandoned
+        }
+        let Grant {
+            writer,
+            offset,
+            lent,
+            publish,
+        } = grant;
+        // Under loom this ends the tracked write access before the run is published.
+        #[allow(clippy::drop_non_drop)]
+        drop(lent);
+        let ring = writer.memory.ring();
+        writer.state.commit_run(&ring, offset, n * size, size);
+        if publish == Publish::Now {
+            writer.publish();
+        }
+        Ok(())
+    }
+
+    /// Commits every value of the grant.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(4096)?;
+    /// let mut batch = writer.batch();
+    /// let mut grant = batch.reserve_values::<u16>(4)?;
+    /// grant.fill(7);
+    /// grant.commit_all();
+    /// drop(batch);
+    /// assert_eq!(reader.values::<u16>().take(4).count(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn commit_all(self) {
+        let n = self.len();
+        // Cannot fail: `n` is exactly the grant's.
+        let _ = self.commit(n);
+    }
+}
+
+impl<T> std::fmt::Debug for ValuesGrant<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValuesGrant")
+            .field("grant", &self.grant)
+            .finish()
+    }
+}
+
+impl<T: bytemuck::Pod> Deref for ValuesGrant<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match &self.grant {
+            // The reserved bytes start 8 bytes after a record header, so on an 8-aligned
+            // address, and `T` is aligned to at most 8 (checked at compile time): the cast
+            // cannot fail.
+            Some(grant) => bytemuck::cast_slice(grant),
+            None => &[],
+        }
+    }
+}
+
+impl<T: bytemuck::Pod> DerefMut for ValuesGrant<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match &mut self.grant {
+            // As for `deref`.
+            Some(grant) => bytemuck::cast_slice_mut(grant),
+            None => &mut [],
+        }
+    }
+}
+
 /// Records published together ([`Writer::batch`]); publishes when dropped.
 #[must_use = "a batch sends nothing by itself: send through it, and it publishes when dropped"]
 pub struct Batch<'a> {
@@ -765,6 +871,88 @@ impl Batch<'_> {
             rest = &rest[written..];
         }
         Ok(values.len() - rest.len())
+    }
+
+    /// Reserves room for up to `n` plain-old-data values as one run of values, lent for
+    /// writing in place (zero-copy, like rtrb's `write_chunk_uninit`), waiting for room as long
+    /// as needed. The grant holds `n` values, or fewer where a run's bound (4 KiB of values, an
+    /// eighth of a smaller ring; one value at least) says so: [`ValuesGrant::len`] says how
+    /// many. Committing adds them to the batch; dropping the grant abandons them. The reader
+    /// receives them as any values sent together: one by one, with `recv_values`, or in place
+    /// with [`RecvBatch::recv_values_ref`](crate::RecvBatch::recv_values_ref). `n` 0 reserves
+    /// nothing.
+    ///
+    /// `T` must be of 1 to 65535 bytes, aligned to at most 8 (a compile-time error
+    /// otherwise); fails as [`reserve`](Self::reserve) does.
+    ///
+    /// ```
+    /// let (mut writer, mut reader) = shmpipe::channel(4096)?;
+    /// let mut batch = writer.batch();
+    /// let mut grant = batch.reserve_values::<u64>(3)?;
+    /// for (i, v) in grant.iter_mut().enumerate() {
+    ///     *v = i as u64 * 10;
+    /// }
+    /// grant.commit_all();
+    /// drop(batch);
+    /// let mut rb = reader.batch();
+    /// assert_eq!(&*rb.recv_values_ref::<u64>()?.unwrap(), &[0, 10, 20]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reserve_values<T: bytemuck::Pod>(
+        &mut self,
+        n: usize,
+    ) -> Result<ValuesGrant<'_, T>, SendError> {
+        self.values_grant(n, Wait::Forever)
+    }
+
+    /// Like [`reserve_values`](Self::reserve_values), but `Full` if there is no room for them
+    /// now.
+    ///
+    /// ```
+    /// let (mut writer, _reader) = shmpipe::channel(64)?;
+    /// let mut batch = writer.batch();
+    /// batch.try_reserve_values::<u64>(2)?.commit_all(); // 8 + 16 bytes
+    /// batch.try_reserve_values::<u64>(2)?.commit_all(); // 48 of 64
+    /// assert!(matches!(
+    ///     batch.try_reserve_values::<u64>(2),
+    ///     Err(shmpipe::SendError::Full)
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_reserve_values<T: bytemuck::Pod>(
+        &mut self,
+        n: usize,
+    ) -> Result<ValuesGrant<'_, T>, SendError> {
+        self.values_grant(n, Wait::Never)
+    }
+
+    fn values_grant<T: bytemuck::Pod>(
+        &mut self,
+        n: usize,
+        wait: Wait,
+    ) -> Result<ValuesGrant<'_, T>, SendError> {
+        const {
+            assert!(
+                std::mem::size_of::<T>() != 0 && std::mem::size_of::<T>() <= protocol::MAX_RUN_ELEM,
+                "values in place are of 1 to 65535 bytes"
+            );
+            assert!(
+                std::mem::align_of::<T>() <= 8,
+                "values in place are aligned to at most 8 (the record alignment)"
+            );
+        }
+        let size = std::mem::size_of::<T>();
+        let bound = (protocol::max_run_bytes(self.writer.capacity()) as usize / size).max(1);
+        let n = n.min(bound);
+        let grant = if n == 0 {
+            None
+        } else {
+            Some(self.writer.grant(n * size, wait, Publish::WithBatch)?)
+        };
+        Ok(ValuesGrant {
+            grant,
+            _values: PhantomData,
+        })
     }
 
     /// Reserves room for a record in the batch, lent for writing in place; committing it adds

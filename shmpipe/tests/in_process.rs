@@ -252,6 +252,127 @@ fn try_send_values_sends_what_fits_and_says_how_many() {
     assert!(w.batch().try_send_values::<u64>(&[]).unwrap() == 0);
 }
 
+/// Values in place (`reserve_values` / `recv_values_ref`) through a 256-byte ring (runs of up
+/// to four u64 values) that wraps: each grant holds at most a run, commits all or some of its
+/// values, and the reader takes them in place or by copy, alternately: every value once, in
+/// order. An abandoned grant sends nothing; committing more than reserved is
+/// `GrantExceeded`; a record of another length is `LengthMismatch` and stays; the rest of a
+/// run partly taken one by one comes in place; a value sent alone comes alone.
+#[test]
+fn values_in_place_across_wraps_mixed_with_copies() {
+    let (mut w, mut r) = channel(256).unwrap();
+    let (mut next, mut expect) = (0u64, 0u64);
+    for round in 0..300usize {
+        let k = 1 + round % 7;
+        let mut batch = w.batch();
+        let mut grant = batch.reserve_values::<u64>(k).unwrap();
+        let m = grant.len();
+        assert!(m >= 1 && m <= k.min(4), "round {round}: {m} of {k}");
+        for (i, v) in grant.iter_mut().enumerate() {
+            *v = next + i as u64;
+        }
+        let c = if round % 3 == 0 && m > 1 { m - 1 } else { m };
+        grant.commit(c).unwrap();
+        next += c as u64;
+        drop(batch);
+        while expect < next {
+            let mut rb = r.batch();
+            if round % 2 == 0 {
+                let values = rb.recv_values_ref::<u64>().unwrap().unwrap();
+                for v in values.iter() {
+                    assert_eq!(*v, expect, "round {round}");
+                    expect += 1;
+                }
+            } else {
+                let mut out = [0u64; 3];
+                let n = rb.recv_values(&mut out).unwrap();
+                for v in &out[..n] {
+                    assert_eq!(*v, expect, "round {round}");
+                    expect += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(r.len(), 0);
+
+    let mut batch = w.batch();
+    drop(batch.reserve_values::<u64>(2).unwrap()); // abandoned
+    let grant = batch.reserve_values::<u64>(2).unwrap();
+    let m = grant.len();
+    assert!(matches!(
+        grant.commit(m + 1),
+        Err(SendError::GrantExceeded { len, reserved }) if len == (m + 1) * 8 && reserved == m * 8
+    ));
+    let none = batch.reserve_values::<u64>(0).unwrap();
+    assert!(none.is_empty());
+    none.commit_all();
+    drop(batch);
+    assert!(matches!(
+        r.batch().try_recv_values_ref::<u64>(),
+        Err(RecvError::Empty)
+    ));
+
+    w.send(b"four").unwrap();
+    assert!(matches!(
+        r.batch().try_recv_values_ref::<u64>(),
+        Err(RecvError::LengthMismatch {
+            expected: 8,
+            found: 4
+        })
+    ));
+    let mut buf = [0u8; 8];
+    assert_eq!(r.try_recv(&mut buf).unwrap(), Some(4));
+
+    w.batch().send_values(&[1u32, 2, 3]).unwrap();
+    assert_eq!(r.recv_value::<u32>().unwrap(), Some(1));
+    assert_eq!(
+        &*r.batch().recv_values_ref::<u32>().unwrap().unwrap(),
+        &[2, 3]
+    );
+    w.send_value(&9u32).unwrap();
+    w.send_value(&10u32).unwrap();
+    assert_eq!(&*r.batch().recv_values_ref::<u32>().unwrap().unwrap(), &[9]);
+    drop(w);
+    let mut rb = r.batch();
+    assert_eq!(&*rb.recv_values_ref::<u32>().unwrap().unwrap(), &[10]);
+    assert!(
+        rb.recv_values_ref::<u32>().unwrap().is_none(),
+        "end-of-stream"
+    );
+}
+
+/// A writer thread streams a million u64 values written in place through a 4 KiB ring (so it
+/// waits on a full ring all the time); the reader takes them in place: all arrive, in order.
+#[test]
+fn threads_stream_a_million_values_in_place() {
+    let (mut w, mut r) = channel(4096).unwrap();
+    const N: u64 = 1_000_000;
+    let t = thread::spawn(move || {
+        let mut next = 0u64;
+        while next < N {
+            let mut batch = w.batch();
+            let mut grant = batch
+                .reserve_values::<u64>((N - next).min(100) as usize)
+                .unwrap();
+            for (i, v) in grant.iter_mut().enumerate() {
+                *v = next + i as u64;
+            }
+            next += grant.len() as u64;
+            grant.commit_all();
+        }
+    });
+    let mut expect = 0u64;
+    let mut rb = r.batch();
+    while let Some(values) = rb.recv_values_ref::<u64>().unwrap() {
+        for v in values.iter() {
+            assert_eq!(*v, expect);
+            expect += 1;
+        }
+    }
+    assert_eq!(expect, N);
+    t.join().unwrap();
+}
+
 /// A writer thread streams a million u64 values with `send_values` through a 256-byte ring
 /// (so it waits on a full ring all the time); the reader takes them with `recv_values`: all
 /// arrive, in order.

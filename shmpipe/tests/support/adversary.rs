@@ -56,16 +56,18 @@ pub enum Op {
     Reserve { len: usize, commit: Option<usize> },
     /// A batch of `count` records of `len` bytes sent with `try_send`, published on drop.
     Batch { count: u8, len: usize },
-    /// `batch().try_send_values` of `count` u64 values (runs of values where they fit).
-    SendValues { count: u8 },
+    /// `batch().try_send_values` of `count` u64 values (runs of values where they fit), or
+    /// (`in_place`) `try_reserve_values` of up to `count`, written in place and committed.
+    SendValues { count: u8, in_place: bool },
     /// `io::Write::flush`: publishes what is pending.
     Flush,
     /// `try_recv` (no wait) or `recv_timeout` into a `buf`-byte buffer.
     Recv { buf: usize, wait_us: Option<u8> },
     /// `try_recv_ref` or `recv_ref_timeout`.
     RecvRef { wait_us: Option<u8> },
-    /// `reader.batch().try_recv_values` of up to `count` u64 values.
-    RecvValues { count: u8 },
+    /// `reader.batch().try_recv_values` of up to `count` u64 values, or (`in_place`)
+    /// `try_recv_values_ref`.
+    RecvValues { count: u8, in_place: bool },
     /// `ring.status()`.
     Status,
     /// Arbitrary bytes at an offset of the header or the data region.
@@ -207,7 +209,13 @@ pub fn decode(data: &[u8]) -> Input {
             1 => Op::AttachReader,
             2 => Op::CloseWriter,
             3 => Op::CloseReader,
-            14 => Op::SendValues { count: b.u8() % 40 },
+            14 => {
+                let c = b.u8();
+                Op::SendValues {
+                    count: c % 40,
+                    in_place: c & 0x80 != 0,
+                }
+            }
             4 => Op::Send {
                 len: len(b.u16()),
                 wait_us: b.wait(),
@@ -226,9 +234,13 @@ pub fn decode(data: &[u8]) -> Input {
                 len: len(b.u16()),
             },
             7 => Op::Flush,
-            15 => Op::RecvValues {
-                count: 1 + b.u8() % 8,
-            },
+            15 => {
+                let c = b.u8();
+                Op::RecvValues {
+                    count: 1 + c % 8,
+                    in_place: c & 0x80 != 0,
+                }
+            }
             8 => Op::Recv {
                 buf: (b.u16() as usize) % (max + 16),
                 wait_us: b.wait(),
@@ -442,7 +454,7 @@ impl World {
             Op::Send { len, wait_us } => self.send(*len, *wait_us),
             Op::Reserve { len, commit } => self.reserve(*len, *commit),
             Op::Batch { count, len } => self.batch(*count, *len),
-            Op::SendValues { count } => self.send_values(*count),
+            Op::SendValues { count, in_place } => self.send_values(*count, *in_place),
             Op::Flush => {
                 if let Some(writer) = &mut self.writer {
                     std::io::Write::flush(writer).expect("flush cannot fail");
@@ -450,7 +462,7 @@ impl World {
             }
             Op::Recv { buf, wait_us } => self.recv(*buf, *wait_us),
             Op::RecvRef { wait_us } => self.recv_ref(*wait_us),
-            Op::RecvValues { count } => self.recv_values(*count),
+            Op::RecvValues { count, in_place } => self.recv_values(*count, *in_place),
             Op::Status => {
                 let status = self.ring.status();
                 assert_eq!(status.capacity, self.capacity);
@@ -667,7 +679,7 @@ impl World {
 
     /// `count` u64 values with `try_send_values`: each value is a message of 8 bytes, whether
     /// it went into a run or a record of its own.
-    fn send_values(&mut self, count: u8) {
+    fn send_values(&mut self, count: u8, in_place: bool) {
         let Some(writer) = &mut self.writer else {
             return;
         };
@@ -678,7 +690,19 @@ impl World {
             })
             .collect();
         let mut batch = writer.batch();
-        let result = batch.try_send_values(&values);
+        let result = if in_place {
+            batch
+                .try_reserve_values::<u64>(values.len())
+                .map(|mut grant| {
+                    let n = grant.len();
+                    assert!(n <= values.len() && (n > 0 || values.is_empty()), "{n}");
+                    grant.copy_from_slice(&values[..n]);
+                    grant.commit_all();
+                    n
+                })
+        } else {
+            batch.try_send_values(&values)
+        };
         drop(batch);
         match result {
             Ok(n) => {
@@ -762,12 +786,24 @@ impl World {
 
     /// Each value received is checked as an 8-byte record; a record of another length first
     /// is `LengthMismatch` (and stays in the ring); 0 values is end-of-stream.
-    fn recv_values(&mut self, count: u8) {
+    fn recv_values(&mut self, count: u8, in_place: bool) {
         let Some(reader) = &mut self.reader else {
             return;
         };
         let mut values = vec![0u64; count as usize];
-        let result = reader.batch().try_recv_values(&mut values);
+        let result = if in_place {
+            // Every value lent is taken: the guard is dropped at once.
+            match reader.batch().try_recv_values_ref::<u64>() {
+                Ok(Some(lent)) => {
+                    values = lent.to_vec();
+                    Ok(values.len())
+                }
+                Ok(None) => Ok(0),
+                Err(e) => Err(e),
+            }
+        } else {
+            reader.batch().try_recv_values(&mut values)
+        };
         match result {
             Ok(0) => self.check_received(Ok(None), 8, false),
             Ok(n) => {
