@@ -909,12 +909,17 @@ impl Batch<'_> {
     /// now.
     ///
     /// ```
-    /// let (mut writer, _reader) = shmpipe::channel(64)?;
+    /// let (mut writer, _reader) = shmpipe::channel(256)?; // runs of up to 32 bytes
     /// let mut batch = writer.batch();
-    /// batch.try_reserve_values::<u64>(2)?.commit_all(); // 8 + 16 bytes
-    /// batch.try_reserve_values::<u64>(2)?.commit_all(); // 48 of 64
+    /// for _ in 0..6 {
+    ///     let grant = batch.try_reserve_values::<u64>(4)?;
+    ///     assert_eq!(grant.len(), 4);
+    ///     grant.commit_all(); // 8 + 32 bytes
+    /// }
+    /// // 240 of 256 bytes used: room for one more value, not four
+    /// assert_eq!(batch.try_reserve_values::<u64>(1)?.len(), 1);
     /// assert!(matches!(
-    ///     batch.try_reserve_values::<u64>(2),
+    ///     batch.try_reserve_values::<u64>(4),
     ///     Err(shmpipe::SendError::Full)
     /// ));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
