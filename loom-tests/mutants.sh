@@ -156,7 +156,7 @@ MUTANTS = [
        edits=[(P, "ring.side(other).owner.fetch_add(0, Ordering::Release) != 0", "ring.side(other).owner.load(Ordering::Acquire) != 0")],
        expect=["both_attach_one_sees_the_other"]),
   dict(id="run-released-early", what="Reader::finish_current_then: release a run of values with its first value",
-       edits=[(R, "            if end < record.len {\n                *consumed = end;", "            if false && end < record.len {\n                *consumed = end;")],
+       edits=[(R, "self.take_current(record.message_at(consumed), release);", "self.take_current(record.len, release);")],
        expect=["a_run_of_values_is_released_after_its_last_value"]),
   dict(id="values-ref-released-at-lend", what="RecvBatch::values_ref: release the values when they are lent, not when the guard drops",
        edits=[(R, "        let lent = unsafe { self.reader.memory.ring().data.lend(offset, bytes) };\n", "        let lent = unsafe { self.reader.memory.ring().data.lend(offset, bytes) };\n        self.reader.take_current(bytes, Release::Now);\n")],

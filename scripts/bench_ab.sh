@@ -7,7 +7,7 @@
 #
 # For each pair, A then B: the threads bench (5 rounds) and `shmpipe bench --sizes 8,64,4K
 # --mode streaming --transports ring,pipe`; every output is kept in OUT_DIR (default
-# target/bench-ab-HHMM), one file per bench, build and pair. About 25 s per build and pair.
+# target/bench-ab-HHMM), one file per bench, build and pair. About 60 s per build and pair.
 set -euo pipefail
 a=${1:?checkout A}; b=${2:?checkout B}; pairs=${3:-3}
 out=${4:-target/bench-ab-$(date +%H%M)}

@@ -26,7 +26,7 @@
 //! to rtrb is taken round by round (round i against round i), with its median and worst.
 //!
 //! ```text
-//! cargo bench -p shmpipe-bench --bench threads                 # 5 rounds, about 30 s
+//! cargo bench -p shmpipe-bench --bench threads                 # 5 rounds, about 50 s
 //! cargo bench -p shmpipe-bench --bench threads -- 9 --json threads.json
 //! ```
 //!

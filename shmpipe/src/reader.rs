@@ -206,20 +206,14 @@ impl Reader {
     /// batch (see `release`), unless it is a value of a run with more values after it.
     #[inline]
     fn finish_current_then(&mut self, release: Release) {
-        if let Some((record, consumed)) = self.current.as_mut() {
-            let end = *consumed + record.message_at(*consumed);
-            if end < record.len {
-                *consumed = end;
-                return;
-            }
-            let record = *record;
-            self.current = None;
-            self.release(record, release);
+        if let Some((record, consumed)) = self.current {
+            self.take_current(record.message_at(consumed), release);
         }
     }
 
-    /// Takes `bytes` more of the current record (values lent in place): releases it, now or
-    /// (`defer`) with the batch, once all of it is taken.
+    /// Takes `bytes` more of the current record (a message, values, bytes of the stream):
+    /// releases it, now or (`defer`) with the batch, once all of it is taken.
+    #[inline]
     fn take_current(&mut self, bytes: usize, release: Release) {
         if let Some((record, consumed)) = self.current.as_mut() {
             *consumed = (*consumed + bytes).min(record.len);
@@ -236,27 +230,22 @@ impl Reader {
     /// many it took: 0 when no such run is held at a value boundary.
     fn take_held_values<T: bytemuck::Pod>(&mut self, out: &mut [T]) -> usize {
         let elem = std::mem::size_of::<T>();
-        let Some((record, consumed)) = self.current.as_mut() else {
+        let Some((record, consumed)) = self.current else {
             return 0;
         };
-        if record.elem != elem || *consumed % elem != 0 {
+        if record.elem != elem || consumed % elem != 0 {
             return 0;
         }
-        let n = ((record.len - *consumed) / elem).min(out.len());
+        let n = ((record.len - consumed) / elem).min(out.len());
         // SAFETY: a published run record held as `current`, `n` whole values of which lie after
         // the `consumed` bytes already taken.
         unsafe {
             self.memory.ring().data.read(
-                record.offset + *consumed,
+                record.offset + consumed,
                 bytemuck::cast_slice_mut(&mut out[..n]),
             )
         };
-        *consumed += n * elem;
-        if *consumed == record.len {
-            let record = *record;
-            self.current = None;
-            self.release(record, Release::WithBatch);
-        }
+        self.take_current(n * elem, Release::WithBatch);
         n
     }
 
@@ -663,12 +652,7 @@ impl std::io::BufRead for Reader {
     }
 
     fn consume(&mut self, amt: usize) {
-        if let Some((record, consumed)) = &mut self.current {
-            *consumed = (*consumed + amt).min(record.len);
-            if *consumed == record.len {
-                self.finish_current();
-            }
-        }
+        self.take_current(amt, Release::Now);
     }
 }
 

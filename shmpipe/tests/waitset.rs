@@ -227,23 +227,38 @@ fn dead_writer_process_is_reported() {
 fn long_wait_hears_a_death_at_once_and_idles_cheaply() {
     let (mut set, k, segment, _w, mut child) = set_with_hanging_writer("shmpipe-waitset-watch");
     let pid = child.id();
+    let (go, kill) = std::sync::mpsc::channel::<()>();
     let killer = std::thread::spawn(move || {
-        // 400 ms into the last wait below, which has armed its watches by then.
-        std::thread::sleep(Duration::from_millis(2200));
+        // 400 ms into the last wait below, which has armed its watches by then (at once if
+        // the test failed before it: the sender is gone).
+        if kill.recv().is_ok() {
+            std::thread::sleep(Duration::from_millis(400));
+        }
         let at = Instant::now();
         child.kill().unwrap();
         (child, at)
     });
-    // 300 ms to arm the watches, then 1.5 s idle, measured.
+    // 300 ms to arm the watches, then 1.5 s idle, measured. The watches arm at the first look
+    // after 300 ms unless the process's watcher is busy (another test's set starting it: the
+    // tests of this file run at once), and until they arm the set looks every 50 ms, about
+    // 0.1 % of a CPU on the development VM: a window that caught that is measured again, up
+    // to three windows in all.
     assert!(set.wait_timeout(Duration::from_millis(300)).is_empty());
-    let (cpu, wall) = (thread_cpu(), Instant::now());
-    assert!(set.wait_timeout(Duration::from_millis(1500)).is_empty());
-    let (cpu, wall) = (thread_cpu() - cpu, wall.elapsed());
-    // Looking every 50 ms cost about 0.1 % of a CPU on the development VM.
+    let mut windows = Vec::new();
+    for _ in 0..3 {
+        let (cpu, wall) = (thread_cpu(), Instant::now());
+        assert!(set.wait_timeout(Duration::from_millis(1500)).is_empty());
+        let (cpu, wall) = (thread_cpu() - cpu, wall.elapsed());
+        windows.push((cpu, wall));
+        if cpu.as_secs_f64() / wall.as_secs_f64() < 0.0005 {
+            break;
+        }
+    }
     assert!(
-        cpu.as_secs_f64() / wall.as_secs_f64() < 0.0005,
-        "an idle WaitSet used {cpu:?} of CPU in {wall:?}"
+        windows.len() < 3 || windows[2].0.as_secs_f64() / windows[2].1.as_secs_f64() < 0.0005,
+        "an idle WaitSet used (CPU, wall) {windows:?}"
     );
+    go.send(()).unwrap();
     let ready = set.wait_timeout(DEADLINE);
     let heard = Instant::now();
     let (mut child, killed) = killer.join().unwrap();
