@@ -294,6 +294,14 @@ pub(crate) struct Run {
     pub n: usize,
 }
 
+/// Has the reader closed the ring? For the writer's placements, which then place nothing and
+/// leave the error to `try_place`.
+#[inline]
+fn reader_closed(ring: &RingRef<'_>) -> bool {
+    // Relaxed: as in `WriterState::try_place`.
+    ring.header.reader.state.load(Ordering::Relaxed) == STATE_CLOSED
+}
+
 /// Checks the shared positions a handle starts from (see `problem::position_problem`).
 fn check_positions(ring: &RingRef<'_>, write: u64, read: u64) -> Result<(), AttachError> {
     match position_problem(write, read, ring.capacity) {
@@ -423,23 +431,36 @@ impl WriterState {
             len,
             n: 0,
         };
-        if len as u64 >= to_end || len > MAX_LEN_FIELD || max == 0 {
-            return Ok(none);
-        }
-        // Relaxed: as in `try_place`.
-        if ring.header.reader.state.load(Ordering::Relaxed) == STATE_CLOSED {
+        if len as u64 >= to_end || len > MAX_LEN_FIELD || max == 0 || reader_closed(ring) {
             return Ok(none);
         }
         let size = record_size(len);
-        let fit = |read: u64, pending: u64| {
-            let free = ring.capacity - (pending - read);
-            (free.min(to_end) / size).min(max as u64) as usize
-        };
-        let mut n = fit(self.cached_read, self.pending);
-        if n < max && (n as u64) < to_end / size {
-            n = fit(self.refresh_read(ring)?, self.pending);
+        let n = self.room_for(ring, max as u64, |bytes| bytes / size)?;
+        Ok(Run {
+            n: n as usize,
+            ..none
+        })
+    }
+
+    /// How many of something fit from the next position, up to `wanted`, where `count` says
+    /// how many fit in so many bytes: counted in the free space before the end of the region,
+    /// from the cached read position, and from a reloaded one only when that shows fewer than
+    /// `wanted` and the end of the region leaves room for more.
+    #[inline]
+    fn room_for(
+        &mut self,
+        ring: &RingRef<'_>,
+        wanted: u64,
+        count: impl Fn(u64) -> u64,
+    ) -> Result<u64, SendError> {
+        let to_end = ring.capacity - (self.pending & ring.mask());
+        let pending = self.pending;
+        let fit = |read: u64| count((ring.capacity - (pending - read)).min(to_end)).min(wanted);
+        let n = fit(self.cached_read);
+        if n < wanted && n < count(to_end) {
+            return Ok(fit(self.refresh_read(ring)?));
         }
-        Ok(Run { n, ..none })
+        Ok(n)
     }
 
     /// Room for one run record of up to `max` values of `elem` bytes each at the next
@@ -461,23 +482,20 @@ impl WriterState {
             len: elem,
             n: 0,
         };
-        if elem == 0 || elem > MAX_RUN_ELEM || max < 2 || to_end <= RECORD_HEADER {
-            return Ok(none);
-        }
-        // Relaxed: as in `try_place`.
-        if ring.header.reader.state.load(Ordering::Relaxed) == STATE_CLOSED {
+        if elem == 0
+            || elem > MAX_RUN_ELEM
+            || max < 2
+            || to_end <= RECORD_HEADER
+            || reader_closed(ring)
+        {
             return Ok(none);
         }
         let elem64 = elem as u64;
         let wanted = (max as u64).min(max_run_bytes(ring.capacity) / elem64);
-        let fit = |read: u64, pending: u64| {
-            let room = (ring.capacity - (pending - read)).min(to_end);
-            (room.saturating_sub(RECORD_HEADER) / elem64).min(wanted)
-        };
-        let mut n = fit(self.cached_read, self.pending);
-        if n < wanted && n < (to_end - RECORD_HEADER) / elem64 {
-            n = fit(self.refresh_read(ring)?, self.pending);
-        }
+        // A header, then the values.
+        let n = self.room_for(ring, wanted, |bytes| {
+            bytes.saturating_sub(RECORD_HEADER) / elem64
+        })?;
         Ok(Run {
             n: if n < 2 { 0 } else { n as usize },
             ..none

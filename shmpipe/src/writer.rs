@@ -550,6 +550,13 @@ impl Grant<'_> {
                 reserved: self.len(),
             });
         }
+        self.complete(len, 0);
+        Ok(())
+    }
+
+    /// Completes the record with its first `len` bytes (at most the reservation): a plain
+    /// record, or (`elem` not 0) a run of `len / elem` values; published unless in a batch.
+    fn complete(self, len: usize, elem: usize) {
         let Grant {
             writer,
             offset,
@@ -560,11 +567,14 @@ impl Grant<'_> {
         #[allow(clippy::drop_non_drop)]
         drop(lent);
         let ring = writer.memory.ring();
-        writer.state.commit(&ring, offset, len);
+        if elem == 0 {
+            writer.state.commit(&ring, offset, len);
+        } else {
+            writer.state.commit_run(&ring, offset, len, elem);
+        }
         if publish == Publish::Now {
             writer.publish();
         }
-        Ok(())
     }
 
     /// Commits every reserved byte.
@@ -643,25 +653,8 @@ impl<T: bytemuck::Pod> ValuesGrant<'_, T> {
                 reserved: self.len() * size,
             });
         }
-        let Some(grant) = self.grant else {
-            return Ok(());
-        };
-        if n == 0 {
-            return Ok(()); // abandoned
-        }
-        let Grant {
-            writer,
-            offset,
-            lent,
-            publish,
-        } = grant;
-        // Under loom this ends the tracked write access before the run is published.
-        #[allow(clippy::drop_non_drop)]
-        drop(lent);
-        let ring = writer.memory.ring();
-        writer.state.commit_run(&ring, offset, n * size, size);
-        if publish == Publish::Now {
-            writer.publish();
+        if let Some(grant) = self.grant.filter(|_| n != 0) {
+            grant.complete(n * size, size);
         }
         Ok(())
     }
