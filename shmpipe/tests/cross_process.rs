@@ -74,6 +74,7 @@ fn peer_main() {
         ("read-then-stall", read_then_stall),
         ("write-then-hang", write_then_hang),
         ("second-writer", second_writer),
+        ("write-values", write_values),
     ]);
 }
 
@@ -146,6 +147,33 @@ fn write_then_hang(args: &[&str]) {
     panic!("not killed within {DEADLINE:?}");
 }
 
+/// Peer: sends the u64 values 0..`count` in batches of up to 100, alternately copied in
+/// (`send_values`) and written in place (`reserve_values`), then closes.
+fn write_values(args: &[&str]) {
+    let [spec, count] = args.try_into().unwrap();
+    let ring = open(spec);
+    let mut w = ring.writer().unwrap();
+    let count: u64 = count.parse().unwrap();
+    let (mut next, mut turn) = (0u64, 0u64);
+    while next < count {
+        let k = (count - next).min(1 + turn % 100);
+        let mut batch = w.batch();
+        if turn % 2 == 0 {
+            let values: Vec<u64> = (next..next + k).collect();
+            batch.send_values(&values).unwrap();
+            next += k;
+        } else {
+            let mut grant = batch.reserve_values::<u64>(k as usize).unwrap();
+            for (i, v) in grant.iter_mut().enumerate() {
+                *v = next + i as u64;
+            }
+            next += grant.len() as u64;
+            grant.commit_all();
+        }
+        turn += 1;
+    }
+}
+
 /// Peer: tries to attach a second writer, which must be refused naming `holder`.
 fn second_writer(args: &[&str]) {
     let [spec, holder] = args.try_into().unwrap();
@@ -181,6 +209,51 @@ fn receive_stream(reader: &mut shmpipe::Reader, count: u64) {
         }
     }
     assert_eq!(reader.recv_timeout(&mut buf, DEADLINE).unwrap(), None);
+}
+
+/// Values between two processes, sent in runs (copied in, or written in place) and received in
+/// place, by copy many at a time, and one by one, in turn: every value once, in order, then
+/// end-of-stream.
+#[test]
+fn values_stream_between_processes_in_runs_and_in_place() {
+    let segment = posix();
+    let _cleanup = Cleanup(segment.clone());
+    let ring = Ring::create(&segment, SMALL_RING).unwrap();
+    let count = stream_len();
+    let mut child = peers::spawn("write-values", &[&describe(&segment), &count.to_string()]);
+    let mut reader = ring.reader().unwrap();
+    drop(ring);
+    let mut expect = 0u64;
+    let mut out = [0u64; 37];
+    for turn in 0u64.. {
+        let mut batch = reader.batch();
+        let got: Vec<u64> = match turn % 3 {
+            0 => match batch.recv_values_ref::<u64>().unwrap() {
+                Some(values) => values.to_vec(),
+                None => break,
+            },
+            1 => {
+                let n = batch.recv_values(&mut out).unwrap();
+                if n == 0 {
+                    break;
+                }
+                out[..n].to_vec()
+            }
+            _ => {
+                drop(batch);
+                match reader.recv_value_timeout::<u64>(DEADLINE).unwrap() {
+                    Some(v) => vec![v],
+                    None => break,
+                }
+            }
+        };
+        for v in got {
+            assert_eq!(v, expect, "turn {turn}");
+            expect += 1;
+        }
+    }
+    assert_eq!(expect, count);
+    assert!(reap(&mut child, DEADLINE).success());
 }
 
 #[test]
