@@ -424,13 +424,7 @@ impl WriterState {
         len: usize,
         max: usize,
     ) -> Result<Run, SendError> {
-        let index = self.pending & ring.mask();
-        let to_end = ring.capacity - index;
-        let none = Run {
-            header_at: index as usize,
-            len,
-            n: 0,
-        };
+        let (none, to_end) = self.empty_run(ring, len);
         if len as u64 >= to_end || len > MAX_LEN_FIELD || max == 0 || reader_closed(ring) {
             return Ok(none);
         }
@@ -440,6 +434,20 @@ impl WriterState {
             n: n as usize,
             ..none
         })
+    }
+
+    /// A run of nothing (`n` 0) at the next position, of records (or values) of `len` bytes,
+    /// and how many bytes are left before the end of the region from there: where
+    /// `place_run` and `place_values` start.
+    #[inline]
+    fn empty_run(&self, ring: &RingRef<'_>, len: usize) -> (Run, u64) {
+        let index = self.pending & ring.mask();
+        let run = Run {
+            header_at: index as usize,
+            len,
+            n: 0,
+        };
+        (run, ring.capacity - index)
     }
 
     /// How many of something fit from the next position, up to `wanted`, where `count` says
@@ -475,13 +483,7 @@ impl WriterState {
         elem: usize,
         max: usize,
     ) -> Result<Run, SendError> {
-        let index = self.pending & ring.mask();
-        let to_end = ring.capacity - index;
-        let none = Run {
-            header_at: index as usize,
-            len: elem,
-            n: 0,
-        };
+        let (none, to_end) = self.empty_run(ring, elem);
         if elem == 0
             || elem > MAX_RUN_ELEM
             || max < 2
@@ -819,6 +821,17 @@ impl ReaderState {
         ring: &RingRef<'_>,
         blocking: bool,
     ) -> Option<RecordRef> {
+        let (flags, record) = self.published_header(ring, blocking)?;
+        (flags == 0).then_some(record)
+    }
+
+    /// The header at the read position, if records are published there (reloading the write
+    /// position when everything known was released, as `more_published` does) and the record
+    /// it announces fits before the write position and the end of the region: its flags and the
+    /// record (as one of plain bytes: `elem` 0). Nothing else is checked: the fast paths take
+    /// what they expect and leave everything else to `try_next`.
+    #[inline]
+    fn published_header(&mut self, ring: &RingRef<'_>, blocking: bool) -> Option<(u32, RecordRef)> {
         if !self.more_published(ring, blocking) {
             return None;
         }
@@ -830,15 +843,16 @@ impl ReaderState {
         let word = unsafe { ring.data.read_word(index as usize) };
         let (len, flags) = decode_record_header(word);
         let size = record_size(len as usize);
-        if flags != 0 || size > to_end || size > available {
+        if size > to_end || size > available {
             return None;
         }
-        Some(RecordRef {
+        let record = RecordRef {
             offset: index as usize + RECORD_HEADER as usize,
             len: len as usize,
             size,
             elem: 0,
-        })
+        };
+        Some((flags, record))
     }
 
     /// Records of exactly `len` payload bytes (no flags) published back to back from the read
@@ -878,31 +892,12 @@ impl ReaderState {
     /// else): for `recv_values`, which takes its values many at a time.
     #[inline]
     pub(crate) fn next_values(&mut self, ring: &RingRef<'_>, elem: usize) -> Option<RecordRef> {
-        if elem == 0 || elem > MAX_RUN_ELEM || !self.more_published(ring, false) {
+        if elem == 0 || elem > MAX_RUN_ELEM {
             return None;
         }
-        let available = self.cached_write - self.released;
-        let index = self.released & ring.mask();
-        let to_end = ring.capacity - index;
-        // SAFETY: as in `try_next`: `index` is 8-aligned and in bounds, and at least 8
-        // published bytes start there.
-        let word = unsafe { ring.data.read_word(index as usize) };
-        let (len, flags) = decode_record_header(word);
-        let size = record_size(len as usize);
-        if flags != run_flags(elem)
-            || len == 0
-            || len as usize % elem != 0
-            || size > to_end
-            || size > available
-        {
-            return None;
-        }
-        Some(RecordRef {
-            offset: index as usize + RECORD_HEADER as usize,
-            len: len as usize,
-            size,
-            elem,
-        })
+        let (flags, record) = self.published_header(ring, false)?;
+        let whole = record.len != 0 && record.len % elem == 0;
+        (flags == run_flags(elem) && whole).then_some(RecordRef { elem, ..record })
     }
 
     /// Releases, without publishing yet, the `n` records of `len` payload bytes `next_run`
