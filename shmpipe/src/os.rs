@@ -129,6 +129,7 @@ pub(crate) fn spin_phase<T, E>(
 /// Sleeps while `word == expected`, for at most `timeout` (spurious returns are fine: the
 /// caller re-checks).
 pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+    count_sleep();
     let ts = relative(sleep_cap(timeout));
     // SAFETY: `word` is a live, 4-byte-aligned u32 in memory that stays mapped while the header
     // is borrowed; FUTEX_WAIT only reads it. The timeout is a valid relative timespec. Errors
@@ -227,6 +228,7 @@ pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], timeout: Duration) {
             reserved: 0,
         })
         .collect();
+    count_sleep();
     // futex_waitv takes an absolute CLOCK_MONOTONIC deadline.
     let mut now = libc::timespec {
         tv_sec: 0,
@@ -256,6 +258,26 @@ pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], timeout: Duration) {
             libc::CLOCK_MONOTONIC,
         );
     }
+}
+
+#[cfg(feature = "test-hooks")]
+thread_local! {
+    /// How many times this thread went to sleep on wake words (`sleeps_of_this_thread`).
+    static SLEEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts a sleep of this thread (test hooks only; nothing otherwise).
+#[inline]
+fn count_sleep() {
+    #[cfg(feature = "test-hooks")]
+    SLEEPS.with(|n| n.set(n.get() + 1));
+}
+
+/// Test hook: how many times this thread has gone to sleep on wake words (`FUTEX_WAIT` and
+/// `futex_waitv` calls, each a wake-up when it ends). Not part of the API.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn sleeps_of_this_thread() -> u64 {
+    SLEEPS.with(std::cell::Cell::get)
 }
 
 fn relative(d: Duration) -> libc::timespec {

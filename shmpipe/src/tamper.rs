@@ -6,8 +6,8 @@
 use crate::ring::Ring;
 
 /// Hidden test hooks of the death watch (`os::DeathWatch`): hold its process-wide slot, as a
-/// thread starting the watcher under load would, and count the armed watches. Not part of the
-/// API.
+/// thread starting the watcher under load would, count the armed watches, and count a thread's
+/// sleeps (how often an idle wait wakes). Not part of the API.
 #[doc(hidden)]
 pub mod death_watch {
     use std::time::Duration;
@@ -21,6 +21,13 @@ pub mod death_watch {
     /// How many watches on peers' processes this process has armed now.
     pub fn armed() -> usize {
         crate::death_watch::armed()
+    }
+
+    /// How many times the calling thread has gone to sleep on wake words (a blocking call's,
+    /// or a `WaitSet`'s, `FUTEX_WAIT` or `futex_waitv`): each is a wake-up when it ends, so
+    /// the count over an idle wait says how often the thread woke to look at its peers.
+    pub fn sleeps_of_this_thread() -> u64 {
+        crate::os::sleeps_of_this_thread()
     }
 }
 

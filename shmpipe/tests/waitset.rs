@@ -5,6 +5,7 @@
 #![cfg(not(loom))]
 
 mod support;
+#[cfg(feature = "test-hooks")]
 use support::cpu::thread_cpu;
 use support::peers::{self, reap};
 use support::segments::{self, describe, parse};
@@ -222,7 +223,10 @@ fn dead_writer_process_is_reported() {
 
 /// A set that has waited long enough to watch its peers' processes hears a writer's death
 /// within a few milliseconds of the kill (not at its next 50 ms look), and while it waits its
-/// thread uses almost no CPU (it sleeps up to a second between looks).
+/// thread wakes at most a few times (it sleeps up to a second between looks) and uses almost no
+/// CPU. (It counts the thread's wake-ups through the test hooks, which the README's test
+/// command turns on.)
+#[cfg(feature = "test-hooks")]
 #[test]
 fn long_wait_hears_a_death_at_once_and_idles_cheaply() {
     let (mut set, k, segment, _w, mut child) = set_with_hanging_writer("shmpipe-waitset-watch");
@@ -238,25 +242,35 @@ fn long_wait_hears_a_death_at_once_and_idles_cheaply() {
         child.kill().unwrap();
         (child, at)
     });
-    // 300 ms to arm the watches, then 1.5 s idle, measured: up to three windows, the test
-    // failing only if the third is over too. (Added for a flake taken for a watch arming late;
-    // that was not its cause: a fresh-clone CI run on 2026-12-02 had all three windows at
-    // 0.05-0.25 %, what looking every 50 ms costs. Not reproduced locally; see
-    // docs/BENCHMARKS.md, "What is left".)
+    // 300 ms to arm the watches, then 1.5 s idle, measured. What the test holds the set to is
+    // how often its thread woke: once after a 50 ms slice (when the wait arms its watch), once
+    // a second, once at the deadline; looking every 50 ms, as without a watch, it wakes 30
+    // times. The thread's CPU time is only held to a loose bound (0.5 %: polling every
+    // millisecond costs 3 %): it counts more than this code's work on a busy virtual machine
+    // (interrupts are charged to whatever thread they land on here, and a debug build's look at
+    // a peer costs 100-250 us), and measured so it made this test fail in two of seven
+    // fresh-clone CI runs on 2026-12-02 at 0.05-0.25 %. The 0.05 % target is measured in a
+    // release build by `examples/idle_cpu.rs` (docs/BENCHMARKS.md, "The idle target").
     assert!(set.wait_timeout(Duration::from_millis(300)).is_empty());
-    let mut windows = Vec::new();
-    for _ in 0..3 {
-        let (cpu, wall) = (thread_cpu(), Instant::now());
-        assert!(set.wait_timeout(Duration::from_millis(1500)).is_empty());
-        let (cpu, wall) = (thread_cpu() - cpu, wall.elapsed());
-        windows.push((cpu, wall));
-        if cpu.as_secs_f64() / wall.as_secs_f64() < 0.0005 {
-            break;
-        }
-    }
+    let (woke, cpu, wall) = (
+        shmpipe::death_watch_hooks::sleeps_of_this_thread(),
+        thread_cpu(),
+        Instant::now(),
+    );
+    assert!(set.wait_timeout(Duration::from_millis(1500)).is_empty());
+    let (woke, cpu, wall) = (
+        shmpipe::death_watch_hooks::sleeps_of_this_thread() - woke,
+        thread_cpu() - cpu,
+        wall.elapsed(),
+    );
     assert!(
-        windows.len() < 3 || windows[2].0.as_secs_f64() / windows[2].1.as_secs_f64() < 0.0005,
-        "an idle WaitSet used (CPU, wall) {windows:?}"
+        woke <= 4,
+        "an idle WaitSet woke {woke} times in {wall:?} ({cpu:?} of CPU; {} watches armed)",
+        shmpipe::death_watch_hooks::armed()
+    );
+    assert!(
+        cpu.as_secs_f64() / wall.as_secs_f64() < 0.005,
+        "an idle WaitSet used {cpu:?} of CPU in {wall:?} (woke {woke} times)"
     );
     go.send(()).unwrap();
     let ready = set.wait_timeout(DEADLINE);
