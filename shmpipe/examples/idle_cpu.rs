@@ -1,10 +1,11 @@
 //! What an idle reader costs, and how soon it hears that its writer died: a reader waits on an
 //! empty POSIX ring whose writer is another process (alive, silent), and the CPU its thread
 //! uses over the wait is read from `CLOCK_THREAD_CPUTIME_ID`; a thread in `poll(2)` on an empty
-//! pipe is measured the same way. Then the writer is killed (`SIGKILL`) while the reader waits,
-//! and the time from the kill to the reader's `PeerDied` is printed. The writer is in this
-//! PID namespace, so the reader's wait watches its process (a pidfd) and sleeps in 1 s slices;
-//! where it cannot (another PID namespace, no pidfd before Linux 5.3) it looks every 50 ms.
+//! pipe is measured the same way, and so is a thread in `WaitSet::wait_timeout` on another such
+//! ring. Then the writer is killed (`SIGKILL`) while the reader waits, and the time from the
+//! kill to the reader's `PeerDied` is printed. The writer is in this PID namespace, so the
+//! reader's wait watches its process (a pidfd) and sleeps in 1 s slices; where it cannot
+//! (another PID namespace, no pidfd before Linux 5.3) it looks every 50 ms.
 //! For scale, that fallback's floor: a thread doing nothing but a `FUTEX_WAIT` that times out
 //! every 50 ms, measured the same way.
 //!
@@ -18,7 +19,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shmpipe::{RecvError, RingOptions, Segment};
+use shmpipe::{RecvError, RingOptions, Segment, WaitSet};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -89,6 +90,21 @@ fn run(span: Duration, deaths: usize) -> Result<(), Box<dyn std::error::Error>> 
     child.kill()?;
     child.wait()?;
 
+    // The same reader in a `WaitSet` (which re-arms its watch at every wait, as a loop of
+    // `wait_timeout`s would).
+    let (mut child, reader) = start_writer(&format!("{name}-set"))?;
+    let mut set = WaitSet::new();
+    set.add_reader(reader);
+    let cpu = thread_cpu();
+    let start = Instant::now();
+    let ready = set.wait_timeout(span);
+    if !ready.is_empty() {
+        return Err(format!("the idle WaitSet ended with {ready:?}").into());
+    }
+    let (set_cpu, set_wall) = (thread_cpu() - cpu, start.elapsed());
+    child.kill()?;
+    child.wait()?;
+
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors.
     if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
@@ -107,6 +123,7 @@ fn run(span: Duration, deaths: usize) -> Result<(), Box<dyn std::error::Error>> 
     let (floor_cpu, floor_wall) = futex_timeouts(span, Duration::from_millis(50));
     for (what, cpu, wall) in [
         ("ring", ring_cpu, ring_wall),
+        ("WaitSet of one ring", set_cpu, set_wall),
         ("pipe", pipe_cpu, pipe_wall),
         ("bare FUTEX_WAIT, 50 ms timeouts", floor_cpu, floor_wall),
     ] {
