@@ -1,7 +1,9 @@
 //! shmpipe against rtrb between two threads, like for like (issue 13): the same messages, the
 //! same two pinned threads, the same waiting (both sides spin while the ring is full or
-//! empty; shmpipe would sleep after 50 µs, which a streaming round never reaches), the same
-//! number of messages in flight, and the same check of every message's sequence number.
+//! empty; shmpipe sleeps after 50 µs, which a streaming round never reaches and the full
+//! regime's batches do, when the consumer's releases come further apart: see
+//! docs/BENCHMARKS.md, "The writer's spin hint"), the same number of messages in flight, and
+//! the same check of every message's sequence number.
 //!
 //! - **per message**: shmpipe `Writer::send` / `Reader::recv` of the message's bytes against
 //!   rtrb `Producer::push` / `Consumer::pop` of one element;
