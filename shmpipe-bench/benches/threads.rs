@@ -242,37 +242,31 @@ fn shmpipe_chunks<M: Message>(placement: &Placement, work: Work, full: bool) -> 
         placement,
         Box::new(move |first, n| {
             let mut values = [M::zeroed(); CHUNK];
-            let end = first + n;
-            let mut seq = first;
-            while seq < end {
-                let k = (end - seq).min(CHUNK as u64) as usize;
+            in_chunks(first, n, |seq, k| {
                 for (i, v) in values[..k].iter_mut().enumerate() {
                     *v = M::numbered(seq + i as u64);
                 }
                 if let Err(e) = writer.batch().send_values(&values[..k]) {
                     fail(name, e);
                 }
-                seq += k as u64;
-            }
+                k
+            });
         }),
         move |first, n| {
             let mut values = [M::zeroed(); CHUNK];
             let mut batch = reader.batch();
-            let end = first + n;
-            let mut seq = first;
-            while seq < end {
-                let room = (end - seq).min(CHUNK as u64) as usize;
+            in_chunks(first, n, |seq, room| {
                 let got = match batch.recv_values(&mut values[..room]) {
                     Ok(0) => fail(name, "end of stream"),
                     Ok(got) => got,
                     Err(e) => fail(name, e),
                 };
-                for v in &values[..got] {
-                    check(name, v.seq(), seq);
-                    seq += 1;
+                for (i, v) in values[..got].iter().enumerate() {
+                    check(name, v.seq(), seq + i as u64);
                     work.after_message();
                 }
-            }
+                got
+            });
         },
     )
 }
@@ -286,10 +280,7 @@ fn shmpipe_in_place<M: Message>(placement: &Placement, work: Work, full: bool) -
         name,
         placement,
         Box::new(move |first, n| {
-            let end = first + n;
-            let mut seq = first;
-            while seq < end {
-                let k = (end - seq).min(CHUNK as u64) as usize;
+            in_chunks(first, n, |seq, k| {
                 let mut batch = writer.batch();
                 let mut grant = batch
                     .reserve_values::<M>(k)
@@ -297,23 +288,21 @@ fn shmpipe_in_place<M: Message>(placement: &Placement, work: Work, full: bool) -
                 for (i, v) in grant.iter_mut().enumerate() {
                     *v = M::numbered(seq + i as u64);
                 }
-                seq += grant.len() as u64;
+                let wrote = grant.len();
                 grant.commit_all();
-            }
+                wrote
+            });
         }),
         move |first, n| {
             let mut batch = reader.batch();
-            let end = first + n;
-            let mut seq = first;
-            while seq < end {
+            in_chunks(first, n, |seq, _| {
                 let values = match batch.recv_values_ref::<M>() {
                     Ok(Some(values)) => values,
                     Ok(None) => fail(name, "end of stream"),
                     Err(e) => fail(name, e),
                 };
-                for m in values.iter() {
-                    check(name, m.seq(), seq);
-                    seq += 1;
+                for (i, m) in values.iter().enumerate() {
+                    check(name, m.seq(), seq + i as u64);
                 }
                 let k = values.len();
                 drop(values);
@@ -321,7 +310,8 @@ fn shmpipe_in_place<M: Message>(placement: &Placement, work: Work, full: bool) -
                 for _ in 0..k {
                     work.after_message();
                 }
-            }
+                k
+            });
         },
     )
 }
@@ -335,35 +325,29 @@ fn rtrb_chunks<M: Message>(placement: &Placement, work: Work, full: bool) -> Pai
         name,
         placement,
         Box::new(move |first, n| {
-            let end = first + n;
-            let mut seq = first;
-            while seq < end {
-                let k = ((end - seq) as usize).min(CHUNK).min(producer.slots());
+            in_chunks(first, n, |seq, k| {
+                let k = k.min(producer.slots());
                 if k == 0 {
                     spin_loop();
-                    continue;
+                    return 0;
                 }
                 let chunk = producer
                     .write_chunk_uninit(k)
                     .unwrap_or_else(|e| fail(name, e));
-                let wrote = chunk.fill_from_iter((seq..seq + k as u64).map(M::numbered));
-                seq += wrote as u64;
-            }
+                chunk.fill_from_iter((seq..seq + k as u64).map(M::numbered))
+            });
         }),
         move |first, n| {
-            let end = first + n;
-            let mut seq = first;
-            while seq < end {
-                let k = ((end - seq) as usize).min(CHUNK).min(consumer.slots());
+            in_chunks(first, n, |seq, k| {
+                let k = k.min(consumer.slots());
                 if k == 0 {
                     spin_loop();
-                    continue;
+                    return 0;
                 }
                 let chunk = consumer.read_chunk(k).unwrap_or_else(|e| fail(name, e));
                 let (a, b) = chunk.as_slices();
-                for m in a.iter().chain(b) {
-                    check(name, m.seq(), seq);
-                    seq += 1;
+                for (i, m) in a.iter().chain(b).enumerate() {
+                    check(name, m.seq(), seq + i as u64);
                 }
                 chunk.commit_all();
                 // The work after each message, as shmpipe's consumer does it after copying
@@ -371,9 +355,21 @@ fn rtrb_chunks<M: Message>(placement: &Placement, work: Work, full: bool) -> Pai
                 for _ in 0..k {
                     work.after_message();
                 }
-            }
+                k
+            });
         },
     )
+}
+
+/// Messages `first..first + n`, a chunk at a time: `chunk(seq, k)` handles up to `k` of them (at
+/// most [`CHUNK`]) from `seq` on and says how many it did (0: none yet; it is called again).
+fn in_chunks(first: u64, n: u64, mut chunk: impl FnMut(u64, usize) -> usize) {
+    let end = first + n;
+    let mut seq = first;
+    while seq < end {
+        let k = (end - seq).min(CHUNK as u64) as usize;
+        seq += chunk(seq, k) as u64;
+    }
 }
 
 /// One contender: its pair, how it is named, and its rounds (messages/s).

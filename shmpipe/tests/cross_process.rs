@@ -187,14 +187,24 @@ fn second_writer(args: &[&str]) {
     }
 }
 
+/// Creates a small ring on `segment`, starts the peer `role` writing `count` into it, and
+/// attaches as its reader.
+fn reader_of_peer(
+    segment: &Segment,
+    role: &str,
+    count: u64,
+) -> (shmpipe::Reader, std::process::Child) {
+    let ring = Ring::create(segment, SMALL_RING).unwrap();
+    let child = peers::spawn(role, &[&describe(segment), &count.to_string()]);
+    let reader = ring.reader().unwrap();
+    (reader, child)
+}
+
 /// Streams `stream_len()` records from a spawned writer to us over `segment`.
 fn stream_from_peer(segment: Segment) {
     let _cleanup = Cleanup(segment.clone());
-    let ring = Ring::create(&segment, SMALL_RING).unwrap();
     let count = stream_len();
-    let mut child = peers::spawn("write", &[&describe(&segment), &count.to_string()]);
-    let mut reader = ring.reader().unwrap();
-    drop(ring);
+    let (mut reader, mut child) = reader_of_peer(&segment, "write", count);
     receive_stream(&mut reader, count);
     assert!(reap(&mut child, DEADLINE).success());
 }
@@ -218,11 +228,8 @@ fn receive_stream(reader: &mut shmpipe::Reader, count: u64) {
 fn values_stream_between_processes_in_runs_and_in_place() {
     let segment = posix();
     let _cleanup = Cleanup(segment.clone());
-    let ring = Ring::create(&segment, SMALL_RING).unwrap();
     let count = stream_len();
-    let mut child = peers::spawn("write-values", &[&describe(&segment), &count.to_string()]);
-    let mut reader = ring.reader().unwrap();
-    drop(ring);
+    let (mut reader, mut child) = reader_of_peer(&segment, "write-values", count);
     let mut expect = 0u64;
     let mut out = [0u64; 37];
     for turn in 0u64.. {
