@@ -397,65 +397,44 @@ fn ratio(v: f64) -> String {
 fn contenders(placement: &Placement, regime: &'static str, work: Work) -> Vec<Contender> {
     let full = regime == "full";
     let mut all = Vec::new();
-    let mut add = |pair: Pair, api, size| {
-        all.push(Contender {
-            pair,
-            api,
-            size,
-            regime,
-            batch: 0,
-            rates: Vec::new(),
-        })
-    };
-    add(
-        shmpipe_per_message::<u64>(placement, work, full),
-        "per message",
-        8,
-    );
-    add(
-        rtrb_per_message::<u64>(placement, work, full),
-        "per message",
-        8,
-    );
-    add(shmpipe_chunks::<u64>(placement, work, full), "chunks", 8);
-    add(rtrb_chunks::<u64>(placement, work, full), "chunks", 8);
-    add(
-        shmpipe_in_place::<u64>(placement, work, full),
-        "chunks in place",
-        8,
-    );
-    add(
-        rtrb_chunks::<u64>(placement, work, full),
-        "chunks in place",
-        8,
-    );
-    add(
-        shmpipe_per_message::<[u64; 8]>(placement, work, full),
-        "per message",
-        64,
-    );
-    add(
-        rtrb_per_message::<[u64; 8]>(placement, work, full),
-        "per message",
-        64,
-    );
-    add(
-        shmpipe_chunks::<[u64; 8]>(placement, work, full),
-        "chunks",
-        64,
-    );
-    add(rtrb_chunks::<[u64; 8]>(placement, work, full), "chunks", 64);
-    add(
-        shmpipe_in_place::<[u64; 8]>(placement, work, full),
-        "chunks in place",
-        64,
-    );
-    add(
-        rtrb_chunks::<[u64; 8]>(placement, work, full),
-        "chunks in place",
-        64,
-    );
+    let eight = pairs_of::<u64>(placement, work, full);
+    let sixty_four = pairs_of::<[u64; 8]>(placement, work, full);
+    for (size, pairs) in [(8, eight), (64, sixty_four)] {
+        for (pair, api) in pairs {
+            all.push(Contender {
+                pair,
+                api,
+                size,
+                regime,
+                batch: 0,
+                rates: Vec::new(),
+            });
+        }
+    }
     all
+}
+
+/// The six contenders of one message type, shmpipe's before its rtrb partner, with the API
+/// each pair stands for: per message, chunks, chunks in place (rtrb's chunks run again).
+fn pairs_of<M: Message>(
+    placement: &Placement,
+    work: Work,
+    full: bool,
+) -> [(Pair, &'static str); 6] {
+    [
+        (
+            shmpipe_per_message::<M>(placement, work, full),
+            "per message",
+        ),
+        (rtrb_per_message::<M>(placement, work, full), "per message"),
+        (shmpipe_chunks::<M>(placement, work, full), "chunks"),
+        (rtrb_chunks::<M>(placement, work, full), "chunks"),
+        (
+            shmpipe_in_place::<M>(placement, work, full),
+            "chunks in place",
+        ),
+        (rtrb_chunks::<M>(placement, work, full), "chunks in place"),
+    ]
 }
 
 fn main() {
