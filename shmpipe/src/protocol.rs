@@ -754,6 +754,8 @@ impl ReaderState {
     /// The shared write position, reloaded and validated.
     #[inline]
     fn refresh_write(&mut self, ring: &RingRef<'_>) -> Result<u64, RecvError> {
+        // The next record's lines on their way with the position's (`DataRegion::prefetch`).
+        ring.data.prefetch((self.released & ring.mask()) as usize);
         // SYNC POINT (publish): Acquire pairs with the writer's Release store in
         // `WriterState::publish`: the record bytes before that store are visible to us. Checked
         // by loom model `one_record` and every other model that moves a record (a data race).

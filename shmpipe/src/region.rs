@@ -71,6 +71,33 @@ impl<'a> DataRegion<'a> {
         offset / GRANULE..(offset + len).div_ceil(GRANULE)
     }
 
+    /// Asks the CPU to start bringing the two cache lines from byte `offset` (the next
+    /// record's header, and the line after it, where a payload of more than 56 bytes goes on)
+    /// to this core, without waiting for them: a hint, not an access. A receive waiting for
+    /// the writer issues it at each look at the write position (`ReaderState::refresh_write`),
+    /// so when the writer has published, the record's lines cross between the cores together
+    /// with the position's line instead of after it (ping-pong round trips: see "Prefetching
+    /// the next record" in docs/BENCHMARKS.md). The fast path of a receive does not: there the
+    /// writer may still be filling the line, and taking it from the writer's core slowed
+    /// streaming. A no-op off x86-64 and under loom (nothing is read, nothing to model).
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, offset: usize) {
+        debug_assert!(offset < self.len);
+        #[cfg(all(target_arch = "x86_64", not(loom)))]
+        {
+            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let at = self.base.wrapping_add(offset);
+            // SAFETY: `prefetcht0` is a hint: it never faults and reads nothing the program can
+            // observe, whatever the address (the second line may lie past the region's end:
+            // still no access). SSE, which the intrinsic is declared to need, is part of every
+            // x86-64 CPU.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(at as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(64) as *const i8);
+            }
+        }
+    }
+
     /// Copies `src` into the region at `offset`.
     ///
     /// # Safety
