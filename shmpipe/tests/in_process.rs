@@ -502,6 +502,49 @@ fn reader_close_wakes_a_writer_blocked_on_a_full_ring() {
     t.join().unwrap();
 }
 
+/// A reader waiting at the last word of the data region of a shared mapping (where its looks
+/// prefetch the next record's lines, the second past the end of the mapping) receives the
+/// record the writer puts there, then the ones after the wrap: a prefetch is a hint and never
+/// faults, wherever it points.
+#[test]
+fn a_reader_waiting_at_the_end_of_the_mapping_receives_what_comes() {
+    for ring in [
+        RingOptions::new().capacity(4096).create_memfd().unwrap(),
+        RingOptions::new()
+            .capacity(4096)
+            .create_anonymous()
+            .unwrap(),
+    ] {
+        let mut w = ring.writer().unwrap();
+        let mut r = ring.reader().unwrap();
+        // A 4080-byte record (8 + 4080 = 4088 bytes) leaves the next header at the region's
+        // last word.
+        w.send(&[7u8; 4080]).unwrap();
+        let mut buf = vec![0u8; 4096];
+        assert_eq!(r.recv(&mut buf).unwrap(), Some(4080));
+        let waiting = thread::spawn(move || {
+            let mut buf = [0u8; 16];
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                let n = r.recv_timeout(&mut buf, DEADLINE).unwrap().unwrap();
+                got.push(buf[..n].to_vec());
+            }
+            got
+        });
+        // Let the reader spin and sleep at the end before anything comes.
+        thread::sleep(Duration::from_millis(20));
+        w.send(b"").unwrap(); // the only record that fits in the last word
+        thread::sleep(Duration::from_millis(5));
+        w.send(b"after the wrap").unwrap();
+        w.send(b"and on").unwrap();
+        let got = waiting.join().unwrap();
+        assert_eq!(
+            got,
+            [b"".to_vec(), b"after the wrap".to_vec(), b"and on".to_vec()]
+        );
+    }
+}
+
 #[test]
 fn timeouts_expire() {
     let (mut w, mut r) = channel(32).unwrap();
