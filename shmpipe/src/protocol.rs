@@ -321,6 +321,9 @@ pub(crate) struct WriterState {
     pending: u64,
     /// The reader's position as last loaded.
     cached_read: u64,
+    /// When the next blocking look at the read position waits (temporal slipping, the
+    /// writer's side: a writer on the reader's heels in a full ring).
+    slip: Slip,
 }
 
 impl WriterState {
@@ -343,6 +346,7 @@ impl WriterState {
             published: write,
             pending: write,
             cached_read: read,
+            slip: Slip::default(),
         })
     }
 
@@ -378,13 +382,26 @@ impl WriterState {
     }
 
     /// Is there room for `need` more bytes after `pending`? Reloads the read position only when
-    /// the cached one says no.
+    /// the cached one says no; in a blocking send (`blocking`), after the slip's delay (a
+    /// writer streaming on the reader's heels in a full ring: see `slip`).
     #[inline]
-    fn has_room(&mut self, ring: &RingRef<'_>, need: u64) -> Result<bool, SendError> {
+    fn has_room(
+        &mut self,
+        ring: &RingRef<'_>,
+        need: u64,
+        blocking: bool,
+    ) -> Result<bool, SendError> {
         if self.pending + need - self.cached_read <= ring.capacity {
             return Ok(true);
         }
+        if blocking {
+            self.slip.before_look();
+        }
+        let before = self.cached_read;
         let read = self.refresh_read(ring)?;
+        if blocking {
+            self.slip.after_look(read - before, ring.capacity);
+        }
         Ok(self.pending + need - read <= ring.capacity)
     }
 
@@ -560,8 +577,16 @@ impl WriterState {
     /// Finds room for a record with a `len`-byte payload and returns the data-region offset of
     /// its payload. Writes a padding record first when the record would not fit before the end
     /// of the region. `Full` leaves no partial record (a padding record may have been added to
-    /// the pending ones: the caller publishes pending records before it waits).
-    pub(crate) fn try_place(&mut self, ring: &RingRef<'_>, len: usize) -> Result<usize, SendError> {
+    /// the pending ones: the caller publishes pending records before it waits). `blocking`: the
+    /// caller waits when the ring is full, so a reload of the read position may wait the
+    /// slip's delay first (the first attempt of a blocking send; never `try_send`, never the
+    /// attempts of the wait itself).
+    pub(crate) fn try_place(
+        &mut self,
+        ring: &RingRef<'_>,
+        len: usize,
+        blocking: bool,
+    ) -> Result<usize, SendError> {
         let max = max_message(ring.capacity);
         if len > max {
             return Err(SendError::TooLarge { len, max });
@@ -575,7 +600,7 @@ impl WriterState {
         let index = self.pending & ring.mask();
         let to_end = ring.capacity - index;
         if size > to_end {
-            if !self.has_room(ring, to_end)? {
+            if !self.has_room(ring, to_end, blocking)? {
                 return Err(SendError::Full);
             }
             let pad = encode_record_header((to_end - RECORD_HEADER) as u32, FLAG_PADDING);
@@ -584,13 +609,13 @@ impl WriterState {
             // released them, so they are ours until published.
             unsafe { ring.data.write_word(index as usize, pad) };
             self.pending += to_end;
-            return if self.has_room(ring, size)? {
+            return if self.has_room(ring, size, blocking)? {
                 Ok(RECORD_HEADER as usize)
             } else {
                 Err(SendError::Full)
             };
         }
-        if self.has_room(ring, size)? {
+        if self.has_room(ring, size, blocking)? {
             Ok(index as usize + RECORD_HEADER as usize)
         } else {
             Err(SendError::Full)

@@ -3,6 +3,12 @@
 //! stops pulling the writer's lines away while the writer fills them (FastForward, Giacomoni
 //! et al. 2008, keeps its consumer a slip distance behind for the same reason).
 //!
+//! The writer has its own [`Slip`], for the mirror image: a blocking send that streams into a
+//! full ring on the reader's heels (each record waiting for the reader to release one) waits
+//! the same way before it looks at the read position again, with "found" the room the reader
+//! released since the writer's previous look. The rule below is the reader's; read "write
+//! position" as "read position" and "published" as "released" for the writer.
+//!
 //! # The slow regime
 //! A reader that keeps pace with its writer looks at the write position after every record
 //! or two: each look takes that line (and the line the writer is filling) from the writer's

@@ -161,7 +161,10 @@ impl Writer {
     /// the reader closed): the full first attempt, then waiting on a full ring.
     #[inline(never)]
     fn place_more(&mut self, len: usize, wait: Wait) -> Result<usize, SendError> {
-        match self.state.try_place(&self.memory.ring(), len) {
+        match self
+            .state
+            .try_place(&self.memory.ring(), len, wait.blocks())
+        {
             Err(SendError::Full) => self.place_slow(len, wait),
             placed => placed,
         }
@@ -171,16 +174,18 @@ impl Writer {
     #[cold]
     #[inline(never)]
     fn place_slow(&mut self, len: usize, wait: Wait) -> Result<usize, SendError> {
-        self.wait_until(wait, |state, ring| match state.try_place(ring, len) {
-            Ok(offset) => Attempt::Ready(offset),
-            Err(SendError::Full) => {
-                // Publish what is pending before waiting: the reader may be asleep.
-                if state.has_pending() {
-                    state.publish(ring).redeem();
+        self.wait_until(wait, |state, ring| {
+            match state.try_place(ring, len, false) {
+                Ok(offset) => Attempt::Ready(offset),
+                Err(SendError::Full) => {
+                    // Publish what is pending before waiting: the reader may be asleep.
+                    if state.has_pending() {
+                        state.publish(ring).redeem();
+                    }
+                    Attempt::NotYet
                 }
-                Attempt::NotYet
+                Err(e) => Attempt::Failed(e),
             }
-            Err(e) => Attempt::Failed(e),
         })
     }
 
@@ -1029,7 +1034,7 @@ impl Writer {
     /// can make room), as a waiting send does.
     pub(crate) fn poll_room(&mut self, len: usize) -> bool {
         let ring = self.memory.ring();
-        match self.state.try_place(&ring, len) {
+        match self.state.try_place(&ring, len, false) {
             Err(SendError::Full) => {
                 if self.state.has_pending() {
                     self.state.publish(&ring).redeem();
