@@ -234,6 +234,13 @@ impl Writer {
     /// Fails with `Closed` once the reader has closed, `PeerDied` if the reader's process
     /// dies while we wait, `TooLarge` if the message can never fit.
     ///
+    /// A writer that streams into a full ring on the reader's heels (each look at the reader's
+    /// position finding a little more room, and more each time it waits) waits a moment before
+    /// it looks again, from 250 ns doubling up to 8 µs, as a receive on the writer's heels
+    /// does (temporal slipping, docs/BENCHMARKS.md, "The writer's slip"): room released
+    /// during such a wait is taken at most 8 µs late. [`try_send`](Self::try_send) never
+    /// waits.
+    ///
     /// ```
     /// let (mut writer, mut reader) = shmpipe::channel(256)?;
     /// writer.send(b"ping")?;
