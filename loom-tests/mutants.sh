@@ -131,7 +131,7 @@ MUTANTS = [
        edits=[(WS, "            let ready = self.ready_now();\n            if !ready.is_empty() {\n                self.announce_all(false);\n                return ready;\n            }\n", "")],
        expect=["waitset_sleeps_and_is_woken"]),
   dict(id="batch-no-publish-before-wait", what="Writer::place: do not publish a batch's pending records before waiting",
-       edits=[(WR, "if state.has_pending() {\n                    state.publish(ring).redeem();", "if false && state.has_pending() {\n                    state.publish(ring).redeem();")],
+       edits=[(WR, "if state.has_pending() {\n                        state.publish(ring).redeem();", "if false && state.has_pending() {\n                        state.publish(ring).redeem();")],
        expect=["batch_publish"]),
   dict(id="skipped-padding-unpublished", what="Reader::next_slow: do not publish released records (skipped padding, a batch) before waiting",
        edits=[(R, "would otherwise wait for ever.\n                    state.publish_skipped(&ring).redeem();",
