@@ -1102,6 +1102,7 @@ impl ReaderState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn record_header_round_trips() {
@@ -1119,6 +1120,40 @@ mod tests {
         assert_eq!(record_size(1), 16);
         assert_eq!(record_size(8), 16);
         assert_eq!(record_size(9), 24);
+    }
+
+    /// The writer's slip (`has_room`): a blocking first attempt on a full ring that finds a
+    /// little room released starts the delay; a non-blocking one (`try_send`, the attempts of
+    /// a waiting send) never does.
+    #[cfg(not(loom))]
+    #[test]
+    fn only_a_blocking_send_on_the_readers_heels_slips() {
+        for blocking in [true, false] {
+            let ring = crate::RingOptions::new().capacity(4096).heap().unwrap();
+            let rr = ring.memory.ring();
+            let mut writer = WriterState::attach(&rr).unwrap();
+            let mut reader = ReaderState::attach(&rr).unwrap();
+            // Fill the ring with 8-byte records (16 bytes each).
+            let mut sent = 0;
+            while let Ok(offset) = writer.try_place(&rr, 8, false) {
+                writer.commit(&rr, offset, 8);
+                sent += 1;
+            }
+            assert_eq!(sent, 4096 / 16);
+            writer.publish(&rr).redeem();
+            assert_eq!(writer.slip.delay(), Duration::ZERO);
+            // The reader takes one record: 16 bytes of room.
+            let record = reader.try_next(&rr).unwrap().unwrap();
+            reader.release(&rr, record).redeem();
+            let offset = writer.try_place(&rr, 8, blocking).unwrap();
+            writer.commit(&rr, offset, 8);
+            let expected = if blocking {
+                crate::slip::MIN_DELAY
+            } else {
+                Duration::ZERO
+            };
+            assert_eq!(writer.slip.delay(), expected, "blocking: {blocking}");
+        }
     }
 
     #[test]
