@@ -73,10 +73,12 @@ impl<'a> DataRegion<'a> {
 
     /// Asks the CPU to start bringing the two cache lines from byte `offset` (the next
     /// record's header, and the line after it, where a payload of more than 56 bytes goes on)
-    /// to this core, without waiting for them: a hint, not an access. A receive waiting for
-    /// the writer issues it at each look at the write position (`ReaderState::refresh_write`),
-    /// so when the writer has published, the record's lines cross between the cores together
-    /// with the position's line instead of after it (ping-pong round trips: see "Prefetching
+    /// to this core, without waiting for them: a hint, not an access. The slow path of a
+    /// receive issues it at each look at the write position (`ReaderState::refresh_write`,
+    /// through `try_next`: every look of a waiting receive's spin and wake-ups, and the second
+    /// look of a `try_recv` whose fast path found nothing), so when the writer has published,
+    /// the record's lines cross between the cores together with the position's line instead of
+    /// after it (ping-pong round trips: see "Prefetching
     /// the next record" in docs/BENCHMARKS.md). The fast path of a receive does not: there the
     /// writer may still be filling the line, and taking it from the writer's core slowed
     /// streaming. A no-op off x86-64 and under loom (nothing is read, nothing to model).
