@@ -4,8 +4,9 @@
 //! plus one fast hop. Against it, a pipe: the peer blocked in `read(2)`, the echo read by the
 //! parent spinning on a non-blocking pipe. Criterion reports the mean; then ring and pipe take
 //! turns for five rounds of 400 individually timed wake-ups, for each round's p50 and p99
-//! (`wakeup/ab/8B`, saved to `target/shmpipe-bench/wakeup-ab.json`). Then the CPU a reader uses while it idles on an
-//! empty ring for one second (it must sleep, not spin), next to a `poll(2)` on a pipe.
+//! (`wakeup/ab/8B`, saved to `target/shmpipe-bench/wakeup-ab.json`). Then the CPU a reader
+//! uses while it idles on an empty ring for one second (it must sleep, not spin), next to a
+//! `poll(2)` on a pipe.
 //!
 //! ```text
 //! cargo bench --bench wakeup
@@ -82,6 +83,15 @@ mod imp {
             .iter()
             .map(|&t| start(t, placement).unwrap_or_else(|e| common::fail(t, e)))
             .collect();
+        // Warm up, as the latency bench does: the peers' first messages (start-up, first
+        // faults) are not wake-ups.
+        for (i, s) in sessions.iter_mut().enumerate() {
+            for _ in 0..(per_round / 10).max(2) {
+                std::thread::sleep(GAP);
+                s.round_trips(1, None)
+                    .unwrap_or_else(|e| common::fail(names[i], e));
+            }
+        }
         // [transport][round] = (p50, p99) in ns
         let mut table = vec![Vec::new(); names.len()];
         for round in 0..rounds {
@@ -95,8 +105,13 @@ mod imp {
                     samples.push(t.as_nanos() as u64);
                 }
                 samples.sort_unstable();
-                let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-                table[i].push((at(0.5), at(0.99)));
+                // The suite's percentile (nearest rank), as the latency bench reports them.
+                let l = harness::Latency {
+                    round_trips: samples.len() as u64,
+                    seconds: samples.iter().sum::<u64>() as f64 / 1e9,
+                    sorted_ns: samples,
+                };
+                table[i].push((l.quantile(0.5), l.quantile(0.99)));
             }
             let (ring, pipe) = (table[0][round], table[1][round]);
             println!(
@@ -115,18 +130,19 @@ mod imp {
         }
         let mut json = Vec::new();
         for (i, name) in names.iter().enumerate() {
-            let (mut p50s, mut p99s): (Vec<u64>, Vec<u64>) = table[i].iter().copied().unzip();
-            let (by_round50, by_round99) = (p50s.clone(), p99s.clone());
-            p50s.sort_unstable();
-            p99s.sort_unstable();
-            let (m50, m99) = (p50s[p50s.len() / 2], p99s[p99s.len() / 2]);
-            let (w50, w99) = (p50s[p50s.len() - 1], p99s[p99s.len() - 1]);
+            let (by_round50, by_round99): (Vec<u64>, Vec<u64>) = table[i].iter().copied().unzip();
+            // Median and worst (longest) round, with the suite's helpers.
+            let as_f64 = |v: &[u64]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+            let (p50s, p99s) = (as_f64(&by_round50), as_f64(&by_round99));
+            let (m50, m99) = (harness::median(&p50s), harness::median(&p99s));
+            let worst = |v: &[f64]| v.iter().copied().fold(f64::NAN, f64::max);
+            let (w50, w99) = (worst(&p50s), worst(&p99s));
             println!(
                 "wakeup/ab/8B/{name}: p50 median {:.1} µs (worst round {:.1}), p99 median {:.1} µs (worst round {:.1}); {rounds} rounds of {per_round} wake-ups",
-                m50 as f64 / 1e3,
-                w50 as f64 / 1e3,
-                m99 as f64 / 1e3,
-                w99 as f64 / 1e3
+                m50 / 1e3,
+                w50 / 1e3,
+                m99 / 1e3,
+                w99 / 1e3
             );
             json.push(format!(
                 "{{\"transport\":\"{name}\",\"rounds\":{rounds},\"wakeups_per_round\":{per_round},\"p50_ns_by_round\":{by_round50:?},\"p99_ns_by_round\":{by_round99:?}}}"

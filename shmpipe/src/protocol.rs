@@ -609,7 +609,8 @@ impl WriterState {
             // released them, so they are ours until published.
             unsafe { ring.data.write_word(index as usize, pad) };
             self.pending += to_end;
-            return if self.has_room(ring, size, blocking)? {
+            // Not `blocking`: the look just made (for the padding) had its slip already.
+            return if self.has_room(ring, size, false)? {
                 Ok(RECORD_HEADER as usize)
             } else {
                 Err(SendError::Full)
