@@ -4,10 +4,12 @@
 //! sender here, a peer process started from the same program, control apart from the data,
 //! every wait bounded), and, with the default feature `suite`, [`suite`]: what the criterion
 //! benches in `benches/` add to it (the peer crates iceoryx2, shmem-ipc and ipmpsc as
-//! transports, rtrb as the in-process reference, criterion's configuration).
+//! transports, criterion's configuration). [`threads`] compares shmpipe with rtrb between two
+//! threads of one process, like for like (`shmpipe bench --mode threads`, and the `threads`
+//! bench).
 //!
 //! The `shmpipe` command depends on this crate without default features, so it compiles the
-//! harness only; `cargo bench -p shmpipe-bench` runs the full comparison (see
+//! harness and the threads comparison only; `cargo bench -p shmpipe-bench` runs the full comparison (see
 //! `docs/BENCHMARKS.md` in the repository).
 //!
 //! ```no_run
@@ -21,3 +23,4 @@
 pub mod harness;
 #[cfg(feature = "suite")]
 pub mod suite;
+pub mod threads;

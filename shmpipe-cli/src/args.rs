@@ -122,8 +122,8 @@ pub(crate) enum Command {
     /// Remove a ring's name (POSIX, file or System V)
     #[command(after_help = RM_EXAMPLES)]
     Rm(RmArgs),
-    /// Measure shmpipe against pipes and Unix sockets between two processes: throughput and
-    /// ping-pong latency
+    /// Measure shmpipe against pipes and Unix sockets between two processes (throughput and
+    /// ping-pong latency), or against rtrb between two threads
     #[command(after_help = BENCH_EXAMPLES)]
     Bench(BenchArgs),
     /// The other process of a `bench` measurement (internal)
@@ -182,6 +182,8 @@ Examples:
   shmpipe bench --sizes 64,64K --seconds 2       # fewer sizes, longer measurements
   shmpipe bench --rounds 9 --mode streaming      # more rounds, one regime
   shmpipe bench --transports ring,ring-batch,pipe-1m --mode throughput
+  shmpipe bench --capacity 1M --sizes 64 --mode streaming   # a 1 MiB ring
+  shmpipe bench --mode threads                   # against rtrb between two threads, ~45 s
   shmpipe bench --json | jq '.[] | select(.mode == \"latency\")'
 
 Each transport runs between this process and a copy of it (a peer), pinned to two different \
@@ -217,7 +219,20 @@ worst (of the rounds: messages/s in throughput rows, the lowest being the worst;
 nanoseconds in latency rows, the highest being the worst), and vs_pipe_rounds, \
 vs_pipe_median, vs_pipe_worst (how many times better than the pipe, round by round: \
 messages/s over the pipe's, or the pipe's p50 over this p50; null without a pipe row). In \
-latency rows, messages counts round trips.";
+latency rows, messages counts round trips.
+
+--mode threads compares shmpipe with rtrb (the reference SPSC ring between threads) inside \
+this process: a producer thread and a consumer thread pinned to two CPUs, the same messages \
+(u64 or [u64; N], the first word a sequence number the consumer checks), as many in flight, \
+both sides spinning where rtrb would. Three pairs per size: per message (send/recv against \
+push/pop), chunks (send_values/recv_values, copied in and out, against \
+write_chunk_uninit/read_chunk, up to 256 per call) and chunks in place \
+(reserve_values/recv_values_ref against the same rtrb chunks, run again); both regimes \
+(streaming on 4 MiB rings, full on 64 KiB rings with 1 µs of work per message). Every \
+round, the median and the worst, and shmpipe's ratio to its rtrb partner round by round. \
+With --json, one array of objects with the fields mode (\"threads\"), name, api, regime, \
+msg_size, rounds (messages/s), median, worst, vs_rtrb_rounds, vs_rtrb_median, vs_rtrb_worst \
+(null in rtrb's rows).";
 
 /// Which kind of segment NAME names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -412,24 +427,23 @@ pub(crate) enum BenchMode {
     Full,
     /// Ping-pong round trips
     Latency,
+    /// shmpipe against rtrb between two threads of this process, like for like: per message
+    /// (`send`/`recv` against `push`/`pop`), in chunks (`send_values`/`recv_values` against
+    /// `write_chunk`/`read_chunk`) and in chunks in place (`reserve_values`/`recv_values_ref`);
+    /// both regimes. Sizes 8, 16, 32, ... 4K bytes (default 8,64); not with --transports
+    Threads,
 }
 
 /// `shmpipe bench`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// Message sizes in bytes, comma-separated, with an optional K or M suffix (1 byte to 16M)
-    #[arg(long, value_name = "SIZES", value_delimiter = ',', default_value = "8,64,4K,64K",
-          value_parser = parse_message_size)]
-    pub(crate) sizes: Vec<usize>,
-    /// Transports to compare, comma-separated
-    #[arg(
-        long,
-        value_name = "LIST",
-        value_enum,
-        value_delimiter = ',',
-        default_value = "ring,pipe,unix"
-    )]
-    pub(crate) transports: Vec<TransportArg>,
+    /// [default: 8,64,4K,64K; with --mode threads 8,64]
+    #[arg(long, value_name = "SIZES", value_delimiter = ',', value_parser = parse_message_size)]
+    pub(crate) sizes: Option<Vec<usize>>,
+    /// Transports to compare, comma-separated [default: ring,pipe,unix]
+    #[arg(long, value_name = "LIST", value_enum, value_delimiter = ',')]
+    pub(crate) transports: Option<Vec<TransportArg>>,
     /// Time per measurement (each transport, size and mode), in seconds (fractions allowed),
     /// split evenly over the rounds
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_seconds,
@@ -440,11 +454,12 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "N", default_value = "5",
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) rounds: u32,
-    /// Measure throughput, latency, or both
+    /// Measure throughput, latency, or both (between two processes), or compare with rtrb
+    /// between two threads
     #[arg(long, value_enum, default_value = "both")]
     pub(crate) mode: BenchMode,
     /// The ring capacity [default: four records, and at least 4M; in the full regime at
-    /// least 64K]
+    /// least 64K] (with --mode threads, rtrb's ring holds as many messages as this one)
     #[arg(long, value_name = "SIZE", value_parser = parse_capacity)]
     pub(crate) capacity: Option<u64>,
     /// Print one JSON array instead of tables

@@ -1,5 +1,6 @@
 //! `shmpipe bench`: the quick side-by-side of shmpipe, pipes and Unix sockets between two
-//! processes, as tables or as JSON.
+//! processes, as tables or as JSON; with `--mode threads`, shmpipe against rtrb between two
+//! threads ([`shmpipe_bench::threads`]).
 //!
 //! Each transport, message size and mode runs in a fresh peer: this program started again with
 //! the hidden `bench-peer` subcommand (see [`harness`]). The peers of every transport of one
@@ -14,8 +15,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use shmpipe_bench::harness::{self, lowest, median, Mode, Placement, Session, Spec};
+use shmpipe_bench::threads;
 
-use crate::args::{BenchArgs, BenchMode, BenchPeerArgs};
+use crate::args::{BenchArgs, BenchMode, BenchPeerArgs, TransportArg};
 use crate::{say, Failure, Outcome};
 
 /// One round of one transport.
@@ -103,17 +105,29 @@ struct Live {
     samples: Vec<u64>,
 }
 
+/// The sizes measured between processes unless `--sizes` says otherwise.
+const DEFAULT_SIZES: &[usize] = &[8, 64, 4 << 10, 64 << 10];
+
+/// The transports measured unless `--transports` says otherwise.
+const DEFAULT_TRANSPORTS: &[TransportArg] =
+    &[TransportArg::Ring, TransportArg::Pipe, TransportArg::Unix];
+
 /// Runs `shmpipe bench`.
 pub(crate) fn run(args: BenchArgs) -> Outcome {
-    let placement = harness::place();
-    let machine = harness::describe_machine(&placement);
     let modes: &[Mode] = match args.mode {
         BenchMode::Both => &[Mode::Throughput, Mode::Full, Mode::Latency],
         BenchMode::Throughput => &[Mode::Throughput, Mode::Full],
         BenchMode::Streaming => &[Mode::Throughput],
         BenchMode::Full => &[Mode::Full],
         BenchMode::Latency => &[Mode::Latency],
+        BenchMode::Threads => return run_threads(args),
     };
+    let sizes = args.sizes.unwrap_or_else(|| DEFAULT_SIZES.to_vec());
+    let transports = args
+        .transports
+        .unwrap_or_else(|| DEFAULT_TRANSPORTS.to_vec());
+    let placement = harness::place();
+    let machine = harness::describe_machine(&placement);
     let rounds = args.rounds.max(1);
     let per_round = args.seconds / rounds;
     let progress = std::io::stderr().is_terminal() && !args.json;
@@ -129,9 +143,9 @@ pub(crate) fn run(args: BenchArgs) -> Outcome {
     let mut rows = Vec::new();
     let mut failed = 0;
     for &mode in modes {
-        for &size in &args.sizes {
+        for &size in &sizes {
             let mut live = Vec::new();
-            for transport in &args.transports {
+            for transport in &transports {
                 let name = transport.name();
                 if progress {
                     eprint!(
@@ -253,6 +267,77 @@ pub(crate) fn run(args: BenchArgs) -> Outcome {
         return Err(Failure::runtime(format!(
             "bench: {failed} measurement(s) failed (see above)"
         )));
+    }
+    Ok(())
+}
+
+/// Runs `shmpipe bench --mode threads`: shmpipe against rtrb between two threads of this
+/// process ([`threads`]), in both regimes, `--seconds` per contender split over the rounds.
+fn run_threads(args: BenchArgs) -> Outcome {
+    if args.transports.is_some() {
+        return Err(Failure::usage(
+            "bench: --transports does not apply to --mode threads, which compares shmpipe \
+             with rtrb between two threads (leave it out, or pick another --mode)",
+        ));
+    }
+    let sizes = args
+        .sizes
+        .unwrap_or_else(|| threads::DEFAULT_SIZES.to_vec());
+    threads::check_sizes(&sizes).map_err(|e| Failure::usage(format!("bench: {e}")))?;
+    if let (Some(capacity), Some(&largest)) = (args.capacity, sizes.iter().max()) {
+        if largest as u64 + 8 > capacity {
+            return Err(Failure::usage(format!(
+                "bench: a {largest}-byte message does not fit a ring of {} bytes; raise \
+                 --capacity",
+                size_text(capacity as usize)
+            )));
+        }
+    }
+    let rounds = args.rounds.max(1);
+    let options = threads::Options {
+        sizes,
+        regimes: vec![threads::Regime::Streaming, threads::Regime::Full],
+        rounds: rounds as usize,
+        per_round: args.seconds / rounds,
+        capacity: args.capacity,
+    };
+    let placement = harness::place();
+    let progress = std::io::stderr().is_terminal() && !args.json;
+    if !args.json {
+        println!("shmpipe bench: {}", harness::describe_machine(&placement));
+        println!(
+            "two threads of this process, shmpipe against rtrb, like for like; {rounds} \
+             round(s) of {} per contender, the contenders taking turns;\nshmpipe rings of {} \
+             (rtrb: as many messages); every message numbered, and the numbers checked by the \
+             consumer\n",
+            seconds_text(options.per_round),
+            args.capacity
+                .map_or("4 MiB streaming, 64 KiB full".to_owned(), |c| {
+                    format!("{} bytes", size_text(c as usize))
+                }),
+        );
+    }
+    let result = threads::run(&options, &placement, |what| {
+        if progress {
+            eprint!("\r\x1b[K  threads {what}");
+        }
+    });
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    let rows = result.map_err(|e| Failure::runtime(format!("bench: threads: {e}")))?;
+    let text = if args.json {
+        threads::json(&rows)
+    } else {
+        threads::table(&rows)
+    };
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        return Err(Failure::runtime("cannot write the results to stdout"));
     }
     Ok(())
 }

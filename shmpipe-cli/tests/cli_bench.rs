@@ -274,6 +274,18 @@ fn bad_arguments_exit_2_with_one_line() {
         &["bench", "--rounds", "many"],
         &["bench", "--capacity", "100K"],
         &["bench", "extra"],
+        &["bench", "--mode", "threads", "--transports", "pipe"],
+        &["bench", "--mode", "threads", "--sizes", "24"],
+        &["bench", "--mode", "threads", "--sizes", "64K"],
+        &[
+            "bench",
+            "--mode",
+            "threads",
+            "--sizes",
+            "4K",
+            "--capacity",
+            "4K",
+        ],
     ] {
         let out = run(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -313,4 +325,134 @@ fn help_lists_bench_but_not_the_peer() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("bench"), "{stdout}");
     assert!(!stdout.contains("bench-peer"), "{stdout}");
+}
+
+const THREADS_FIELDS: [&str; 11] = [
+    "mode",
+    "name",
+    "api",
+    "regime",
+    "msg_size",
+    "rounds",
+    "median",
+    "worst",
+    "vs_rtrb_rounds",
+    "vs_rtrb_median",
+    "vs_rtrb_worst",
+];
+
+#[test]
+fn threads_mode_compares_with_rtrb_like_for_like_in_json() {
+    let out = run(&[
+        "bench",
+        "--mode",
+        "threads",
+        "--seconds",
+        "0.02",
+        "--rounds",
+        "2",
+        "--sizes",
+        "8,128",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("one JSON array");
+    // Two regimes, two sizes, three pairs each.
+    assert_eq!(rows.len(), 24, "{rows:?}");
+    for pair in rows.chunks(2) {
+        let (shm, rb) = (&pair[0], &pair[1]);
+        for row in [shm, rb] {
+            let keys: Vec<&str> = row
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|k| k.as_str())
+                .collect();
+            let mut want = THREADS_FIELDS.to_vec();
+            want.sort_unstable();
+            let mut got = keys.clone();
+            got.sort_unstable();
+            assert_eq!(got, want, "{row}");
+            assert_eq!(row["mode"], "threads");
+            let rounds = row["rounds"].as_array().unwrap();
+            assert_eq!(rounds.len(), 2, "{row}");
+            assert!(rounds.iter().all(|r| r.as_f64().unwrap() > 0.0), "{row}");
+            let (median, worst) = (
+                row["median"].as_f64().unwrap(),
+                row["worst"].as_f64().unwrap(),
+            );
+            assert!(worst <= median, "{row}");
+        }
+        assert!(
+            shm["name"].as_str().unwrap().starts_with("shmpipe"),
+            "{shm}"
+        );
+        assert!(rb["name"].as_str().unwrap().starts_with("rtrb"), "{rb}");
+        assert_eq!(shm["api"], rb["api"]);
+        assert_eq!(shm["msg_size"], rb["msg_size"]);
+        assert_eq!(shm["regime"], rb["regime"]);
+        // The ratio is taken round by round.
+        let ratios = shm["vs_rtrb_rounds"].as_array().unwrap();
+        for (i, ratio) in ratios.iter().enumerate() {
+            let want = shm["rounds"][i].as_f64().unwrap() / rb["rounds"][i].as_f64().unwrap();
+            let got = ratio.as_f64().unwrap();
+            assert!((got - want).abs() <= 0.002 * want.max(1.0), "{shm} {rb}");
+        }
+        assert!(rb["vs_rtrb_rounds"].is_null(), "{rb}");
+    }
+    let apis: Vec<&str> = rows.iter().filter_map(|r| r["api"].as_str()).collect();
+    for api in ["per message", "chunks", "chunks in place"] {
+        assert_eq!(apis.iter().filter(|a| **a == api).count(), 8, "{api}");
+    }
+    for regime in ["streaming", "full"] {
+        assert_eq!(rows.iter().filter(|r| r["regime"] == regime).count(), 12);
+    }
+}
+
+#[test]
+fn threads_mode_prints_every_round_median_worst_and_the_ratio() {
+    let out = run(&[
+        "bench",
+        "--mode",
+        "threads",
+        "--seconds",
+        "0.02",
+        "--rounds",
+        "3",
+        "--sizes",
+        "64",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("shmpipe bench: "), "{stdout}");
+    for want in [
+        "two threads, streaming",
+        "two threads, full",
+        "r1",
+        "r3",
+        "median",
+        "worst",
+        "shmpipe send/recv",
+        "rtrb push/pop",
+        "shmpipe send_values/recv_values",
+        "shmpipe values in place",
+        "rtrb write_chunk/read_chunk",
+    ] {
+        assert!(stdout.contains(want), "{want}: {stdout}");
+    }
+    let ratio_lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("shmpipe / rtrb"))
+        .collect();
+    assert_eq!(ratio_lines.len(), 6, "{stdout}");
+    for line in ratio_lines {
+        // Three rounds, the median and the worst.
+        assert_eq!(
+            line.split_whitespace().filter(|w| w.ends_with('x')).count(),
+            5,
+            "{line}"
+        );
+    }
 }
