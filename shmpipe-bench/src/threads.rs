@@ -489,15 +489,20 @@ fn shmpipe_in_place<M: Message>(s: Setup<'_>) -> io::Result<Pair> {
         s.placement,
         Box::new(move |first, n| {
             in_chunks(first, n, chunk, |seq, k| {
+                // A chunk is published at once, as rtrb's is: grants (a run holds at most 4
+                // KiB of values) until the chunk is written, then one publish.
                 let mut batch = writer.batch();
-                let mut grant = batch
-                    .reserve_values::<M>(k)
-                    .map_err(|e| send_failed(name, e))?;
-                for (i, v) in grant.iter_mut().enumerate() {
-                    *v = M::numbered(seq + i as u64);
+                let mut wrote = 0;
+                while wrote < k {
+                    let mut grant = batch
+                        .reserve_values::<M>(k - wrote)
+                        .map_err(|e| send_failed(name, e))?;
+                    for (i, v) in grant.iter_mut().enumerate() {
+                        *v = M::numbered(seq + (wrote + i) as u64);
+                    }
+                    wrote += grant.len();
+                    grant.commit_all();
                 }
-                let wrote = grant.len();
-                grant.commit_all();
                 Ok(wrote)
             })
         }),
