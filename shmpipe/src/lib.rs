@@ -117,8 +117,9 @@
 //! ```
 //!
 //! A blocked call spins for 50 µs before it sleeps ([`RingOptions::spin`],
-//! [`Writer::set_spin`]); a sleeping side costs no CPU, and is woken by the peer's next
-//! publish or release. The peer learns that it must wake it without a locked instruction: a
+//! [`Writer::set_spin`]); a writer waiting for room first dozes for up to a millisecond more
+//! (naps of about 60 µs, looking after each, which cost the reader nothing); a sleeping side
+//! costs no CPU, and is woken by the peer's next publish or release. The peer learns that it must wake it without a locked instruction: a
 //! publish loads the sleeper's wake word after a compiler barrier, and the side going to
 //! sleep pays for both fences with `membarrier(2)` (`MEMBARRIER_CMD_GLOBAL_EXPEDITED`; each
 //! process registers at its first publish). Without `membarrier` (a seccomp filter, a kernel

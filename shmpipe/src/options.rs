@@ -162,8 +162,10 @@ impl RingOptions {
         self
     }
 
-    /// How long a blocked handle spins before it sleeps on the futex (default 50 µs).
-    /// Zero sleeps at once; longer trades CPU for latency.
+    /// How long a blocked handle spins before it sleeps on the futex (default 50 µs); a
+    /// writer waiting for room then dozes up to 1 ms (naps of about 60 µs, looking after
+    /// each: its reader need not wake it) before it sleeps. Zero sleeps at once (no doze
+    /// either); longer trades CPU for latency.
     ///
     /// ```
     /// use std::time::Duration;

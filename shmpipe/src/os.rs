@@ -126,6 +126,31 @@ pub(crate) fn spin_phase<T, E>(
     }
 }
 
+/// How long one nap of [`doze_phase`] asks for. The kernel's timer slack (50 µs for a
+/// thread of the default policy) stretches it: a nap lasts about 60 µs here.
+const DOZE_NAP: Duration = Duration::from_micros(10);
+
+/// Naps (timed sleeps nobody needs to end) between attempts for up to `doze`: the waiter
+/// looks every nap, and its peer, which does not know of it, pays nothing for it (see
+/// `wait::WRITER_DOZE`).
+pub(crate) fn doze_phase<T, E>(
+    doze: Duration,
+    attempt: &mut impl FnMut() -> Attempt<T, E>,
+) -> Result<Option<T>, Gave<E>> {
+    if doze.is_zero() {
+        return Ok(None);
+    }
+    let start = Instant::now();
+    while start.elapsed() < doze {
+        count_nap();
+        std::thread::sleep(DOZE_NAP);
+        if let Some(result) = attempt().done() {
+            return result.map(Some);
+        }
+    }
+    Ok(None)
+}
+
 /// Sleeps while `word == expected`, for at most `timeout` (spurious returns are fine: the
 /// caller re-checks).
 pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
@@ -271,6 +296,25 @@ thread_local! {
 fn count_sleep() {
     #[cfg(feature = "test-hooks")]
     SLEEPS.with(|n| n.set(n.get() + 1));
+}
+
+#[cfg(feature = "test-hooks")]
+thread_local! {
+    /// How many naps of a doze this thread took (`naps_of_this_thread`).
+    static NAPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts a nap of [`doze_phase`] (test hooks only; nothing otherwise).
+#[inline]
+fn count_nap() {
+    #[cfg(feature = "test-hooks")]
+    NAPS.with(|n| n.set(n.get() + 1));
+}
+
+/// Test hook: how many naps of a doze this thread has taken. Not part of the API.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn naps_of_this_thread() -> u64 {
+    NAPS.with(std::cell::Cell::get)
 }
 
 /// Test hook: how many times this thread has gone to sleep on wake words (`FUTEX_WAIT` and

@@ -166,7 +166,8 @@ impl Reader {
             Peer::new(&self.memory, self.token.as_ref(), Role::Writer),
             &mut self.vigil,
             wait,
-            self.spin,
+            // No doze: a reader waiting for records is woken at once (wait::WRITER_DOZE).
+            (self.spin, Duration::ZERO),
             || match state.poll(&ring) {
                 Ok(Poll::Record(record)) => Attempt::Ready(Some(record)),
                 Ok(nothing) => {

@@ -7,7 +7,7 @@ use crate::ring::Ring;
 
 /// Hidden test hooks of the death watch (`os::DeathWatch`): hold its process-wide slot, as a
 /// thread starting the watcher under load would, count the armed watches, and count a thread's
-/// sleeps (how often an idle wait wakes). Not part of the API.
+/// sleeps (how often an idle wait wakes) and naps (a writer's doze). Not part of the API.
 #[doc(hidden)]
 pub mod death_watch {
     use std::time::Duration;
@@ -28,6 +28,12 @@ pub mod death_watch {
     /// the count over an idle wait says how often the thread woke to look at its peers.
     pub fn sleeps_of_this_thread() -> u64 {
         crate::os::sleeps_of_this_thread()
+    }
+
+    /// How many naps the calling thread has taken dozing (a writer waiting for room after its
+    /// spin, unknown to the reader, before it announces a sleep).
+    pub fn naps_of_this_thread() -> u64 {
+        crate::os::naps_of_this_thread()
     }
 }
 

@@ -26,6 +26,19 @@ use crate::protocol::Wake;
 /// The default time a waiter spins before it sleeps.
 pub(crate) const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
+/// How long a writer waiting for room dozes after its spin, before it announces a sleep: it
+/// naps (about 60 µs each, the kernel's timer slack) and looks again after each nap, unknown
+/// to the reader. An announced sleep costs the reader: the writer's `membarrier(2)` interrupts
+/// the reader's CPU, and the reader's next release pays a `FUTEX_WAKE`; a reader that releases
+/// room in steps (a receive batch, an eighth of the ring at a time; values read in place, a
+/// run at a time) further apart than the spin made its writer sleep at every step, on the
+/// reader's time. Room that comes within the doze is found within a nap of its coming, on the
+/// writer's time alone; a reader that releases less often than this pays for one sleep in
+/// more than a millisecond of its work. Not for a reader waiting for records: its wake-up
+/// must be no slower than a pipe's (issue 13). None when the spin is zero (a handle set to
+/// sleep at once).
+pub(crate) const WRITER_DOZE: Duration = Duration::from_millis(1);
+
 /// How long to wait.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Wait {
@@ -52,28 +65,35 @@ impl Wait {
     }
 }
 
-/// Repeats `attempt` until it is ready, spinning for `spin` and then sleeping on `own.wake`,
-/// woken by the peer; `peer` says whether it is gone without closing, looked at when `vigil`
-/// (the handle's, kept across its waits) says a look is due. Each failed attempt must leave
-/// the ring so the peer can progress (the writer publishes pending records before it reports
-/// "not yet").
+/// Repeats `attempt` until it is ready, spinning for `spin`, then dozing for `doze` (naps
+/// the peer knows nothing of: [`WRITER_DOZE`]; none if `spin` is zero) and then sleeping on
+/// `own.wake`, woken by the peer; `peer` says whether it is gone without closing, looked at
+/// when `vigil` (the handle's, kept across its waits) says a look is due. Each failed attempt
+/// must leave the ring so the peer can progress (the writer publishes pending records before
+/// it reports "not yet").
 pub(crate) fn wait_for<T, E>(
     own: &SideLine,
     peer: Peer<'_>,
     vigil: &mut Vigil,
     wait: Wait,
-    spin: Duration,
+    (spin, doze): (Duration, Duration),
     mut attempt: impl FnMut() -> Attempt<T, E>,
 ) -> Result<T, Gave<E>> {
     if let Some(result) = attempt().done() {
         return result;
     }
-    let spin = match wait {
-        Wait::Never => return Err(Gave::WouldBlock),
-        Wait::Forever => spin,
-        Wait::Until(deadline) => spin.min(deadline.saturating_duration_since(Instant::now())),
+    let doze = if spin.is_zero() { Duration::ZERO } else { doze };
+    let within = |d: Duration| match wait {
+        Wait::Until(deadline) => d.min(deadline.saturating_duration_since(Instant::now())),
+        _ => d,
     };
-    if let Some(v) = os::spin_phase(spin, &mut attempt)? {
+    if let Wait::Never = wait {
+        return Err(Gave::WouldBlock);
+    }
+    if let Some(v) = os::spin_phase(within(spin), &mut attempt)? {
+        return Ok(v);
+    }
+    if let Some(v) = os::doze_phase(within(doze), &mut attempt)? {
         return Ok(v);
     }
     let result = sleep_until(own, &peer, vigil, wait, attempt);

@@ -130,8 +130,9 @@ impl Writer {
     }
 
     /// Sets how long a blocked send spins before it sleeps (50 µs unless
-    /// [`RingOptions::spin`](crate::RingOptions::spin) said otherwise). Zero sleeps at once:
-    /// the least CPU, the slowest wake-up.
+    /// [`RingOptions::spin`](crate::RingOptions::spin) said otherwise); after a non-zero spin
+    /// it dozes up to 1 ms (naps of about 60 µs, a look after each) before it sleeps. Zero
+    /// sleeps at once, without the doze: the least CPU, the slowest wake-up.
     ///
     /// ```
     /// use std::time::Duration;
@@ -189,9 +190,10 @@ impl Writer {
         })
     }
 
-    /// Repeats `attempt` on the writer's state until it is done, spinning and then sleeping on
-    /// the writer's wake word (which the reader wakes after each release and when it closes),
-    /// until `wait` runs out or the reader's process dies.
+    /// Repeats `attempt` on the writer's state until it is done, spinning, dozing
+    /// (`wait::WRITER_DOZE`) and then sleeping on the writer's wake word (which the reader
+    /// wakes after each release and when it closes), until `wait` runs out or the reader's
+    /// process dies.
     fn wait_until<T>(
         &mut self,
         wait: Wait,
@@ -204,7 +206,7 @@ impl Writer {
             Peer::new(&self.memory, self.token.as_ref(), Role::Reader),
             &mut self.vigil,
             wait,
-            self.spin,
+            (self.spin, wait::WRITER_DOZE),
             || attempt(state, &ring),
         )
         .map_err(send_error)
@@ -229,7 +231,8 @@ impl Writer {
         self.state.publish(&self.memory.ring()).redeem();
     }
 
-    /// Sends `msg` as one record, waiting for room (spinning, then sleeping) as long as needed.
+    /// Sends `msg` as one record, waiting for room (spinning, dozing, then sleeping) as long as
+    /// needed.
     ///
     /// Fails with `Closed` once the reader has closed, `PeerDied` if the reader's process
     /// dies while we wait, `TooLarge` if the message can never fit.

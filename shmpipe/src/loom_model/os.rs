@@ -180,6 +180,14 @@ pub(crate) fn spin_phase<T, E>(
     attempt().done().transpose()
 }
 
+/// Under loom the doze phase is one more attempt, as the spin phase is (a nap orders nothing).
+pub(crate) fn doze_phase<T, E>(
+    _doze: Duration,
+    attempt: &mut impl FnMut() -> Attempt<T, E>,
+) -> Result<Option<T>, Gave<E>> {
+    attempt().done().transpose()
+}
+
 /// Loom's model of the rest of what the kernel keeps for a ring: the open-file-description
 /// locks that tell live role holders from dead ones (see `ownership`), and the segment's name
 /// (so a model can see whether an attach removed it).
