@@ -879,6 +879,14 @@ pub fn json(rows: &[Row]) -> String {
 mod tests {
     use super::*;
 
+    /// Neither thread pinned (tests run beside each other).
+    fn unpinned() -> Placement {
+        Placement {
+            parent: None,
+            peer: None,
+        }
+    }
+
     fn tiny(sizes: &[usize], regimes: Vec<Regime>) -> Options {
         Options {
             sizes: sizes.to_vec(),
@@ -891,10 +899,7 @@ mod tests {
 
     #[test]
     fn every_size_runs_every_contender_and_pairs_them() {
-        let placement = Placement {
-            parent: None,
-            peer: None,
-        };
+        let placement = unpinned();
         let rows = run(
             &tiny(&[8, 4096], vec![Regime::Streaming]),
             &placement,
@@ -917,10 +922,7 @@ mod tests {
 
     #[test]
     fn a_small_ring_in_the_full_regime_runs() {
-        let placement = Placement {
-            parent: None,
-            peer: None,
-        };
+        let placement = unpinned();
         let mut options = tiny(&[64], vec![Regime::Full]);
         options.capacity = Some(256);
         let rows = run(&options, &placement, |_| {}).unwrap();
@@ -930,10 +932,7 @@ mod tests {
 
     #[test]
     fn a_message_larger_than_the_ring_is_an_error() {
-        let placement = Placement {
-            parent: None,
-            peer: None,
-        };
+        let placement = unpinned();
         let mut options = tiny(&[4096], vec![Regime::Streaming]);
         options.capacity = Some(4096);
         let e = run(&options, &placement, |_| {}).unwrap_err();
@@ -951,19 +950,13 @@ mod tests {
             e.contains("8, 16, 32, 64, 128, 256, 512, 1024, 2048 or 4096"),
             "{e}"
         );
-        let placement = Placement {
-            parent: None,
-            peer: None,
-        };
+        let placement = unpinned();
         assert!(run(&tiny(&[12], vec![Regime::Full]), &placement, |_| {}).is_err());
     }
 
     #[test]
     fn a_failing_consumer_ends_the_round_with_its_error_and_no_hang() {
-        let placement = Placement {
-            parent: None,
-            peer: None,
-        };
+        let placement = unpinned();
         let (mut producer, mut consumer) = rtrb::RingBuffer::<u64>::new(4);
         let mut pair = Pair::start(
             "test",

@@ -255,14 +255,7 @@ pub(crate) fn run(args: BenchArgs) -> Outcome {
     } else {
         table(&rows, full_cost)
     };
-    let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .is_err()
-    {
-        return Err(Failure::runtime("cannot write the results to stdout"));
-    }
+    print_results(&text)?;
     if failed > 0 {
         return Err(Failure::runtime(format!(
             "bench: {failed} measurement(s) failed (see above)"
@@ -331,15 +324,15 @@ fn run_threads(args: BenchArgs) -> Outcome {
     } else {
         threads::table(&rows)
     };
+    print_results(&text)
+}
+
+/// Writes the results (tables or JSON) to stdout.
+fn print_results(text: &str) -> Outcome {
     let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
+    out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .is_err()
-    {
-        return Err(Failure::runtime("cannot write the results to stdout"));
-    }
-    Ok(())
+        .map_err(|_| Failure::runtime("cannot write the results to stdout"))
 }
 
 fn failure(progress: bool, name: &str, mode: Mode, size: usize, e: &std::io::Error) {
