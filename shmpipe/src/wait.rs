@@ -82,14 +82,15 @@ pub(crate) fn wait_for<T, E>(
     if let Some(result) = attempt().done() {
         return result;
     }
+    if let Wait::Never = wait {
+        return Err(Gave::WouldBlock);
+    }
     let doze = if spin.is_zero() { Duration::ZERO } else { doze };
+    // Each phase ends by the deadline; a nap begun just before it may end up to a nap after.
     let within = |d: Duration| match wait {
         Wait::Until(deadline) => d.min(deadline.saturating_duration_since(Instant::now())),
         _ => d,
     };
-    if let Wait::Never = wait {
-        return Err(Gave::WouldBlock);
-    }
     if let Some(v) = os::spin_phase(within(spin), &mut attempt)? {
         return Ok(v);
     }
