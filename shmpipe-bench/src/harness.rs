@@ -300,11 +300,33 @@ pub fn stamp_len(size: usize) -> usize {
     size.min(8)
 }
 
+// The numbering is on every message's path, so it must cost the transport nothing it would not
+// pay anyway: an 8-byte number is one load or store of a fixed size. A copy or comparison of
+// `msg[..k]` with `k` known only at run time is a call to libc's `memcpy`/`memcmp` per message,
+// which until 2026-12-03 held the ring at 8 bytes to about 80 M msgs/s where it does 150 M
+// (docs/BENCHMARKS.md, "The bench's numbering").
+
 /// Writes sequence number `seq` into the first bytes of `msg` (see [`stamp_len`]).
 #[inline]
 pub fn stamp(msg: &mut [u8], seq: u64) {
+    if let Some(head) = msg.first_chunk_mut::<8>() {
+        *head = seq.to_le_bytes();
+        return;
+    }
     let k = stamp_len(msg.len());
     msg[..k].copy_from_slice(&seq.to_le_bytes()[..k]);
+}
+
+/// Copies the sequence number's bytes ([`stamp_len`] of them) from `src` to `dst`, both at
+/// least that long: what an in-place transport moves of a message besides reading it.
+#[inline]
+pub fn copy_stamp(dst: &mut [u8], src: &[u8]) {
+    if let (Some(to), Some(from)) = (dst.first_chunk_mut::<8>(), src.first_chunk::<8>()) {
+        *to = *from;
+        return;
+    }
+    let k = stamp_len(src.len());
+    dst[..k].copy_from_slice(&src[..k]);
 }
 
 /// The sequence number the first bytes of `msg` carry (truncated for messages under 8 bytes).
@@ -320,6 +342,13 @@ pub fn stamp_of(msg: &[u8]) -> u64 {
 /// fails the measurement with an error naming both numbers.
 #[inline]
 pub fn check_seq(msg: &[u8], want: u64) -> io::Result<()> {
+    if let Some(head) = msg.first_chunk::<8>() {
+        return if u64::from_le_bytes(*head) == want {
+            Ok(())
+        } else {
+            Err(out_of_sequence(want, stamp_of(msg), 8))
+        };
+    }
     let k = stamp_len(msg.len());
     if msg[..k] == want.to_le_bytes()[..k] {
         Ok(())
@@ -562,9 +591,11 @@ impl Tx for RingTx {
                 let mut grant = self.writer.reserve(msg.len()).map_err(io::Error::other)?;
                 // The producer builds the message in place: every byte written once, the
                 // sequence number first.
+                copy_stamp(&mut grant, msg);
                 let k = stamp_len(msg.len());
-                grant[..k].copy_from_slice(&msg[..k]);
-                grant[k..].fill(msg.get(k).copied().unwrap_or(0));
+                if msg.len() > k {
+                    grant[k..].fill(msg[k]);
+                }
                 grant.commit_all();
                 Ok(())
             }
@@ -624,8 +655,7 @@ impl Rx for RingRx {
             return match self.reader.recv_ref().map_err(io::Error::other)? {
                 Some(record) => {
                     check_len(record.len(), buf.len())?;
-                    let k = stamp_len(buf.len());
-                    buf[..k].copy_from_slice(&record[..k]);
+                    copy_stamp(buf, &record);
                     consume(&record);
                     Ok(true)
                 }
@@ -1475,6 +1505,35 @@ mod tests {
             },
             RingRx { reader, style },
         )
+    }
+
+    #[test]
+    fn the_number_takes_the_first_eight_bytes_or_the_whole_short_message() {
+        for size in [1, 3, 7, 8, 9, 64] {
+            let k = stamp_len(size);
+            let mut msg = message(size);
+            let body = msg[k..].to_vec();
+            stamp(&mut msg, 0x0102_0304_0506_0708);
+            assert_eq!(
+                msg[..k],
+                0x0102_0304_0506_0708u64.to_le_bytes()[..k],
+                "{size}"
+            );
+            assert_eq!(msg[k..], body[..], "{size}: the body is left alone");
+            assert!(check_seq(&msg, 0x0102_0304_0506_0708).is_ok(), "{size}");
+            // A number differing only in its last byte carried (or one beyond) is caught.
+            let other = 0x0102_0304_0506_0708u64 ^ (0xff << (8 * (k - 1)));
+            let e = check_seq(&msg, other).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{size}");
+            let mut copy = vec![0xeeu8; size];
+            copy_stamp(&mut copy, &msg);
+            assert_eq!(copy[..k], msg[..k], "{size}");
+            assert!(
+                copy[k..].iter().all(|&b| b == 0xee),
+                "{size}: only the number is copied"
+            );
+            assert_eq!(stamp_of(&copy), stamp_of(&msg), "{size}");
+        }
     }
 
     #[test]

@@ -244,8 +244,7 @@ pub mod peers {
                         if sample.payload().len() != buf.len() {
                             return Err(other("a sample of the wrong length"));
                         }
-                        let k = harness::stamp_len(buf.len());
-                        buf[..k].copy_from_slice(&sample.payload()[..k]);
+                        harness::copy_stamp(buf, sample.payload());
                         harness::consume(sample.payload());
                         return Ok(true);
                     }
