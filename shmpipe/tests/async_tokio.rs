@@ -528,12 +528,31 @@ fn parked_reader_sees_writer_process_die() {
     reap(&mut child, DEADLINE);
 }
 
+/// A future that counts how often it is polled: each poll of a parked task is a wake-up.
+struct CountPolls<F> {
+    inner: std::pin::Pin<Box<F>>,
+    polls: std::sync::Arc<std::sync::Mutex<u64>>,
+}
+
+impl<F: std::future::Future> std::future::Future for CountPolls<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        *self.polls.lock().unwrap() += 1;
+        self.inner.as_mut().poll(cx)
+    }
+}
+
 /// A task parked long enough to watch its peer's process (a second here) hears the writer's
 /// death within a few milliseconds of the kill, not at its next liveness slice, and while
-/// it waits its runtime's thread (this one: a current-thread runtime) uses almost no CPU: the
-/// task is not woken every 50 ms to look. (The waiter thread is the process's, shared with
-/// the tests running beside this one: not measured here; `examples/idle_cpu.rs` measures the
-/// whole process.)
+/// it waits it is woken at most a few times (it stays parked up to a second between looks at
+/// its peer, where without the watch it would be woken every 50 ms) and its runtime's thread
+/// (this one: a current-thread runtime) uses almost no CPU. (The waiter thread is the
+/// process's, shared with the tests running beside this one: not measured here;
+/// `examples/idle_cpu.rs` measures the whole process.)
 #[test]
 fn long_parked_reader_hears_a_death_at_once_and_idles_cheaply() {
     let (_cleanup, reader, mut child) = hanging_writer(1);
@@ -541,16 +560,32 @@ fn long_parked_reader_hears_a_death_at_once_and_idles_cheaply() {
     current_thread().block_on(async {
         let mut reader = AsyncReader::new(reader);
         assert_eq!(reader.recv_vec().await.unwrap(), Some(record(0)));
-        let waiting = tokio::spawn(async move { reader.recv_vec().await });
+        let polls = std::sync::Arc::new(std::sync::Mutex::new(0u64));
+        let waiting = tokio::spawn(CountPolls {
+            inner: Box::pin(async move { reader.recv_vec().await }),
+            polls: polls.clone(),
+        });
         // Long enough for the wait to arm its watch (after one 50 ms slice).
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let (cpu, wall) = (thread_cpu(), Instant::now());
+        let polled = || *polls.lock().unwrap();
+        let (woke, cpu, wall) = (polled(), thread_cpu(), Instant::now());
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let (cpu, wall) = (thread_cpu() - cpu, wall.elapsed());
-        eprintln!("idle parked reader's thread: {cpu:?} of CPU in {wall:?}");
+        let (woke, cpu, wall) = (polled() - woke, thread_cpu() - cpu, wall.elapsed());
+        eprintln!("idle parked reader: woken {woke} times, its thread {cpu:?} of CPU in {wall:?}");
+        // What the test holds the task to is how often it was woken: once a second (a look
+        // at its peer), where looking every 50 ms it would be woken 30 times. The thread's
+        // CPU time is only held to a loose bound (0.5 %: a task woken every millisecond costs
+        // more): measured tight (0.05 %) it made this test fail in a fresh-clone CI run on
+        // 2026-12-03 at 0.079 %, on a busy virtual machine that charges interrupts to whatever
+        // thread they land on (the `WaitSet` test had the same failures: tests/waitset.rs).
+        // The 0.05 % target is measured in a release build by `examples/idle_cpu.rs`.
         assert!(
-            cpu.as_secs_f64() / wall.as_secs_f64() < 0.0005,
-            "an idle parked reader used {cpu:?} of CPU in {wall:?}"
+            woke <= 4,
+            "an idle parked reader was woken {woke} times in {wall:?} ({cpu:?} of CPU)"
+        );
+        assert!(
+            cpu.as_secs_f64() / wall.as_secs_f64() < 0.005,
+            "an idle parked reader used {cpu:?} of CPU in {wall:?} (woken {woke} times)"
         );
         let killed = Instant::now();
         child.kill().unwrap();
