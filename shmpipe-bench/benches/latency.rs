@@ -10,7 +10,6 @@
 //! ```text
 //! cargo bench --bench latency
 //! ```
-#![allow(clippy::disallowed_types)]
 
 fn main() {
     imp::main();
@@ -19,11 +18,7 @@ fn main() {
 mod imp {
     use shmpipe_bench::suite as common;
 
-    use std::hint::black_box;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
-    use std::time::{Duration, Instant};
-
+    use shmpipe_bench::cacheline::Bouncer;
     use shmpipe_bench::harness::{self, Mode, Placement};
 
     /// The message sizes.
@@ -71,12 +66,18 @@ mod imp {
             if size == 8 {
                 let mut bouncer = None;
                 group.bench_function("cacheline", |b| {
-                    let p = bouncer.get_or_insert_with(|| Bouncer::start(&placement));
-                    b.iter_custom(|iters| p.round_trips(iters, None));
+                    let p = bouncer.get_or_insert_with(|| {
+                        Bouncer::start(&placement).unwrap_or_else(|e| common::fail("cacheline", e))
+                    });
+                    b.iter_custom(|iters| {
+                        p.round_trips(iters, None)
+                            .unwrap_or_else(|e| common::fail("cacheline", e))
+                    });
                 });
                 if let Some(mut p) = bouncer {
                     let mut samples = Vec::new();
-                    p.round_trips(percentile_round_trips(), Some(&mut samples));
+                    p.round_trips(percentile_round_trips(), Some(&mut samples))
+                        .unwrap_or_else(|e| common::fail("cacheline", e));
                     report.push(percentiles("cacheline", 8, samples));
                 }
             }
@@ -109,9 +110,12 @@ mod imp {
             for (i, &name) in names.iter().enumerate() {
                 let mut samples = Vec::with_capacity(per_round as usize);
                 if name == "cacheline" {
-                    let mut b = Bouncer::start(placement);
-                    b.round_trips(per_round / 10, None);
-                    b.round_trips(per_round, Some(&mut samples));
+                    let mut b =
+                        Bouncer::start(placement).unwrap_or_else(|e| common::fail("cacheline", e));
+                    b.round_trips(per_round / 10, None)
+                        .unwrap_or_else(|e| common::fail("cacheline", e));
+                    b.round_trips(per_round, Some(&mut samples))
+                        .unwrap_or_else(|e| common::fail("cacheline", e));
                 } else {
                     let mut s = common::session(name, Mode::Latency, 8, placement)
                         .unwrap_or_else(|e| common::fail(name, e));
@@ -172,76 +176,6 @@ mod imp {
             .is_err()
         {
             eprintln!("latency: could not save target/shmpipe-bench/latency.json");
-        }
-    }
-
-    /// Two cache lines' worth of counter, so nothing else shares its line.
-    #[repr(align(128))]
-    struct Line(AtomicU64);
-
-    /// The raw cache-line ping-pong: this thread writes an odd value, the other thread (on the
-    /// peer's CPU) answers with the next even one. A round trip is two line transfers.
-    struct Bouncer {
-        line: Arc<Line>,
-        next: u64,
-        other: Option<std::thread::JoinHandle<()>>,
-    }
-
-    /// The value that tells the bouncing thread to stop.
-    const STOP: u64 = u64::MAX;
-
-    impl Bouncer {
-        fn start(placement: &Placement) -> Bouncer {
-            let line = Arc::new(Line(AtomicU64::new(0)));
-            let theirs = line.clone();
-            let cpu = placement.peer;
-            let other = std::thread::spawn(move || {
-                if let Some(cpu) = cpu {
-                    let _ = harness::pin_current_thread(cpu);
-                }
-                loop {
-                    let v = theirs.0.load(Ordering::Acquire);
-                    if v == STOP {
-                        return;
-                    }
-                    if v % 2 == 1 {
-                        theirs.0.store(v + 1, Ordering::Release);
-                    }
-                    std::hint::spin_loop();
-                }
-            });
-            Bouncer {
-                line,
-                next: 1,
-                other: Some(other),
-            }
-        }
-
-        fn round_trips(&mut self, n: u64, mut samples: Option<&mut Vec<u64>>) -> Duration {
-            let start = Instant::now();
-            let deadline = start + harness::STALL_LIMIT;
-            for _ in 0..n {
-                let t0 = Instant::now();
-                self.line.0.store(self.next, Ordering::Release);
-                while self.line.0.load(Ordering::Acquire) != self.next + 1 {
-                    std::hint::spin_loop();
-                }
-                self.next += 2;
-                if let Some(s) = samples.as_deref_mut() {
-                    s.push(t0.elapsed().as_nanos() as u64);
-                }
-            }
-            assert!(Instant::now() < deadline, "the cache-line bounce stalled");
-            black_box(start.elapsed())
-        }
-    }
-
-    impl Drop for Bouncer {
-        fn drop(&mut self) {
-            self.line.0.store(STOP, Ordering::Release);
-            if let Some(t) = self.other.take() {
-                let _ = t.join();
-            }
         }
     }
 }

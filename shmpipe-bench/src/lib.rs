@@ -4,7 +4,8 @@
 //! sender here, a peer process started from the same program, control apart from the data,
 //! every wait bounded), and, with the default feature `suite`, [`suite`]: what the criterion
 //! benches in `benches/` add to it (the peer crates iceoryx2, shmem-ipc and ipmpsc as
-//! transports, criterion's configuration). [`threads`] compares shmpipe with rtrb between two
+//! transports, criterion's configuration). [`cacheline`] bounces a cache line between two
+//! threads, the floor a round trip is judged against. [`threads`] compares shmpipe with rtrb between two
 //! threads of one process, like for like (`shmpipe bench --mode threads`, and the `threads`
 //! bench).
 //!
@@ -20,6 +21,7 @@
 #![cfg(target_os = "linux")]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod cacheline;
 pub mod harness;
 #[cfg(feature = "suite")]
 pub mod suite;

@@ -183,7 +183,8 @@ Examples:
   shmpipe bench --rounds 9 --mode streaming      # more rounds, one regime
   shmpipe bench --transports ring,ring-batch,pipe-1m --mode throughput
   shmpipe bench --capacity 1M --sizes 64 --mode streaming   # a 1 MiB ring
-  shmpipe bench --mode threads                   # against rtrb between two threads, ~45 s
+  shmpipe bench --mode threads                   # against rtrb between two threads, ~30 s
+  shmpipe bench --mode targets                   # the per-message targets, met or missed, ~30 s
   shmpipe bench --json | jq '.[] | select(.mode == \"latency\")'
 
 Each transport runs between this process and a copy of it (a peer), pinned to two different \
@@ -232,7 +233,20 @@ write_chunk_uninit/read_chunk, up to 256 per call) and chunks in place \
 round, the median and the worst, and shmpipe's ratio to its rtrb partner round by round. \
 With --json, one array of objects with the fields mode (\"threads\"), name, api, regime, \
 msg_size, rounds (messages/s), median, worst, vs_rtrb_rounds, vs_rtrb_median, vs_rtrb_worst \
-(null in rtrb's rows).";
+(null in rtrb's rows).
+
+--mode targets measures the per-message targets shmpipe holds itself to (docs/BENCHMARKS.md \
+in the repository, \"Targets\"), with the sizes and capacities they name, and prints one line per target: what it asks for, the median and the \
+worst round of the ratio (taken round by round), met or MISSED, and every round: ring / pipe \
+between two processes (8 B at least 50x, 64 B at least 30x with no round under 15x on 4 MiB \
+and on 1 MiB rings, 4 KiB at least 4x on the default 4 MiB ring), the 8-byte round trip \
+through two rings over a cache line bounced between the same two CPUs (at most 1.6x; a \
+round of each in turn), and shmpipe over rtrb between two threads (at least 1.0x: per \
+message, chunks and chunks in place, 8 and 64 B, both regimes). The idle reader's CPU and \
+the wake-up of a sleeping reader are measured by other tools, which it names. With --json, \
+one array of objects with the fields mode (\"targets\"), target, wanted (median_at_least or \
+median_at_most, and worst_at_least or null), rounds, median, worst, met, error (null, or why \
+the target could not be measured).";
 
 /// Which kind of segment NAME names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -432,6 +446,14 @@ pub(crate) enum BenchMode {
     /// `write_chunk`/`read_chunk`) and in chunks in place (`reserve_values`/`recv_values_ref`);
     /// both regimes. Sizes 8, 16, 32, ... 4K bytes (default 8,64); not with --transports
     Threads,
+    /// The per-message targets shmpipe holds itself to (docs/BENCHMARKS.md, "Targets") in one
+    /// run, each with what it asks for, its median and
+    /// worst round, and whether it is met: ring against pipe between two processes (8 B,
+    /// 64 B and 4 KiB on 4 MiB rings, 64 B on 1 MiB rings), the 8-byte round trip against a
+    /// cache line bounced between the same two CPUs, and shmpipe against rtrb between two
+    /// threads (8 and 64 B, both regimes); under a minute with the defaults. Not with --sizes,
+    /// --transports or --capacity, which the targets fix
+    Targets,
 }
 
 /// `shmpipe bench`.

@@ -45,16 +45,16 @@ impl Round {
 
 /// One measured row (transport, mode, size): its rounds, with the fields of the JSON output.
 #[derive(Debug, Clone)]
-struct Row {
-    transport: String,
-    mode: Mode,
-    msg_size: usize,
+pub(crate) struct Row {
+    pub(crate) transport: String,
+    pub(crate) mode: Mode,
+    pub(crate) msg_size: usize,
     rounds: Vec<Round>,
     /// Percentiles of every round trip of every round (latency rows).
-    percentiles: Option<[u64; 3]>,
+    pub(crate) percentiles: Option<[u64; 3]>,
     /// This row's figure over the pipe's, round by round (how many times better: more
     /// messages/s, or a shorter p50); empty without a pipe row of the same size and mode.
-    vs_pipe: Vec<f64>,
+    pub(crate) vs_pipe: Vec<f64>,
 }
 
 impl Row {
@@ -74,17 +74,18 @@ impl Row {
         self.msgs_per_sec() * self.msg_size as f64
     }
 
-    fn figures(&self) -> Vec<f64> {
+    /// Each round's figure: messages/s, or the p50 round trip in nanoseconds.
+    pub(crate) fn figures(&self) -> Vec<f64> {
         self.rounds.iter().map(Round::figure).collect()
     }
 
     /// The median round's figure.
-    fn median(&self) -> f64 {
+    pub(crate) fn median(&self) -> f64 {
         median(&self.figures())
     }
 
     /// The worst round's figure: the fewest messages/s, or the longest p50.
-    fn worst(&self) -> f64 {
+    pub(crate) fn worst(&self) -> f64 {
         let figures = self.figures();
         if self.mode == Mode::Latency {
             figures.iter().copied().fold(f64::NAN, f64::max)
@@ -121,6 +122,7 @@ pub(crate) fn run(args: BenchArgs) -> Outcome {
         BenchMode::Full => &[Mode::Full],
         BenchMode::Latency => &[Mode::Latency],
         BenchMode::Threads => return run_threads(args),
+        BenchMode::Targets => return crate::targets::run(args),
     };
     let sizes = args.sizes.unwrap_or_else(|| DEFAULT_SIZES.to_vec());
     let transports = args
@@ -140,13 +142,69 @@ pub(crate) fn run(args: BenchArgs) -> Outcome {
             seconds_text(per_round)
         );
     }
+    let names: Vec<&'static str> = transports.iter().map(|t| t.name()).collect();
+    let plan = Plan {
+        modes,
+        sizes: &sizes,
+        transports: &names,
+        capacity: args.capacity,
+        rounds,
+        per_round,
+        progress,
+    };
+    let (rows, failed) = measure(&plan, &placement);
+    // What the full regime's receiver work costs here (this CPU, now): its ceiling.
+    let full_cost = modes
+        .contains(&Mode::Full)
+        .then(|| harness::full_work().cost());
+    let text = if args.json {
+        json(&rows)
+    } else {
+        table(&rows, full_cost)
+    };
+    print_results(&text)?;
+    if failed > 0 {
+        return Err(Failure::runtime(format!(
+            "bench: {failed} measurement(s) failed (see above)"
+        )));
+    }
+    Ok(())
+}
+
+/// What one comparison between two processes covers: every transport at every size in every
+/// mode, in rounds that alternate between the transports.
+#[derive(Clone, Copy)]
+pub(crate) struct Plan<'a> {
+    pub(crate) modes: &'a [Mode],
+    pub(crate) sizes: &'a [usize],
+    pub(crate) transports: &'a [&'static str],
+    /// The ring capacity; `None`: the harness's default for the mode and size.
+    pub(crate) capacity: Option<u64>,
+    pub(crate) rounds: u32,
+    pub(crate) per_round: Duration,
+    /// Show which measurement runs on stderr (a terminal).
+    pub(crate) progress: bool,
+}
+
+/// Measures `plan`: its rows (each with its ratio to the pipe's row of the same size and mode,
+/// if measured), and how many measurements failed (each reported on stderr as it failed; its
+/// rows are left out).
+pub(crate) fn measure(plan: &Plan<'_>, placement: &Placement) -> (Vec<Row>, usize) {
+    let Plan {
+        modes,
+        sizes,
+        transports,
+        capacity,
+        rounds,
+        per_round,
+        progress,
+    } = *plan;
     let mut rows = Vec::new();
     let mut failed = 0;
     for &mode in modes {
-        for &size in &sizes {
+        for &size in sizes {
             let mut live = Vec::new();
-            for transport in &transports {
-                let name = transport.name();
+            for &name in transports {
                 if progress {
                     eprint!(
                         "\r\x1b[K  {name} {} {}: starting...",
@@ -154,7 +212,7 @@ pub(crate) fn run(args: BenchArgs) -> Outcome {
                         size_text(size)
                     );
                 }
-                match start(name, mode, size, args.capacity, per_round, &placement) {
+                match start(name, mode, size, capacity, per_round, placement) {
                     Ok((session, batch)) => live.push(Live {
                         name,
                         session: Some(session),
@@ -246,22 +304,7 @@ pub(crate) fn run(args: BenchArgs) -> Outcome {
     if progress {
         eprint!("\r\x1b[K");
     }
-    // What the full regime's receiver work costs here (this CPU, now): its ceiling.
-    let full_cost = modes
-        .contains(&Mode::Full)
-        .then(|| harness::full_work().cost());
-    let text = if args.json {
-        json(&rows)
-    } else {
-        table(&rows, full_cost)
-    };
-    print_results(&text)?;
-    if failed > 0 {
-        return Err(Failure::runtime(format!(
-            "bench: {failed} measurement(s) failed (see above)"
-        )));
-    }
-    Ok(())
+    (rows, failed)
 }
 
 /// Runs `shmpipe bench --mode threads`: shmpipe against rtrb between two threads of this
@@ -328,7 +371,7 @@ fn run_threads(args: BenchArgs) -> Outcome {
 }
 
 /// Writes the results (tables or JSON) to stdout.
-fn print_results(text: &str) -> Outcome {
+pub(crate) fn print_results(text: &str) -> Outcome {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -345,7 +388,7 @@ fn failure(progress: bool, name: &str, mode: Mode, size: usize, e: &std::io::Err
     ));
 }
 
-fn percentiles(l: &harness::Latency) -> [u64; 3] {
+pub(crate) fn percentiles(l: &harness::Latency) -> [u64; 3] {
     [l.quantile(0.5), l.quantile(0.99), l.quantile(0.999)]
 }
 
@@ -369,7 +412,7 @@ fn compare_with_pipe(rows: &mut [Row]) {
 
 /// Starts a transport's peer and warms it up: calibrates the throughput batch (returned), or
 /// runs round trips for a tenth of a round.
-fn start(
+pub(crate) fn start(
     transport: &str,
     mode: Mode,
     size: usize,
@@ -412,7 +455,7 @@ pub(crate) fn peer(args: BenchPeerArgs) -> Outcome {
 }
 
 /// A number for JSON: `null` if not finite.
-fn json_number(v: f64, decimals: usize) -> String {
+pub(crate) fn json_number(v: f64, decimals: usize) -> String {
     if v.is_finite() {
         format!("{v:.decimals$}")
     } else {
@@ -590,7 +633,7 @@ fn table(rows: &[Row], full_cost: Option<Duration>) -> String {
 }
 
 /// A ratio as `41.2x` (`0.93x` below 10).
-fn ratio_text(v: f64) -> String {
+pub(crate) fn ratio_text(v: f64) -> String {
     if v >= 10.0 {
         format!("{v:.1}x")
     } else {
@@ -623,7 +666,7 @@ fn size_text(size: usize) -> String {
 }
 
 /// Nanoseconds as `850 ns`, `12.3 µs` or `4.12 ms`.
-fn nanos_text(ns: u64) -> String {
+pub(crate) fn nanos_text(ns: u64) -> String {
     if ns < 10_000 {
         format!("{ns} ns")
     } else if ns < 1_000_000 {
@@ -633,7 +676,7 @@ fn nanos_text(ns: u64) -> String {
     }
 }
 
-fn seconds_text(d: Duration) -> String {
+pub(crate) fn seconds_text(d: Duration) -> String {
     let text = format!("{:.3}", d.as_secs_f64());
     let text = text.trim_end_matches('0').trim_end_matches('.');
     format!("{text} s")

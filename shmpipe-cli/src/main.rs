@@ -25,6 +25,7 @@ mod rm;
 mod show;
 mod signals;
 mod stat;
+mod targets;
 mod watch;
 mod write;
 

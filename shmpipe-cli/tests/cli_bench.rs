@@ -286,6 +286,9 @@ fn bad_arguments_exit_2_with_one_line() {
             "--capacity",
             "4K",
         ],
+        &["bench", "--mode", "targets", "--sizes", "8"],
+        &["bench", "--mode", "targets", "--transports", "ring,pipe"],
+        &["bench", "--mode", "targets", "--capacity", "1M"],
     ] {
         let out = run(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -455,4 +458,112 @@ fn threads_mode_prints_every_round_median_worst_and_the_ratio() {
             "{line}"
         );
     }
+}
+
+/// `--mode targets` in JSON: every target of issue 13 that the command measures, each with
+/// its rounds, median and worst (ratios taken round by round), what it asks for, and whether
+/// it is met, consistent with those figures.
+#[test]
+fn targets_mode_judges_every_target_from_its_rounds() {
+    let out = run(&[
+        "bench",
+        "--mode",
+        "targets",
+        "--seconds",
+        "0.04",
+        "--rounds",
+        "3",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("one JSON array");
+    // Four between processes, the round trip, twelve between threads.
+    assert_eq!(rows.len(), 17, "{rows:?}");
+    let mut fields: Vec<&str> = rows[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["error", "median", "met", "mode", "rounds", "target", "wanted", "worst"]
+    );
+    for row in &rows {
+        assert_eq!(row["mode"], "targets");
+        assert!(row["error"].is_null(), "{row}");
+        let rounds: Vec<f64> = row["rounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_f64().unwrap())
+            .collect();
+        assert_eq!(rounds.len(), 3, "{row}");
+        assert!(rounds.iter().all(|&r| r > 0.0 && r.is_finite()), "{row}");
+        let mut sorted = rounds.clone();
+        sorted.sort_by(f64::total_cmp);
+        let (median, worst) = (
+            row["median"].as_f64().unwrap(),
+            row["worst"].as_f64().unwrap(),
+        );
+        assert!((median - sorted[1]).abs() < 0.001, "{row}");
+        let wanted = &row["wanted"];
+        let met = if let Some(at_most) = wanted["median_at_most"].as_f64() {
+            assert!((worst - sorted[2]).abs() < 0.001, "{row}");
+            median <= at_most
+        } else {
+            assert!((worst - sorted[0]).abs() < 0.001, "{row}");
+            let at_least = wanted["median_at_least"].as_f64().unwrap();
+            median >= at_least && wanted["worst_at_least"].as_f64().is_none_or(|w| worst >= w)
+        };
+        assert_eq!(row["met"].as_bool(), Some(met), "{row}");
+    }
+    let targets: Vec<&str> = rows.iter().map(|r| r["target"].as_str().unwrap()).collect();
+    for want in [
+        "two processes, send/recv, 8 B, 4 MiB ring: ring / pipe",
+        "two processes, send/recv, 64 B, 4 MiB ring: ring / pipe",
+        "two processes, send/recv, 64 B, 1 MiB ring: ring / pipe",
+        "two processes, send/recv, 4 KiB, 4 MiB ring (the CLI's default): ring / pipe",
+        "8 B round trip, ring / the cache line bounced between the same CPUs",
+        "two threads, streaming, 8 B, per message: shmpipe send/recv / rtrb push/pop",
+        "two threads, full, 64 B, chunks in place: shmpipe values in place / rtrb chunks",
+    ] {
+        assert!(targets.contains(&want), "{want} not in {targets:?}");
+    }
+    let at = |t: &str| rows.iter().find(|r| r["target"] == t).unwrap();
+    let r = at("two processes, send/recv, 8 B, 4 MiB ring: ring / pipe");
+    assert_eq!(r["wanted"]["median_at_least"].as_f64(), Some(50.0));
+    let r = at("two processes, send/recv, 64 B, 1 MiB ring: ring / pipe");
+    assert_eq!(r["wanted"]["worst_at_least"].as_f64(), Some(15.0));
+    let r = at("8 B round trip, ring / the cache line bounced between the same CPUs");
+    assert_eq!(r["wanted"]["median_at_most"].as_f64(), Some(1.6));
+}
+
+/// `--mode targets` as a table: one line per target with its verdict, and the count.
+#[test]
+fn targets_mode_prints_a_verdict_per_target() {
+    let out = run(&[
+        "bench",
+        "--mode",
+        "targets",
+        "--seconds",
+        "0.04",
+        "--rounds",
+        "2",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let verdicts = text
+        .lines()
+        .filter(|l| l.contains(" met  (") || l.contains(" MISSED  ("))
+        .count();
+    assert_eq!(verdicts, 17, "{text}");
+    assert!(text.contains(" of 17 targets met"), "{text}");
+    assert!(
+        text.contains("examples/idle_cpu") || text.contains("--example idle_cpu"),
+        "{text}"
+    );
 }
