@@ -47,11 +47,11 @@ impl Round {
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
     pub(crate) transport: String,
-    pub(crate) mode: Mode,
+    mode: Mode,
     pub(crate) msg_size: usize,
     rounds: Vec<Round>,
     /// Percentiles of every round trip of every round (latency rows).
-    pub(crate) percentiles: Option<[u64; 3]>,
+    percentiles: Option<[u64; 3]>,
     /// This row's figure over the pipe's, round by round (how many times better: more
     /// messages/s, or a shorter p50); empty without a pipe row of the same size and mode.
     pub(crate) vs_pipe: Vec<f64>,
@@ -75,17 +75,17 @@ impl Row {
     }
 
     /// Each round's figure: messages/s, or the p50 round trip in nanoseconds.
-    pub(crate) fn figures(&self) -> Vec<f64> {
+    fn figures(&self) -> Vec<f64> {
         self.rounds.iter().map(Round::figure).collect()
     }
 
     /// The median round's figure.
-    pub(crate) fn median(&self) -> f64 {
+    fn median(&self) -> f64 {
         median(&self.figures())
     }
 
     /// The worst round's figure: the fewest messages/s, or the longest p50.
-    pub(crate) fn worst(&self) -> f64 {
+    fn worst(&self) -> f64 {
         let figures = self.figures();
         if self.mode == Mode::Latency {
             figures.iter().copied().fold(f64::NAN, f64::max)
@@ -388,7 +388,7 @@ fn failure(progress: bool, name: &str, mode: Mode, size: usize, e: &std::io::Err
     ));
 }
 
-pub(crate) fn percentiles(l: &harness::Latency) -> [u64; 3] {
+fn percentiles(l: &harness::Latency) -> [u64; 3] {
     [l.quantile(0.5), l.quantile(0.99), l.quantile(0.999)]
 }
 
@@ -633,7 +633,7 @@ fn table(rows: &[Row], full_cost: Option<Duration>) -> String {
 }
 
 /// A ratio as `41.2x` (`0.93x` below 10).
-pub(crate) fn ratio_text(v: f64) -> String {
+fn ratio_text(v: f64) -> String {
     if v >= 10.0 {
         format!("{v:.1}x")
     } else {

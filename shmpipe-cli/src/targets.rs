@@ -203,7 +203,16 @@ pub(crate) fn run(args: BenchArgs) -> Outcome {
 
     // The 8-byte round trip against the cache line.
     let latency = "8 B round trip, ring / the cache line bounced between the same CPUs";
-    match round_trip_against_cache_line(rounds, per_round, &placement, progress) {
+    let measured = if placement.peer.is_none() {
+        // Unpinned, the bouncing threads would share whatever CPU the scheduler gives them:
+        // no floor to judge by.
+        Err(std::io::Error::other(
+            "needs two CPUs to pin a sender and its peer to (this process may use one)",
+        ))
+    } else {
+        round_trip_against_cache_line(rounds, per_round, &placement, progress)
+    };
+    match measured {
         Ok(rounds) => verdicts.push(Verdict::new(latency, Wanted::Below(1.6), rounds)),
         Err(e) => {
             eprintln!("bench: targets: the round trip against the cache line: {e}");
