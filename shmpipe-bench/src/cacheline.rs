@@ -110,19 +110,7 @@ impl Bouncer {
     /// Round trips for about `budget` (at least 256), each timed, as
     /// [`harness::latency_for`] measures a transport.
     pub fn latency_for(&mut self, budget: Duration) -> io::Result<Latency> {
-        let mut samples = Vec::with_capacity(1 << 16);
-        let (mut round_trips, mut seconds) = (0u64, 0f64);
-        let start = Instant::now();
-        while round_trips == 0 || (start.elapsed() < budget && samples.len() < 20_000_000) {
-            seconds += self.round_trips(256, Some(&mut samples))?.as_secs_f64();
-            round_trips += 256;
-        }
-        samples.sort_unstable();
-        Ok(Latency {
-            round_trips,
-            seconds,
-            sorted_ns: samples,
-        })
+        harness::timed_round_trips(budget, |n, samples| self.round_trips(n, Some(samples)))
     }
 }
 

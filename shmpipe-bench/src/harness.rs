@@ -1451,16 +1451,26 @@ pub fn warm_up_latency(session: &mut Session, time: Duration) -> io::Result<()> 
 
 /// Round trips for about `budget` (at least 256), each timed.
 pub fn latency_for(session: &mut Session, budget: Duration) -> io::Result<Latency> {
+    timed_round_trips(budget, |n, samples| session.round_trips(n, Some(samples)))
+}
+
+/// Round trips for about `budget` (at least 256), in calls of `round_trips(256, samples)`,
+/// which makes that many, pushes each one's time onto `samples` and returns their total: how
+/// [`latency_for`] measures a transport, and `cacheline::Bouncer` the cache line.
+pub fn timed_round_trips(
+    budget: Duration,
+    mut round_trips: impl FnMut(u64, &mut Vec<u64>) -> io::Result<Duration>,
+) -> io::Result<Latency> {
     let mut samples = Vec::with_capacity(1 << 16);
-    let (mut round_trips, mut seconds) = (0u64, 0f64);
+    let (mut made, mut seconds) = (0u64, 0f64);
     let start = Instant::now();
-    while round_trips == 0 || (start.elapsed() < budget && samples.len() < 20_000_000) {
-        seconds += session.round_trips(256, Some(&mut samples))?.as_secs_f64();
-        round_trips += 256;
+    while made == 0 || (start.elapsed() < budget && samples.len() < 20_000_000) {
+        seconds += round_trips(256, &mut samples)?.as_secs_f64();
+        made += 256;
     }
     samples.sort_unstable();
     Ok(Latency {
-        round_trips,
+        round_trips: made,
         seconds,
         sorted_ns: samples,
     })

@@ -19,6 +19,7 @@ use shmpipe_bench::threads::{self, Regime};
 
 use crate::args::BenchArgs;
 use crate::bench::{self, json_number, nanos_text, seconds_text, Plan};
+use crate::show::quote;
 use crate::{Failure, Outcome};
 
 /// One target and what the run found.
@@ -378,7 +379,7 @@ fn json(verdicts: &[Verdict]) -> String {
                 "{{\"mode\":\"targets\",\"target\":{},\"wanted\":{{\"median_{kind}\":{},\
                  \"worst_at_least\":{}}},\"rounds\":[{}],\"median\":{},\"worst\":{},\"met\":{},\
                  \"error\":{}}}",
-                json_string(&v.target),
+                quote(&v.target),
                 json_number(wanted, 3),
                 v.worst_wanted
                     .map_or("null".to_owned(), |w| json_number(w, 3)),
@@ -394,27 +395,11 @@ fn json(verdicts: &[Verdict]) -> String {
                     json_number(v.worst(), 3)
                 },
                 v.met(),
-                v.error.as_deref().map_or("null".to_owned(), json_string),
+                v.error.as_deref().map_or("null".to_owned(), quote),
             )
         })
         .collect();
     format!("[\n  {}\n]\n", items.join(",\n  "))
-}
-
-/// `s` as a JSON string.
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
