@@ -57,11 +57,16 @@ impl Bouncer {
                     let _ = harness::pin_current_thread(cpu);
                 }
                 loop {
+                    // Acquire pairs with the Release store of an odd value in `round_trips`
+                    // (and of `STOP` in `drop`); the line carries no other data, so this is
+                    // the bounce's cost, not a guard of anything.
                     let v = theirs.0.load(Ordering::Acquire);
                     if v == STOP {
                         return;
                     }
                     if v % 2 == 1 {
+                        // Release pairs with the Acquire load that waits for it in
+                        // `round_trips`.
                         theirs.0.store(v + 1, Ordering::Release);
                     }
                     std::hint::spin_loop();
@@ -84,6 +89,7 @@ impl Bouncer {
         let start = Instant::now();
         for _ in 0..n {
             let t0 = Instant::now();
+            // Release / Acquire: the partners of the answering thread's load and store above.
             self.line.0.store(self.next, Ordering::Release);
             let mut spins = 0u32;
             while self.line.0.load(Ordering::Acquire) != self.next + 1 {
@@ -116,6 +122,7 @@ impl Bouncer {
 
 impl Drop for Bouncer {
     fn drop(&mut self) {
+        // Release: seen by the answering thread's Acquire load, which then returns.
         self.line.0.store(STOP, Ordering::Release);
         if let Some(t) = self.other.take() {
             let _ = t.join();

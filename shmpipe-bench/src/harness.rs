@@ -1403,10 +1403,22 @@ pub fn calibrate_throughput(
 
 /// Sends batches of `n` messages until `budget` is spent (at least one batch).
 pub fn throughput_for(session: &mut Session, n: u64, budget: Duration) -> io::Result<Throughput> {
+    batches_for(budget, n, |n| session.round(n))
+}
+
+/// Batches of `n` messages, `batch(n)` sending one and returning how long it took, until
+/// `budget` has passed (at least one): how many messages, and their time. A measurement held to
+/// its time this way ends at most one batch late, however slow the machine turns after the
+/// batch was calibrated ([`throughput_for`], and the threads comparison's rounds).
+pub fn batches_for(
+    budget: Duration,
+    n: u64,
+    mut batch: impl FnMut(u64) -> io::Result<Duration>,
+) -> io::Result<Throughput> {
     let (mut messages, mut seconds) = (0u64, 0f64);
     let start = Instant::now();
     while messages == 0 || start.elapsed() < budget {
-        seconds += session.round(n)?.as_secs_f64();
+        seconds += batch(n)?.as_secs_f64();
         messages += n;
     }
     Ok(Throughput { messages, seconds })

@@ -717,13 +717,8 @@ pub fn run(
                     // `--mode threads` of 57 s instead of 25). Chunks of an eighth of the
                     // calibrated count, until the round's time has passed.
                     let chunk = (c.batch / CHUNKS_PER_ROUND).max(1);
-                    let started = Instant::now();
-                    let (mut sent, mut took) = (0u64, Duration::ZERO);
-                    while sent == 0 || started.elapsed() < per_round {
-                        took += c.pair.round(chunk)?;
-                        sent += chunk;
-                    }
-                    c.rates.push(sent as f64 / took.as_secs_f64().max(1e-12));
+                    let t = harness::batches_for(per_round, chunk, |n| c.pair.round(n))?;
+                    c.rates.push(t.messages as f64 / t.seconds.max(1e-12));
                 }
             }
             for pair in all.chunks(2) {

@@ -34,6 +34,28 @@ fn run_with_pid(args: &[&str]) -> (Output, u32) {
     (output, pid)
 }
 
+/// Runs `shmpipe ARGS`, which must succeed: its stdout.
+fn stdout_of_success(args: &[&str]) -> Vec<u8> {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    out.stdout
+}
+
+/// `object`'s fields are exactly `want`, in any order.
+fn assert_fields(object: &Value, want: &[&str]) {
+    let mut keys: Vec<&str> = object
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let mut want = want.to_vec();
+    want.sort_unstable();
+    assert_eq!(keys, want, "{object}");
+}
+
 const FIELDS: [&str; 17] = [
     "transport",
     "mode",
@@ -87,12 +109,7 @@ fn json_rows_have_exactly_the_design_fields() {
         "three transports; streaming, full and latency: {rows:?}"
     );
     for row in rows {
-        let object = row.as_object().expect("objects");
-        let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
-        keys.sort_unstable();
-        let mut want = FIELDS.to_vec();
-        want.sort_unstable();
-        assert_eq!(keys, want);
+        assert_fields(row, &FIELDS);
         assert_eq!(row["msg_size"], 64);
         let messages = row["messages"].as_u64().expect("an integer count");
         let seconds = row["seconds"].as_f64().unwrap();
@@ -107,11 +124,7 @@ fn json_rows_have_exactly_the_design_fields() {
         assert_eq!(rounds.len(), 3, "{row}");
         let mut sum = 0;
         for r in rounds {
-            let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
-            keys.sort_unstable();
-            let mut want = ROUND_FIELDS.to_vec();
-            want.sort_unstable();
-            assert_eq!(keys, want, "{r}");
+            assert_fields(r, &ROUND_FIELDS);
             sum += r["messages"].as_u64().unwrap();
         }
         assert_eq!(sum, messages, "{row}");
@@ -346,7 +359,7 @@ const THREADS_FIELDS: [&str; 11] = [
 
 #[test]
 fn threads_mode_compares_with_rtrb_like_for_like_in_json() {
-    let out = run(&[
+    let stdout = stdout_of_success(&[
         "bench",
         "--mode",
         "threads",
@@ -358,25 +371,13 @@ fn threads_mode_compares_with_rtrb_like_for_like_in_json() {
         "8,128",
         "--json",
     ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("one JSON array");
+    let rows: Vec<Value> = serde_json::from_slice(&stdout).expect("one JSON array");
     // Two regimes, two sizes, three pairs each.
     assert_eq!(rows.len(), 24, "{rows:?}");
     for pair in rows.chunks(2) {
         let (shm, rb) = (&pair[0], &pair[1]);
         for row in [shm, rb] {
-            let keys: Vec<&str> = row
-                .as_object()
-                .unwrap()
-                .keys()
-                .map(|k| k.as_str())
-                .collect();
-            let mut want = THREADS_FIELDS.to_vec();
-            want.sort_unstable();
-            let mut got = keys.clone();
-            got.sort_unstable();
-            assert_eq!(got, want, "{row}");
+            assert_fields(row, &THREADS_FIELDS);
             assert_eq!(row["mode"], "threads");
             let rounds = row["rounds"].as_array().unwrap();
             assert_eq!(rounds.len(), 2, "{row}");
@@ -465,7 +466,7 @@ fn threads_mode_prints_every_round_median_worst_and_the_ratio() {
 /// it is met, consistent with those figures.
 #[test]
 fn targets_mode_judges_every_target_from_its_rounds() {
-    let out = run(&[
+    let stdout = stdout_of_success(&[
         "bench",
         "--mode",
         "targets",
@@ -475,21 +476,14 @@ fn targets_mode_judges_every_target_from_its_rounds() {
         "3",
         "--json",
     ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("one JSON array");
+    let rows: Vec<Value> = serde_json::from_slice(&stdout).expect("one JSON array");
     // Four between processes, the round trip, twelve between threads.
     assert_eq!(rows.len(), 17, "{rows:?}");
-    let mut fields: Vec<&str> = rows[0]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(|k| k.as_str())
-        .collect();
-    fields.sort_unstable();
-    assert_eq!(
-        fields,
-        ["error", "median", "met", "mode", "rounds", "target", "wanted", "worst"]
+    assert_fields(
+        &rows[0],
+        &[
+            "error", "median", "met", "mode", "rounds", "target", "wanted", "worst",
+        ],
     );
     for row in &rows {
         assert_eq!(row["mode"], "targets");
@@ -544,7 +538,7 @@ fn targets_mode_judges_every_target_from_its_rounds() {
 /// `--mode targets` as a table: one line per target with its verdict, and the count.
 #[test]
 fn targets_mode_prints_a_verdict_per_target() {
-    let out = run(&[
+    let stdout = stdout_of_success(&[
         "bench",
         "--mode",
         "targets",
@@ -553,9 +547,7 @@ fn targets_mode_prints_a_verdict_per_target() {
         "--rounds",
         "2",
     ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = String::from_utf8(stdout).unwrap();
     let verdicts = text
         .lines()
         .filter(|l| l.contains(" met  (") || l.contains(" MISSED  ("))
