@@ -71,6 +71,12 @@ pub(crate) fn still_yielding(since: Instant, spin: Duration) -> bool {
     since.elapsed() < spin
 }
 
+/// Is a writer that began waiting for room at `since` still within the time it stays off the
+/// reader's cache line (`guard`, see `wait::LINE_GUARD`)?
+pub(crate) fn still_guarding(since: Instant, guard: Duration) -> bool {
+    since.elapsed() < guard
+}
+
 /// Is it time for a sleeper, about to sleep again, to look at its peer's liveness (it looked
 /// last at `last`, and looks every `every`)? The look costs two system calls, so once per
 /// slice.

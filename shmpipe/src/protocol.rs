@@ -31,6 +31,10 @@ use crate::sync::{AtomicU32, Ordering};
 
 /// Bytes of a record header.
 pub(crate) const RECORD_HEADER: u64 = 8;
+
+/// A cache line's bytes: a writer waiting on a full ring stays off the reader's line (see
+/// `WriterState::room_limit`).
+const LINE: u64 = 64;
 /// Record flag: this record only fills the space up to the end of the data region.
 pub(crate) const FLAG_PADDING: u32 = 1;
 /// Record flag: a run of values sent together (`Batch::send_values`): the payload is
@@ -390,6 +394,7 @@ impl WriterState {
         ring: &RingRef<'_>,
         need: u64,
         blocking: bool,
+        guard: bool,
     ) -> Result<bool, SendError> {
         if self.pending + need - self.cached_read <= ring.capacity {
             return Ok(true);
@@ -402,7 +407,26 @@ impl WriterState {
         if blocking {
             self.slip.after_look(read - before, ring.capacity);
         }
-        Ok(self.pending + need - read <= ring.capacity)
+        let limit = self.room_limit(read, guard);
+        self.cached_read = limit;
+        Ok(self.pending + need - limit <= ring.capacity)
+    }
+
+    /// Where the free space ends for a writer that has just loaded the read position `read`:
+    /// there, or (`guard`, a writer waiting on a full ring) at the start of the cache line the
+    /// reader is in, unless the reader has taken everything published. A writer on the
+    /// reader's heels in a full ring then fills the line the reader has left, never the one it
+    /// is reading, which it would take from the reader's core (a miss on the reader's next
+    /// record: the reader sets the pace there). Only ever less room than there is: nothing to
+    /// order (no SYNC POINT), and a wait past its spin looks with `guard` off, so a reader that
+    /// holds its line for good (a `RecvRef` kept) costs a waiting writer at most its spin.
+    #[inline]
+    fn room_limit(&self, read: u64, guard: bool) -> u64 {
+        if guard && read != self.published {
+            read & !(LINE - 1)
+        } else {
+            read
+        }
     }
 
     /// The common case of `try_place`, small enough to inline into every send: the record
@@ -586,6 +610,7 @@ impl WriterState {
         ring: &RingRef<'_>,
         len: usize,
         blocking: bool,
+        guard: bool,
     ) -> Result<usize, SendError> {
         let max = max_message(ring.capacity);
         if len > max {
@@ -600,7 +625,7 @@ impl WriterState {
         let index = self.pending & ring.mask();
         let to_end = ring.capacity - index;
         if size > to_end {
-            if !self.has_room(ring, to_end, blocking)? {
+            if !self.has_room(ring, to_end, blocking, guard)? {
                 return Err(SendError::Full);
             }
             let pad = encode_record_header((to_end - RECORD_HEADER) as u32, FLAG_PADDING);
@@ -610,13 +635,13 @@ impl WriterState {
             unsafe { ring.data.write_word(index as usize, pad) };
             self.pending += to_end;
             // Not `blocking`: the look just made (for the padding) had its slip already.
-            return if self.has_room(ring, size, false)? {
+            return if self.has_room(ring, size, false, guard)? {
                 Ok(RECORD_HEADER as usize)
             } else {
                 Err(SendError::Full)
             };
         }
-        if self.has_room(ring, size, blocking)? {
+        if self.has_room(ring, size, blocking, guard)? {
             Ok(index as usize + RECORD_HEADER as usize)
         } else {
             Err(SendError::Full)
@@ -1136,7 +1161,7 @@ mod tests {
             let mut reader = ReaderState::attach(&rr).unwrap();
             // Fill the ring with 8-byte records (16 bytes each).
             let mut sent = 0;
-            while let Ok(offset) = writer.try_place(&rr, 8, false) {
+            while let Ok(offset) = writer.try_place(&rr, 8, false, false) {
                 writer.commit(&rr, offset, 8);
                 sent += 1;
             }
@@ -1146,7 +1171,7 @@ mod tests {
             // The reader takes one record: 16 bytes of room.
             let record = reader.try_next(&rr).unwrap().unwrap();
             reader.release(&rr, record).redeem();
-            let offset = writer.try_place(&rr, 8, blocking).unwrap();
+            let offset = writer.try_place(&rr, 8, blocking, false).unwrap();
             writer.commit(&rr, offset, 8);
             let expected = if blocking {
                 crate::slip::MIN_DELAY
@@ -1155,6 +1180,65 @@ mod tests {
             };
             assert_eq!(writer.slip.delay(), expected, "blocking: {blocking}");
         }
+    }
+
+    /// The writer's line guard (`room_limit`): a guarded look counts the free space only up to
+    /// the start of the cache line the reader is in, unless the reader has taken everything
+    /// published; an unguarded one counts every free byte.
+    #[cfg(not(loom))]
+    #[test]
+    fn a_guarded_writer_stays_off_the_readers_line() {
+        let ring = crate::RingOptions::new().capacity(4096).heap().unwrap();
+        let rr = ring.memory.ring();
+        let mut writer = WriterState::attach(&rr).unwrap();
+        let mut reader = ReaderState::attach(&rr).unwrap();
+        while let Ok(offset) = writer.try_place(&rr, 8, false, false) {
+            writer.commit(&rr, offset, 8);
+        }
+        writer.publish(&rr).redeem();
+        // The reader takes one 16-byte record: its position is mid-line (16), and the only
+        // free space, 16 bytes, lies in the line it is reading.
+        let record = reader.try_next(&rr).unwrap().unwrap();
+        reader.release(&rr, record).redeem();
+        assert!(matches!(
+            writer.try_place(&rr, 8, false, true),
+            Err(SendError::Full)
+        ));
+        // The cached position is the line's start now: the next unguarded look loads again.
+        assert_eq!(writer.cached_read, 0);
+        let offset = writer.try_place(&rr, 8, false, false).unwrap();
+        writer.commit(&rr, offset, 8);
+        writer.publish(&rr).redeem();
+        // Three more records take the reader to the next line (64): room there, guarded too.
+        for _ in 0..3 {
+            let record = reader.try_next(&rr).unwrap().unwrap();
+            reader.release(&rr, record).redeem();
+        }
+        for _ in 0..3 {
+            let offset = writer.try_place(&rr, 8, false, true).unwrap();
+            writer.commit(&rr, offset, 8);
+        }
+        writer.publish(&rr).redeem();
+        // A reader that took everything published is not guarded against: with the reader
+        // idle mid-line at 4048, a padding record to the end of the region (48 bytes) and a
+        // 4048-byte record fill the ring exactly, guarded or not.
+        let ring = crate::RingOptions::new().capacity(4096).heap().unwrap();
+        let rr = ring.memory.ring();
+        let mut writer = WriterState::attach(&rr).unwrap();
+        let mut reader = ReaderState::attach(&rr).unwrap();
+        let offset = writer.try_place(&rr, 4040, false, true).unwrap();
+        writer.commit(&rr, offset, 4040);
+        writer.publish(&rr).redeem();
+        let record = reader.try_next(&rr).unwrap().unwrap();
+        reader.release(&rr, record).redeem();
+        assert_eq!(writer.room_limit(4048, true), 4048);
+        let offset = writer.try_place(&rr, 4040, false, true).unwrap();
+        writer.commit(&rr, offset, 4040);
+        assert_eq!(writer.pending, 4048 + 4096);
+        // Inside a batch (records pending, not published) the published position decides.
+        assert_eq!(writer.room_limit(4048, true), 4048);
+        assert_eq!(writer.room_limit(4040, true), 4032);
+        assert_eq!(writer.room_limit(4040, false), 4040);
     }
 
     #[test]

@@ -39,6 +39,13 @@ pub(crate) const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 /// sleep at once).
 pub(crate) const WRITER_DOZE: Duration = Duration::from_millis(1);
 
+/// How long a writer waiting on a full ring for a `send` that waits as long as needed stays
+/// off the cache line the reader is reading (`WriterState::room_limit`), at most (and no
+/// longer than its spin): a reader that keeps its line (a `RecvRef` held) delays such a
+/// writer by this much at most when the room it needs reaches into that line. Waits with a
+/// deadline, and everything after the spin, count every free byte.
+pub(crate) const LINE_GUARD: Duration = Duration::from_micros(20);
+
 /// How long to wait.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Wait {

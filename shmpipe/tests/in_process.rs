@@ -770,3 +770,48 @@ fn status_reports_positions_and_roles() {
     assert_eq!(s.reader.pid, None);
     assert_eq!(s.reader.state, shmpipe::RoleState::Vacant);
 }
+
+/// A writer waiting on a full ring stays off the cache line the reader is reading for a moment
+/// (the line guard, issue 13), never for longer: the last free bytes of a ring, in the line
+/// of a record the reader holds, are taken by a blocking `send`, a `send_timeout` and a
+/// `try_send` while the reader keeps holding it.
+#[test]
+fn the_last_bytes_in_the_readers_line_are_taken_while_it_holds_a_record() {
+    for how in ["send", "send_timeout", "try_send"] {
+        let (mut w, mut r) = channel(4096).unwrap();
+        let mut filled = 0u64;
+        while w.try_send(&filled.to_le_bytes()).is_ok() {
+            filled += 1;
+        }
+        assert_eq!(filled, 4096 / 16);
+        let mut buf = [0u8; 8];
+        assert_eq!(r.recv(&mut buf).unwrap(), Some(8));
+        // Position 16: mid-line, and the record after it held.
+        let held = r.recv_ref().unwrap().unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        let writer = thread::spawn(move || {
+            let last = filled.to_le_bytes();
+            let sent = match how {
+                "send" => w.send(&last),
+                "send_timeout" => w.send_timeout(&last, Duration::from_secs(5)),
+                _ => w.try_send(&last),
+            };
+            done.send(()).unwrap();
+            (w, sent)
+        });
+        finished
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|_| panic!("{how} hung while the reader held a record"));
+        let (w, sent) = writer.join().unwrap();
+        sent.unwrap_or_else(|e| panic!("{how}: {e}"));
+        assert_eq!(&*held, &1u64.to_le_bytes());
+        drop(held);
+        drop(w);
+        let mut seq = 2;
+        while let Some(n) = r.recv(&mut buf).unwrap() {
+            assert_eq!((n, u64::from_le_bytes(buf)), (8, seq), "{how}");
+            seq += 1;
+        }
+        assert_eq!(seq, filled + 1, "{how}");
+    }
+}

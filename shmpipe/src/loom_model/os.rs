@@ -60,6 +60,13 @@ pub(crate) fn still_yielding(_since: Instant, _spin: Duration) -> bool {
     false
 }
 
+/// A model's writer never stays off the reader's line: the guard is timed (a timed branch
+/// would make the model's executions depend on the clock), and it only ever finds less room
+/// than there is, so it orders nothing (`WriterState::room_limit`).
+pub(crate) fn still_guarding(_since: Instant, _guard: Duration) -> bool {
+    false
+}
+
 /// A model looks at the peer's liveness before every sleep (loom explores when it dies).
 pub(crate) fn liveness_due(_last: Instant, _every: Duration) -> bool {
     true
