@@ -11,11 +11,14 @@
 //! - **per message**: shmpipe `Writer::send` / `Reader::recv` of the message's bytes against
 //!   rtrb `Producer::push` / `Consumer::pop` of one element;
 //! - **chunks**: shmpipe `Batch::send_values` / `RecvBatch::recv_values` (runs of values: one
-//!   record header for up to 4 KiB of them, copied in and out) against rtrb
-//!   `write_chunk_uninit` + `fill_from_iter` / `read_chunk` + `commit_all`;
+//!   record header for up to 4 KiB of them, copied in from the caller's slice and out into
+//!   the caller's slice) against rtrb's chunks used the same way, `rtrb chunks, copied`: the
+//!   producer numbers a slice of its own and copies it in (`write_chunk_uninit` +
+//!   `fill_from_iter` over the slice), the consumer copies the chunk out into a slice of its
+//!   own (`read_chunk` + `commit_all`) and checks it there;
 //! - **chunks in place**: shmpipe `Batch::reserve_values` / `RecvBatch::recv_values_ref`
-//!   (written and read in place, as rtrb's chunks are) against the same rtrb chunks, run again
-//!   as this pair's partner.
+//!   (written and read in place, as rtrb's chunks are) against rtrb's chunks written and read
+//!   in place (`fill_from_iter` over the numbers, the numbers checked in the chunk).
 //!
 //! Up to 256 values per chunk (at most half of what the ring holds). Messages are `u64` (8
 //! bytes) or `[u64; N]` ([`SIZES`]), the first word being the sequence number, which the
@@ -581,6 +584,62 @@ fn rtrb_chunks<M: Message>(s: Setup<'_>) -> io::Result<Pair> {
     )
 }
 
+/// rtrb's chunks used as `send_values`/`recv_values` are, like for like with them: the
+/// producer numbers a slice of its own and copies it into the chunk, the consumer copies the
+/// chunk out into a slice of its own and checks the numbers there. Up to a chunk at a time.
+fn rtrb_chunks_copied<M: Message>(s: Setup<'_>) -> io::Result<Pair> {
+    let (mut producer, mut consumer) = rtrb::RingBuffer::<M>::new(s.in_flight);
+    let name = "rtrb chunks, copied";
+    let (work, chunk) = (s.work, s.chunk);
+    let mut values = vec![M::zeroed(); chunk];
+    let mut got = vec![M::zeroed(); chunk];
+    Pair::start(
+        name,
+        s.placement,
+        Box::new(move |first, n| {
+            in_chunks(first, n, chunk, |seq, k| {
+                let k = k.min(producer.slots());
+                if k == 0 {
+                    if producer.is_abandoned() {
+                        return Err(consumer_gone(name));
+                    }
+                    spin_loop();
+                    return Ok(0);
+                }
+                for (i, v) in values[..k].iter_mut().enumerate() {
+                    *v = M::numbered(seq + i as u64);
+                }
+                let grant = producer
+                    .write_chunk_uninit(k)
+                    .map_err(|e| failed(name, e))?;
+                Ok(grant.fill_from_iter(values[..k].iter().copied()))
+            })
+        }),
+        move |first, n| {
+            in_chunks(first, n, chunk, |seq, k| {
+                let k = k.min(consumer.slots());
+                if k == 0 {
+                    if consumer.is_abandoned() {
+                        return Err(producer_gone(name));
+                    }
+                    spin_loop();
+                    return Ok(0);
+                }
+                let grant = consumer.read_chunk(k).map_err(|e| failed(name, e))?;
+                let (a, b) = grant.as_slices();
+                got[..a.len()].copy_from_slice(a);
+                got[a.len()..k].copy_from_slice(b);
+                grant.commit_all();
+                for (i, v) in got[..k].iter().enumerate() {
+                    check(name, v.seq(), seq + i as u64)?;
+                    work.after_message();
+                }
+                Ok(k)
+            })
+        },
+    )
+}
+
 /// Messages `first..first + n`, a chunk at a time: `chunk(seq, k)` handles up to `k` of them
 /// (at most `max`) from `seq` on and says how many it did (0: none yet; it is called again).
 fn in_chunks(
@@ -608,7 +667,7 @@ struct Contender {
 }
 
 /// The six contenders of one message type, shmpipe's before its rtrb partner, with the API
-/// each pair stands for: per message, chunks, chunks in place (rtrb's chunks run again).
+/// each pair stands for: per message, chunks (copied in and out), chunks in place.
 fn contenders_of<M: Message>(
     options: &Options,
     placement: &Placement,
@@ -627,7 +686,7 @@ fn contenders_of<M: Message>(
         (shmpipe_per_message::<M>(s)?, "per message"),
         (rtrb_per_message::<M>(s)?, "per message"),
         (shmpipe_chunks::<M>(s)?, "chunks"),
-        (rtrb_chunks::<M>(s)?, "chunks"),
+        (rtrb_chunks_copied::<M>(s)?, "chunks"),
         (shmpipe_in_place::<M>(s)?, "chunks in place"),
         (rtrb_chunks::<M>(s)?, "chunks in place"),
     ];
@@ -928,6 +987,15 @@ mod tests {
             assert!(pair[1].vs_rtrb.is_none());
         }
         assert_eq!(rows[11].size, 4096);
+        // Copies against copies, in place against in place.
+        assert_eq!(
+            (rows[2].name, rows[3].name),
+            ("shmpipe send_values/recv_values", "rtrb chunks, copied")
+        );
+        assert_eq!(
+            (rows[4].name, rows[5].name),
+            ("shmpipe values in place", "rtrb write_chunk/read_chunk")
+        );
     }
 
     #[test]

@@ -226,9 +226,10 @@ latency rows, messages counts round trips.
 this process: a producer thread and a consumer thread pinned to two CPUs, the same messages \
 (u64 or [u64; N], the first word a sequence number the consumer checks), as many in flight, \
 both sides spinning where rtrb would. Three pairs per size: per message (send/recv against \
-push/pop), chunks (send_values/recv_values, copied in and out, against \
-write_chunk_uninit/read_chunk, up to 256 per call) and chunks in place \
-(reserve_values/recv_values_ref against the same rtrb chunks, run again); both regimes \
+push/pop), chunks (send_values/recv_values, copied in and out, against rtrb's \
+write_chunk_uninit/read_chunk copied in from and out into slices the same way, up to 256 \
+per call) and chunks in place (reserve_values/recv_values_ref against rtrb's chunks \
+written and read in place); both regimes \
 (streaming on 4 MiB rings, full on 64 KiB rings with 1 µs of work per message). Every \
 round, the median and the worst, and shmpipe's ratio to its rtrb partner round by round. \
 With --json, one array of objects with the fields mode (\"threads\"), name, api, regime, \

@@ -244,6 +244,7 @@ pub(crate) fn run(args: BenchArgs) -> Outcome {
                 let Some(vs) = &row.vs_rtrb else { continue };
                 let partner = match row.api {
                     "per message" => "rtrb push/pop",
+                    "chunks" => "rtrb chunks, copied",
                     _ => "rtrb chunks",
                 };
                 verdicts.push(Verdict::new(

@@ -443,6 +443,7 @@ fn threads_mode_prints_every_round_median_worst_and_the_ratio() {
         "shmpipe send_values/recv_values",
         "shmpipe values in place",
         "rtrb write_chunk/read_chunk",
+        "rtrb chunks, copied",
     ] {
         assert!(stdout.contains(want), "{want}: {stdout}");
     }
@@ -523,6 +524,7 @@ fn targets_mode_judges_every_target_from_its_rounds() {
         "8 B round trip, ring / the cache line bounced between the same CPUs",
         "two threads, streaming, 8 B, per message: shmpipe send/recv / rtrb push/pop",
         "two threads, full, 64 B, chunks in place: shmpipe values in place / rtrb chunks",
+        "two threads, streaming, 8 B, chunks: shmpipe send_values/recv_values / rtrb chunks, copied",
     ] {
         assert!(targets.contains(&want), "{want} not in {targets:?}");
     }
