@@ -533,11 +533,20 @@ fn shmpipe_in_place<M: Message>(s: Setup<'_>) -> io::Result<Pair> {
 }
 
 /// rtrb, `write_chunk_uninit` + `fill_from_iter` and `read_chunk` + `commit_all`, up to a
-/// chunk at a time.
-fn rtrb_chunks<M: Message>(s: Setup<'_>) -> io::Result<Pair> {
+/// chunk at a time: written and read in place, or (`copied`) used as `send_values` and
+/// `recv_values` are, like for like with them: the producer numbers a slice of its own and
+/// copies it into the chunk, the consumer copies the chunk out into a slice of its own and
+/// checks the numbers there.
+fn rtrb_chunks<M: Message>(s: Setup<'_>, copied: bool) -> io::Result<Pair> {
     let (mut producer, mut consumer) = rtrb::RingBuffer::<M>::new(s.in_flight);
-    let name = "rtrb write_chunk/read_chunk";
+    let name = if copied {
+        "rtrb chunks, copied"
+    } else {
+        "rtrb write_chunk/read_chunk"
+    };
     let (work, chunk) = (s.work, s.chunk);
+    let mut values = vec![M::zeroed(); if copied { chunk } else { 0 }];
+    let mut got = values.clone();
     Pair::start(
         name,
         s.placement,
@@ -554,64 +563,12 @@ fn rtrb_chunks<M: Message>(s: Setup<'_>) -> io::Result<Pair> {
                 let grant = producer
                     .write_chunk_uninit(k)
                     .map_err(|e| failed(name, e))?;
-                Ok(grant.fill_from_iter((seq..seq + k as u64).map(M::numbered)))
-            })
-        }),
-        move |first, n| {
-            in_chunks(first, n, chunk, |seq, k| {
-                let k = k.min(consumer.slots());
-                if k == 0 {
-                    if consumer.is_abandoned() {
-                        return Err(producer_gone(name));
-                    }
-                    spin_loop();
-                    return Ok(0);
-                }
-                let grant = consumer.read_chunk(k).map_err(|e| failed(name, e))?;
-                let (a, b) = grant.as_slices();
-                for (i, m) in a.iter().chain(b).enumerate() {
-                    check(name, m.seq(), seq + i as u64)?;
-                }
-                grant.commit_all();
-                // The work after each message, as shmpipe's consumer does it after copying
-                // its run out.
-                for _ in 0..k {
-                    work.after_message();
-                }
-                Ok(k)
-            })
-        },
-    )
-}
-
-/// rtrb's chunks used as `send_values`/`recv_values` are, like for like with them: the
-/// producer numbers a slice of its own and copies it into the chunk, the consumer copies the
-/// chunk out into a slice of its own and checks the numbers there. Up to a chunk at a time.
-fn rtrb_chunks_copied<M: Message>(s: Setup<'_>) -> io::Result<Pair> {
-    let (mut producer, mut consumer) = rtrb::RingBuffer::<M>::new(s.in_flight);
-    let name = "rtrb chunks, copied";
-    let (work, chunk) = (s.work, s.chunk);
-    let mut values = vec![M::zeroed(); chunk];
-    let mut got = vec![M::zeroed(); chunk];
-    Pair::start(
-        name,
-        s.placement,
-        Box::new(move |first, n| {
-            in_chunks(first, n, chunk, |seq, k| {
-                let k = k.min(producer.slots());
-                if k == 0 {
-                    if producer.is_abandoned() {
-                        return Err(consumer_gone(name));
-                    }
-                    spin_loop();
-                    return Ok(0);
+                if !copied {
+                    return Ok(grant.fill_from_iter((seq..seq + k as u64).map(M::numbered)));
                 }
                 for (i, v) in values[..k].iter_mut().enumerate() {
                     *v = M::numbered(seq + i as u64);
                 }
-                let grant = producer
-                    .write_chunk_uninit(k)
-                    .map_err(|e| failed(name, e))?;
                 Ok(grant.fill_from_iter(values[..k].iter().copied()))
             })
         }),
@@ -627,11 +584,23 @@ fn rtrb_chunks_copied<M: Message>(s: Setup<'_>) -> io::Result<Pair> {
                 }
                 let grant = consumer.read_chunk(k).map_err(|e| failed(name, e))?;
                 let (a, b) = grant.as_slices();
-                got[..a.len()].copy_from_slice(a);
-                got[a.len()..k].copy_from_slice(b);
+                if copied {
+                    got[..a.len()].copy_from_slice(a);
+                    got[a.len()..k].copy_from_slice(b);
+                    grant.commit_all();
+                    for (i, v) in got[..k].iter().enumerate() {
+                        check(name, v.seq(), seq + i as u64)?;
+                        work.after_message();
+                    }
+                    return Ok(k);
+                }
+                for (i, m) in a.iter().chain(b).enumerate() {
+                    check(name, m.seq(), seq + i as u64)?;
+                }
                 grant.commit_all();
-                for (i, v) in got[..k].iter().enumerate() {
-                    check(name, v.seq(), seq + i as u64)?;
+                // The work after each message, as shmpipe's consumer does it after copying
+                // its run out.
+                for _ in 0..k {
                     work.after_message();
                 }
                 Ok(k)
@@ -686,9 +655,9 @@ fn contenders_of<M: Message>(
         (shmpipe_per_message::<M>(s)?, "per message"),
         (rtrb_per_message::<M>(s)?, "per message"),
         (shmpipe_chunks::<M>(s)?, "chunks"),
-        (rtrb_chunks_copied::<M>(s)?, "chunks"),
+        (rtrb_chunks::<M>(s, true)?, "chunks"),
         (shmpipe_in_place::<M>(s)?, "chunks in place"),
-        (rtrb_chunks::<M>(s)?, "chunks in place"),
+        (rtrb_chunks::<M>(s, false)?, "chunks in place"),
     ];
     Ok(pairs
         .into_iter()
