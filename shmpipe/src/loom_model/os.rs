@@ -60,9 +60,10 @@ pub(crate) fn still_yielding(_since: Instant, _spin: Duration) -> bool {
     false
 }
 
-/// A model's writer never stays off the reader's line: the guard is timed (a timed branch
-/// would make the model's executions depend on the clock), and it only ever finds less room
-/// than there is, so it orders nothing (`WriterState::room_limit`).
+/// A model's waiting writer never stays off the reader's line (only a blocking send's first
+/// look does): the guard is timed (a timed branch would make the model's executions depend on
+/// the clock), and it only ever finds less room than there is, so it orders nothing
+/// (`WriterState::room_limit`).
 pub(crate) fn still_guarding(_since: Instant, _guard: Duration) -> bool {
     false
 }
