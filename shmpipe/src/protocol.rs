@@ -418,8 +418,9 @@ impl WriterState {
     /// reader's heels in a full ring then fills the line the reader has left, never the one it
     /// is reading, which it would take from the reader's core (a miss on the reader's next
     /// record: the reader sets the pace there). Only ever less room than there is: nothing to
-    /// order (no SYNC POINT), and a wait past its spin looks with `guard` off, so a reader that
-    /// holds its line for good (a `RecvRef` kept) costs a waiting writer at most its spin.
+    /// order (no SYNC POINT), and a wait looks with `guard` off after `wait::LINE_GUARD`, so a
+    /// reader that holds its line for good (a `RecvRef` kept) delays a waiting writer by that
+    /// much at most.
     #[inline]
     fn room_limit(&self, read: u64, guard: bool) -> u64 {
         if guard && read != self.published {
