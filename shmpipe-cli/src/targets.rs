@@ -99,6 +99,9 @@ impl Verdict {
     }
 }
 
+/// Decimals of a measured ratio in the JSON.
+const RATIO_DECIMALS: usize = 6;
+
 /// A ratio as `71.0x` or `0.997x`: three decimals under 10, so a median a hair under 1.0x
 /// does not print as `1.00x` beside "MISSED".
 fn ratio_text(v: f64) -> String {
@@ -107,6 +110,23 @@ fn ratio_text(v: f64) -> String {
     } else {
         format!("{v:.3}x")
     }
+}
+
+/// `v` as [`ratio_text`] writes it, with more decimals (up to six) where that would read the
+/// same as `bound`, the figure it is judged against, without being it: a median of 0.9996
+/// beside "MISSED" prints as `0.9996x`, not `1.000x`.
+fn ratio_beside(v: f64, bound: f64) -> String {
+    let text = ratio_text(v);
+    if v == bound || text != ratio_text(bound) {
+        return text;
+    }
+    for decimals in 4..=6 {
+        let (ours, theirs) = (format!("{v:.decimals$}x"), format!("{bound:.decimals$}x"));
+        if ours != theirs {
+            return ours;
+        }
+    }
+    format!("{v:.6}x")
 }
 
 /// Runs `shmpipe bench --mode targets`.
@@ -341,11 +361,16 @@ fn table(verdicts: &[Verdict]) -> String {
     for v in verdicts {
         let (median, worst, verdict) = match &v.error {
             Some(_) => ("-".to_owned(), "-".to_owned(), "not measured"),
-            None => (
-                ratio_text(v.median()),
-                ratio_text(v.worst()),
-                if v.met() { "met" } else { "MISSED" },
-            ),
+            None => {
+                let bound = match v.wanted {
+                    Wanted::Above(w) | Wanted::Below(w) => w,
+                };
+                (
+                    ratio_beside(v.median(), bound),
+                    ratio_beside(v.worst(), v.worst_wanted.unwrap_or(bound)),
+                    if v.met() { "met" } else { "MISSED" },
+                )
+            }
         };
         let rounds: Vec<String> = v.rounds.iter().map(|&r| ratio_text(r)).collect();
         out.push_str(&format!(
@@ -375,7 +400,13 @@ fn json(verdicts: &[Verdict]) -> String {
                 Wanted::Above(w) => ("at_least", w),
                 Wanted::Below(w) => ("at_most", w),
             };
-            let rounds: Vec<String> = v.rounds.iter().map(|&r| json_number(r, 3)).collect();
+            // Six decimals: a median of 0.9996 is not `1.000` beside `"met":false` (the
+            // verdict taken from the rounds as printed must be the one printed).
+            let rounds: Vec<String> = v
+                .rounds
+                .iter()
+                .map(|&r| json_number(r, RATIO_DECIMALS))
+                .collect();
             format!(
                 "{{\"mode\":\"targets\",\"target\":{},\"wanted\":{{\"median_{kind}\":{},\
                  \"worst_at_least\":{}}},\"rounds\":[{}],\"median\":{},\"worst\":{},\"met\":{},\
@@ -388,12 +419,12 @@ fn json(verdicts: &[Verdict]) -> String {
                 if v.rounds.is_empty() {
                     "null".to_owned()
                 } else {
-                    json_number(v.median(), 3)
+                    json_number(v.median(), RATIO_DECIMALS)
                 },
                 if v.rounds.is_empty() {
                     "null".to_owned()
                 } else {
-                    json_number(v.worst(), 3)
+                    json_number(v.worst(), RATIO_DECIMALS)
                 },
                 v.met(),
                 v.error.as_deref().map_or("null".to_owned(), quote),
@@ -441,5 +472,14 @@ mod tests {
         assert!(j.contains("\"median_at_most\":1.600"), "{j}");
         assert!(j.contains("\"error\":\"no peer\""), "{j}");
         assert!(j.contains("\"median\":null"), "{j}");
+        // A median a hair under its bound reads as under it, in the table and in the JSON.
+        let hair = Verdict::new("hair", Wanted::Above(1.0), vec![0.9996]);
+        let t = table(std::slice::from_ref(&hair));
+        assert!(t.contains("0.9996x") && t.contains("MISSED"), "{t}");
+        let j = json(&[hair]);
+        assert!(j.contains("\"median\":0.999600"), "{j}");
+        assert_eq!(ratio_beside(1.02, 1.0), "1.020x");
+        assert_eq!(ratio_beside(49.97, 50.0), "49.9700x");
+        assert_eq!(ratio_beside(1.0, 1.0), "1.000x");
     }
 }
