@@ -75,6 +75,7 @@ fn peer_main() {
         ("write-then-hang", write_then_hang),
         ("second-writer", second_writer),
         ("write-values", write_values),
+        ("hold-second", hold_second),
     ]);
 }
 
@@ -127,6 +128,21 @@ fn read_then_stall(args: &[&str]) {
     for _ in 0..count.parse::<u64>().unwrap() {
         r.recv_timeout(&mut buf, DEADLINE).unwrap().unwrap();
     }
+    peers::ready();
+    std::thread::sleep(DEADLINE);
+    panic!("not killed within {DEADLINE:?}");
+}
+
+/// Peer: receives one record and holds the next (`recv_ref`: its position mid-line), says
+/// so, then stalls holding it (to be killed).
+fn hold_second(args: &[&str]) {
+    let [spec] = args.try_into().unwrap();
+    let ring = open(spec);
+    let mut r = ring.reader().unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(r.recv_timeout(&mut buf, DEADLINE).unwrap(), Some(8));
+    let held = r.recv_ref().unwrap().unwrap();
+    assert_eq!(&*held, &1u64.to_le_bytes());
     peers::ready();
     std::thread::sleep(DEADLINE);
     panic!("not killed within {DEADLINE:?}");
@@ -388,6 +404,36 @@ fn killed_writer_gives_every_committed_record_then_peer_died() {
         killed.elapsed()
     );
     reap(&mut child, DEADLINE);
+}
+
+/// The writer's line guard between two processes: a reader process holds a record in the
+/// line where the ring's last free bytes are; a blocking `send` here takes them while the
+/// reader keeps holding it (the guard lasts 20 µs at most), as `tests/in_process.rs` checks
+/// between threads.
+#[test]
+fn a_blocked_send_takes_the_last_bytes_while_a_reader_process_holds_its_line() {
+    let segment = posix();
+    let _cleanup = Cleanup(segment.clone());
+    let ring = Ring::create(&segment, SMALL_RING).unwrap();
+    let mut writer = ring.writer().unwrap();
+    let mut filled = 0u64;
+    while writer.try_send(&filled.to_le_bytes()).is_ok() {
+        filled += 1;
+    }
+    assert_eq!(filled, SMALL_RING / 16);
+    let mut child = peers::spawn("hold-second", &[&describe(&segment)]);
+    peers::wait_ready(&mut child);
+    let (done, finished) = std::sync::mpsc::channel();
+    let sender = std::thread::spawn(move || {
+        let sent = writer.send(&filled.to_le_bytes());
+        done.send(()).unwrap();
+        sent
+    });
+    let waited = finished.recv_timeout(Duration::from_secs(10));
+    child.kill().unwrap();
+    reap(&mut child, DEADLINE);
+    waited.expect("the send hung while the reader process held a record");
+    sender.join().unwrap().unwrap();
 }
 
 #[test]
