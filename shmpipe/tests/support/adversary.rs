@@ -858,11 +858,13 @@ impl World {
         // Nothing writes the ring any more, so the write position is fixed. The reader holds
         // at most a capacity of bytes it has not read (checked when it last loaded the write
         // position), and may load the write position once more after those, which then may
-        // be at most a capacity ahead: at most 2 * capacity bytes, so at most capacity / 4
-        // records of 8 bytes or more. The call after the last must not deliver one. (More
-        // than capacity / 8 can come: an adversary that moves the write position while the
-        // reader still holds unread bytes forges records a reader cannot tell from real ones.)
-        let bound = self.capacity / 4 + 2;
+        // be at most a capacity ahead: at most 2 * capacity bytes. A plain record takes 8 of
+        // them at least, but a run record of one-byte values delivers one message per byte
+        // (its 8-byte header aside), so at most 2 * capacity messages; the call after the last
+        // must not deliver one. (More than a capacity's worth can come: an adversary that
+        // moves the write position while the reader still holds unread bytes, or forges a run
+        // of one-byte values, makes records a reader cannot tell from real ones.)
+        let bound = 2 * self.capacity + 2;
         let mut last = None;
         for _ in 0..bound {
             let got = reader.try_recv(&mut buf);
@@ -879,7 +881,7 @@ impl World {
         }
         assert!(
             !matches!(last, Some(Ok(true))),
-            "the reader received more records than two {}-byte rings can hold",
+            "the reader delivered more messages than two {}-byte rings can hold",
             self.capacity
         );
         if self.clean && self.writer_closed {
