@@ -184,7 +184,7 @@ Examples:
   shmpipe bench --transports ring,ring-batch,pipe-1m --mode throughput
   shmpipe bench --capacity 1M --sizes 64 --mode streaming   # a 1 MiB ring
   shmpipe bench --mode threads                   # against rtrb between two threads, ~30 s
-  shmpipe bench --mode targets                   # the per-message targets, met or missed, ~30 s
+  shmpipe bench --mode targets                   # the per-message targets, met or missed, ~40 s
   shmpipe bench --json | jq '.[] | select(.mode == \"latency\")'
 
 Each transport runs between this process and a copy of it (a peer), pinned to two different \
