@@ -5,13 +5,13 @@
 #
 # Usage: scripts/demo.sh [SIZE_MIB]        (default 1024 MiB of random data)
 # Environment: SHMPIPE_DEMO_RUNS (default 5, the best run counts),
-#              SHMPIPE_DEMO_CAPACITY (the ring's capacity, default 1M, as `write` defaults).
+#              SHMPIPE_DEMO_CAPACITY (the ring's capacity, default 4M, as `write` defaults).
 # Needs only cargo, bash and coreutils; everything it creates is removed when it exits.
 set -euo pipefail
 
 size_mib=${1:-1024}
 runs=${SHMPIPE_DEMO_RUNS:-5}
-capacity=${SHMPIPE_DEMO_CAPACITY:-1M}
+capacity=${SHMPIPE_DEMO_CAPACITY:-4M}
 case $size_mib in '' | *[!0-9]*) echo "usage: $0 [SIZE_MIB]" >&2; exit 2 ;; esac
 case $runs in '' | 0 | *[!0-9]*) echo "SHMPIPE_DEMO_RUNS must be a positive number" >&2; exit 2 ;; esac
 
