@@ -382,6 +382,7 @@ mod attempt;
 mod channel;
 mod error;
 mod fence;
+mod hand_back;
 mod iter;
 mod layout;
 mod lock_table;

@@ -21,11 +21,12 @@
 
 use crate::error::{AttachError, RecvError, SendError};
 use crate::fence;
+use crate::hand_back;
 use crate::layout::Role;
 use crate::layout::MAX_POSITION;
 use crate::layout::{Header, SideLine, STATE_CLOSED, WAKE_IDLE, WAKE_SLEEPING};
 use crate::problem::position_problem;
-use crate::region::DataRegion;
+use crate::region::{DataRegion, Eviction};
 use crate::slip::Slip;
 use crate::sync::{AtomicU32, Ordering};
 
@@ -782,6 +783,8 @@ pub(crate) struct ReaderState {
     cached_write: u64,
     /// When the next blocking look at the write position waits (temporal slipping).
     slip: Slip,
+    /// How this CPU evicts the lines a slipping reader hands back (`hand_back`).
+    eviction: Eviction,
 }
 
 impl ReaderState {
@@ -800,6 +803,7 @@ impl ReaderState {
             stored: read,
             cached_write: write,
             slip: Slip::default(),
+            eviction: Eviction::detect(),
         })
     }
 
@@ -1070,7 +1074,18 @@ impl ReaderState {
             (self.released & ring.mask()) as usize + RECORD_HEADER as usize,
             record.offset
         );
+        let before = self.released;
         self.released += record.size;
+        // A reader on the writer's heels hands the lines it finished back (see `hand_back`):
+        // a cache hint, no ordering.
+        if self.slip.slipping() && hand_back::worth_it(record.size, ring.capacity) {
+            let mut line = hand_back::line_of(before);
+            while line + hand_back::LINE <= self.released {
+                ring.data
+                    .evict_line((line & ring.mask()) as usize, self.eviction);
+                line += hand_back::LINE;
+            }
+        }
     }
 
     /// Bytes released but not yet published.

@@ -100,6 +100,39 @@ impl<'a> DataRegion<'a> {
         }
     }
 
+    /// Evicts the 64-byte line at `offset` (a multiple of 64) from every cache, writing it back
+    /// to memory if it is dirty: a hint, which changes no byte of the region. A reader on the
+    /// writer's heels calls it for each line it has finished with, so the writer's next stores
+    /// into the line need no cross-core claim of it (see `hand_back`), `how` the CPU allows
+    /// ([`Eviction`]). Lines outside the region are left alone. A no-op off x86-64
+    /// and under loom.
+    #[inline(always)]
+    pub(crate) fn evict_line(&self, offset: usize, how: Eviction) {
+        debug_assert!(offset % 64 == 0);
+        if offset >= self.len || self.len - offset < 64 {
+            return;
+        }
+        #[cfg(all(target_arch = "x86_64", not(loom)))]
+        {
+            let at = self.base.wrapping_add(offset);
+            if how == Eviction::Weak {
+                // SAFETY: `offset + 64 <= len`, so the line lies in the region, which stays
+                // mapped and readable for `'a` (`new`'s contract); `clflushopt` needs no more
+                // (it is checked like a one-byte load), changes no value, touches no register
+                // or flag, and `Eviction::detect` found it on this CPU.
+                unsafe {
+                    core::arch::asm!("clflushopt [{0}]", in(reg) at, options(nostack, preserves_flags))
+                };
+            } else {
+                // SAFETY: as above, with `clflush`; SSE2, which the intrinsic is declared to
+                // need, is part of every x86-64 CPU.
+                unsafe { core::arch::x86_64::_mm_clflush(at) };
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+        let _ = how;
+    }
+
     /// Copies `src` into the region at `offset`.
     ///
     /// # Safety
@@ -350,5 +383,36 @@ mod tests {
                 );
             }
         }
+    }
+}
+
+/// How [`DataRegion::evict_line`] evicts a line on this CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Eviction {
+    /// `clflush`: every x86-64 CPU has it; ordered with the stores after it.
+    Strong,
+    /// `clflushopt`: ordered only with fences and with stores to the same line, so the
+    /// reader's next stores (its read position) do not wait for the write-back.
+    Weak,
+}
+
+impl Eviction {
+    /// The weak eviction where the CPU has it (CPUID leaf 7, EBX bit 23), the strong one
+    /// otherwise (and off x86-64, where eviction does nothing).
+    pub(crate) fn detect() -> Self {
+        #[cfg(all(target_arch = "x86_64", not(loom)))]
+        {
+            use core::arch::x86_64::{__cpuid_count, __get_cpuid_max};
+            // The intrinsics are safe functions from Rust 1.87 on, `unsafe` before.
+            #[allow(unused_unsafe)]
+            // SAFETY: CPUID exists on every x86-64 CPU, and leaf 7 is asked for only where the
+            // highest basic leaf is at least 7; it reads identification registers only.
+            let weak =
+                unsafe { __get_cpuid_max(0).0 >= 7 && __cpuid_count(7, 0).ebx & (1 << 23) != 0 };
+            if weak {
+                return Eviction::Weak;
+            }
+        }
+        Eviction::Strong
     }
 }

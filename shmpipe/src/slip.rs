@@ -74,6 +74,13 @@ impl Slip {
         Duration::from_nanos(u64::from(self.delay_ns))
     }
 
+    /// Is the next look delayed: the reader streams on the writer's heels, waiting for it?
+    /// (A slipping reader hands its finished lines back: see `hand_back`.)
+    #[inline]
+    pub(crate) fn slipping(&self) -> bool {
+        self.delay_ns != 0
+    }
+
     /// Before a blocking look: waits the delay, if any, without touching shared memory.
     #[inline]
     pub(crate) fn before_look(&self) {

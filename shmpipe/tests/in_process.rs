@@ -815,3 +815,48 @@ fn the_last_bytes_in_the_readers_line_are_taken_while_it_holds_a_record() {
         assert_eq!(seq, filled + 1, "{how}");
     }
 }
+
+/// A reader on the writer's heels hands each line it has finished back to memory (`clflush`,
+/// shmpipe's `hand_back`): in rings from one line to 64 KiB, with records from 8 to 300 bytes
+/// (the small ones handed back, the large ones not), received by `recv`, `recv_ref` and a
+/// receive batch's `recv` in turn, the
+/// stream arrives whole and in order, the last line of the region included.
+#[test]
+fn a_reader_on_the_writers_heels_hands_lines_back_without_losing_a_byte() {
+    for capacity in [64u64, 128, 1024, 64 << 10] {
+        let (mut writer, mut reader) = channel(capacity).unwrap();
+        let max = writer.max_message().min(300);
+        let n = 60_000u64;
+        let sender = thread::spawn(move || {
+            let mut buf = Vec::new();
+            for i in 0..n {
+                let msg = record(i, &mut buf);
+                writer.send(&msg[..msg.len().min(max)]).unwrap();
+            }
+        });
+        let started = Instant::now();
+        let mut want = Vec::new();
+        let mut got = vec![0u8; 512];
+        for i in 0..n {
+            let expected = record(i, &mut want);
+            let expected = &expected[..expected.len().min(max)];
+            match i % 3 {
+                0 => {
+                    let len = reader.recv(&mut got).unwrap().expect("a record");
+                    assert_eq!(&got[..len], expected, "record {i}, capacity {capacity}");
+                }
+                1 => {
+                    let held = reader.recv_ref().unwrap().expect("a record");
+                    assert_eq!(&held[..], expected, "record {i}, capacity {capacity}");
+                }
+                _ => {
+                    let len = reader.batch().recv(&mut got).unwrap().expect("a record");
+                    assert_eq!(&got[..len], expected, "record {i}, capacity {capacity}");
+                }
+            }
+            assert!(started.elapsed() < DEADLINE, "capacity {capacity}: stuck at {i}");
+        }
+        sender.join().unwrap();
+        assert_eq!(reader.recv(&mut got).unwrap(), None, "capacity {capacity}");
+    }
+}
