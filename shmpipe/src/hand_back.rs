@@ -8,17 +8,17 @@
 //! writer into a line it last wrote one lap of the ring ago has to claim that line, which the
 //! reader read and still holds. Where the reader's copy is still in its core's caches, the claim
 //! is a cross-core invalidation the writer's stores wait for. On the development VM
-//! (docs/BENCHMARKS.md, "Handing lines back") sampled profiles put nine in ten of the writer's
-//! samples on the copy into the ring, and the cost followed the ring's capacity (the smaller
-//! the ring, the more of its lines were still in the reader's caches) and the host's placement
-//! of the two vCPUs: 64-byte records at 7-8 M/s in a 1 MiB ring in its slow minutes,
-//! 45-70 M/s in its fast ones. Evicted after reading (`clflush`), the lines come back to
-//! the writer from memory without a cross-core claim: 60-70 M/s at 1 MiB and at 4 MiB, in
-//! the slow minutes and the fast ones alike.
+//! (docs/BENCHMARKS.md, "Handing lines back") sampled profiles (`perf record -e cpu-clock`)
+//! put nine in ten of the writer's samples on its copy into the ring, and the cost followed
+//! the ring's capacity: 64-byte records ran at 8-11 M/s in a 1 MiB ring in minutes when a
+//! 2 MiB ring ran them at 60 M/s. Evicted after reading (`clflush`), the lines come back to the
+//! writer from memory without a cross-core claim: 46-66 M/s at 1 MiB.
 //!
 //! # When
 //! Only while the reader slips (it waits for the writer, so it has time to spare and the
-//! writer is what limits the stream) and only for records of at most [`MAX_RECORD`] bytes:
+//! writer is what limits the stream), only in rings of at most [`MAX_CAPACITY`] (in a larger
+//! one the writer finds the line gone from the reader's core anyway, and the eviction only
+//! sends it to memory for it) and only for records of at most [`MAX_RECORD`] bytes:
 //! each eviction writes the line back to memory and the writer later reads it from there, so
 //! for large records, whose copies are limited by memory bandwidth rather than by the latency
 //! of a claim, it costs more than it saves (4 KiB records ran at half their speed with it in
@@ -27,6 +27,8 @@
 //!
 //! An eviction is a hint to the caches: it changes no value anyone reads, so the protocol's
 //! orderings are untouched (no SYNC POINT; under loom it does nothing).
+
+use crate::region::{DataRegion, Eviction};
 
 /// The largest record (header and payload, as it lies in the ring) whose lines are handed
 /// back: a payload of 256 bytes.
@@ -53,11 +55,42 @@ fn finished_lines(before: u64, after: u64) -> impl Iterator<Item = u64> {
         .take_while(move |line| line + LINE <= after)
 }
 
+/// Evicts from `data` (a ring of `capacity` bytes) the lines that releasing a record of
+/// `size` ring bytes, up to position `released`, finished, if the record is one worth it.
+/// Out of line, so that a receive that does not slip pays only its caller's test.
+#[inline(never)]
+pub(crate) fn finished(
+    data: DataRegion<'_>,
+    capacity: u64,
+    how: Eviction,
+    released: u64,
+    size: u64,
+) {
+    if !worth_it(size, capacity) {
+        return;
+    }
+    let mask = capacity - 1;
+    let mut line = line_of(released - size);
+    while line + LINE <= released {
+        data.evict_line((line & mask) as usize, how);
+        line += LINE;
+    }
+}
+
+/// The largest ring whose lines are handed back. In a larger ring a line has left the
+/// reader's core-private caches by the time the writer comes round to it (the development
+/// VM's cores have 512 KiB of L2 each), and evicting it only sends the writer to memory for it:
+/// there, in the same minutes, 64-byte records ran at 49-54 M/s with the eviction in a 2 MiB
+/// ring and at 60-62 M/s without, where a 1 MiB ring ran at 9-11 M/s without it and at
+/// 46-49 M/s with it (docs/BENCHMARKS.md, "Handing lines back").
+pub(crate) const MAX_CAPACITY: u64 = 1 << 20;
+
 /// Are a record of `size` ring bytes and a ring of `capacity` bytes ones whose lines a slipping
-/// reader hands back? A ring smaller than a line has none to hand back.
+/// reader hands back? Small records only ([`MAX_RECORD`]), in rings of a line
+/// (nothing smaller has a whole line to hand back) to [`MAX_CAPACITY`].
 #[inline]
 pub(crate) fn worth_it(size: u64, capacity: u64) -> bool {
-    size <= MAX_RECORD && capacity >= LINE
+    size <= MAX_RECORD && (LINE..=MAX_CAPACITY).contains(&capacity)
 }
 
 #[cfg(test)]
@@ -99,10 +132,14 @@ mod tests {
     }
 
     #[test]
-    fn only_small_records_in_rings_of_a_line_or_more() {
+    fn only_small_records_in_rings_from_a_line_to_a_mebibyte() {
         assert!(worth_it(16, 1 << 20));
         assert!(worth_it(MAX_RECORD, 64));
         assert!(!worth_it(MAX_RECORD + 8, 1 << 20));
         assert!(!worth_it(16, 32), "a ring smaller than a line");
+        assert!(
+            !worth_it(16, 2 << 20),
+            "a ring larger than the caches it is meant for"
+        );
     }
 }

@@ -1074,17 +1074,17 @@ impl ReaderState {
             (self.released & ring.mask()) as usize + RECORD_HEADER as usize,
             record.offset
         );
-        let before = self.released;
         self.released += record.size;
         // A reader on the writer's heels hands the lines it finished back (see `hand_back`):
-        // a cache hint, no ordering.
-        if self.slip.slipping() && hand_back::worth_it(record.size, ring.capacity) {
-            let mut line = hand_back::line_of(before);
-            while line + hand_back::LINE <= self.released {
-                ring.data
-                    .evict_line((line & ring.mask()) as usize, self.eviction);
-                line += hand_back::LINE;
-            }
+        // a cache hint, no ordering. Out of line, so a receive that does not slip pays one test.
+        if self.slip.slipping() {
+            hand_back::finished(
+                ring.data,
+                ring.capacity,
+                self.eviction,
+                self.released,
+                record.size,
+            );
         }
     }
 

@@ -854,7 +854,10 @@ fn a_reader_on_the_writers_heels_hands_lines_back_without_losing_a_byte() {
                     assert_eq!(&got[..len], expected, "record {i}, capacity {capacity}");
                 }
             }
-            assert!(started.elapsed() < DEADLINE, "capacity {capacity}: stuck at {i}");
+            assert!(
+                started.elapsed() < DEADLINE,
+                "capacity {capacity}: stuck at {i}"
+            );
         }
         sender.join().unwrap();
         assert_eq!(reader.recv(&mut got).unwrap(), None, "capacity {capacity}");
