@@ -57,8 +57,9 @@ fn finished_lines(before: u64, after: u64) -> impl Iterator<Item = u64> {
 
 /// Evicts from `data` (a ring of `capacity` bytes) the lines that releasing a record of
 /// `size` ring bytes, up to position `released`, finished, if the record is one worth it.
-/// Out of line, so that a receive that does not slip pays only its caller's test.
-#[inline(never)]
+/// Inlined: called out of line, it cost a third of the throughput of 8-byte records in a
+/// 1 MiB ring (61 against 91 M/s).
+#[inline(always)]
 pub(crate) fn finished(
     data: DataRegion<'_>,
     capacity: u64,

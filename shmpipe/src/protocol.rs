@@ -1076,8 +1076,8 @@ impl ReaderState {
         );
         self.released += record.size;
         // A reader on the writer's heels hands the lines it finished back (see `hand_back`):
-        // a cache hint, no ordering. Out of line, so a receive that does not slip pays one test.
-        if self.slip.slipping() {
+        // a cache hint, no ordering.
+        if self.slip.slipping() && hand_back::worth_it(record.size, ring.capacity) {
             hand_back::finished(
                 ring.data,
                 ring.capacity,
