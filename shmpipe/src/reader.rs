@@ -365,7 +365,11 @@ impl Reader {
     /// writer's cache lines away one record at a time (temporal slipping; several times the
     /// throughput in that case, docs/BENCHMARKS.md). A ping-pong, where each look finds the one
     /// reply however long it waits, never waits so; a record published during such a wait is
-    /// taken at most 8 µs late. [`try_recv`](Self::try_recv) never waits.
+    /// taken at most 8 µs late. [`try_recv`](Self::try_recv) never waits. While it waits so,
+    /// in a ring of at most 1 MiB, it also hands each 64-byte line of records of up to 256
+    /// bytes back to memory once it has taken them (`clflush`), so the writer's next stores
+    /// there need not claim the line from this core (docs/BENCHMARKS.md, "Handing lines
+    /// back"): a cache hint, which changes nothing the writer or the reader reads.
     ///
     /// ```
     /// let (mut writer, mut reader) = shmpipe::channel(256)?;
